@@ -1,0 +1,161 @@
+"""An immutable zone: a name tree with precomputed record bytes, and lookup().
+
+Pure: no I/O. Built once per load (by zonefile.py, or by the snapshot when pool
+names join the tree); a query only reads it. lookup() is RFC 1034 §4.3.2 steps
+3a-3c for one zone: exact match, delegation below a cut, wildcard (RFC 4592) or
+name error.
+"""
+
+from __future__ import annotations
+
+import enum
+import struct
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from geodns.dns import names
+
+CLASS_IN = 1
+TYPE_A, TYPE_NS, TYPE_CNAME, TYPE_SOA, TYPE_MX = 1, 2, 5, 6, 15
+TYPE_TXT, TYPE_AAAA, TYPE_SRV, TYPE_DS, TYPE_ANY = 16, 28, 33, 43, 255
+
+WILDCARD_LABEL = b"\x01*"
+
+
+@dataclass(frozen=True, slots=True)
+class RRset:
+    """All records of one (owner, type), with their wire bytes precomputed.
+
+    tails[i] is TYPE CLASS TTL RDLENGTH RDATA of record i: everything but the
+    owner, so the encoder can prefix a compression pointer or a full name.
+    targets are the names additional-section processing looks up (RFC 1034 §3.6:
+    NS, MX, SRV targets).
+    """
+
+    name: bytes
+    rtype: int
+    ttl: int
+    rdatas: tuple[bytes, ...]
+    targets: tuple[bytes, ...] = ()
+    tails: tuple[bytes, ...] = field(init=False)
+    at_question: bytes = field(init=False)  # every record owned by a pointer to the question name
+
+    def __post_init__(self) -> None:
+        head = struct.pack("!HHI", self.rtype, CLASS_IN, self.ttl)
+        tails = tuple(head + struct.pack("!H", len(r)) + r for r in self.rdatas)
+        object.__setattr__(self, "tails", tails)
+        object.__setattr__(self, "at_question", b"".join(b"\xc0\x0c" + t for t in tails))
+
+    def __len__(self) -> int:
+        return len(self.rdatas)
+
+    def owned_by(self, owner_wire: bytes) -> bytes:
+        """The records as wire bytes under the given (uncompressed) owner name."""
+        return b"".join(owner_wire + t for t in self.tails)
+
+    def with_ttl(self, ttl: int) -> RRset:
+        return RRset(self.name, self.rtype, ttl, self.rdatas, self.targets)
+
+    def renamed(self, owner: bytes) -> RRset:
+        return RRset(owner, self.rtype, self.ttl, self.rdatas, self.targets)
+
+
+@dataclass(frozen=True, slots=True)
+class Node:
+    """One owner name; an empty node is an empty non-terminal (RFC 4592 §2.2.2)."""
+
+    name: bytes
+    rrsets: Mapping[int, RRset]
+
+
+class Found(enum.Enum):
+    EXACT = "exact"  # node is the qname's node (maybe empty: NODATA)
+    WILDCARD = "wildcard"  # node is the wildcard that synthesises the qname
+    DELEGATION = "delegation"  # node is the zone cut at or above qname
+    NXDOMAIN = "nxdomain"
+
+
+@dataclass(frozen=True, slots=True)
+class Lookup:
+    found: Found
+    node: Node | None
+
+
+@dataclass(frozen=True, slots=True)
+class Zone:
+    """One served zone. nodes holds every owner and every empty non-terminal."""
+
+    origin: bytes
+    nodes: Mapping[bytes, Node]
+    cuts: frozenset[bytes]  # delegation points: names below the apex that own NS
+    source: str = ""
+    origin_text: str = ""
+
+    @property
+    def apex(self) -> Node:
+        return self.nodes[self.origin]
+
+    @property
+    def soa(self) -> RRset:
+        return self.apex.rrsets[TYPE_SOA]
+
+    @property
+    def serial(self) -> int:
+        return int(struct.unpack("!I", self.soa.rdatas[0][-20:-16])[0])
+
+    @property
+    def negative_soa(self) -> RRset:
+        """The SOA for negative answers: TTL = min(SOA TTL, MINIMUM), RFC 2308 §3."""
+        minimum = int(struct.unpack("!I", self.soa.rdatas[0][-4:])[0])
+        return self.soa.with_ttl(min(self.soa.ttl, minimum))
+
+    def record_count(self) -> int:
+        return sum(len(rrset) for node in self.nodes.values() for rrset in node.rrsets.values())
+
+    def lookup(self, qname: bytes, qtype: int) -> Lookup:
+        """Where qname (lowercase key, inside this zone) leads; RFC 1034 §4.3.2 step 3."""
+        if self.cuts:
+            for name in names.ancestors(qname, self.origin) + [qname]:
+                if name in self.cuts and not (name == qname and qtype == TYPE_DS):
+                    # RFC 4035 §3.1.4.1: DS at a cut is the parent's; everything else is referred
+                    return Lookup(Found.DELEGATION, self.nodes[name])
+        node = self.nodes.get(qname)
+        if node is not None:
+            return Lookup(Found.EXACT, node)
+        closest = names.parent(qname)
+        while closest not in self.nodes:
+            closest = names.parent(closest)
+        wildcard = self.nodes.get(WILDCARD_LABEL + closest)
+        if wildcard is not None:
+            return Lookup(Found.WILDCARD, wildcard)
+        return Lookup(Found.NXDOMAIN, None)
+
+    def with_names(self, extra: Iterable[bytes]) -> Zone:
+        """This zone with more owner names (pools) present as empty nodes."""
+        added = [n for n in extra if n not in self.nodes]
+        if not added:
+            return self
+        nodes = dict(self.nodes)
+        for name in added:
+            nodes[name] = Node(name, {})
+            for above in names.ancestors(name, self.origin):
+                nodes.setdefault(above, Node(above, {}))
+        return Zone(self.origin, nodes, self.cuts, self.source, self.origin_text)
+
+
+def build_zone(origin: bytes, rrsets: Iterable[RRset], source: str = "") -> Zone:
+    """Assemble a zone from validated RRsets: adds empty non-terminals and finds cuts.
+
+    Validation (one SOA, apex NS, CNAME exclusivity, glue) is the caller's job:
+    zonefile.py reports those problems with file and line.
+    """
+    by_name: dict[bytes, dict[int, RRset]] = {}
+    for rrset in rrsets:
+        by_name.setdefault(rrset.name, {})[rrset.rtype] = rrset
+    nodes: dict[bytes, Node] = {name: Node(name, types) for name, types in by_name.items()}
+    nodes.setdefault(origin, Node(origin, {}))
+    for name in list(by_name):
+        for above in names.ancestors(name, origin):
+            nodes.setdefault(above, Node(above, {}))
+    cuts = frozenset(n for n, types in by_name.items() if n != origin and TYPE_NS in types)
+    return Zone(origin, nodes, cuts, source, names.to_text(origin))
