@@ -90,6 +90,14 @@ class Zone:
     cuts: frozenset[bytes]  # delegation points: names below the apex that own NS
     source: str = ""
     origin_text: str = ""
+    negative_soa: RRset = field(init=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # RFC 2308 §3: the SOA of a negative answer carries min(SOA TTL, SOA MINIMUM)
+        soa = self.nodes[self.origin].rrsets.get(TYPE_SOA)
+        if soa is not None:
+            minimum = int(struct.unpack("!I", soa.rdatas[0][-4:])[0])
+            object.__setattr__(self, "negative_soa", soa.with_ttl(min(soa.ttl, minimum)))
 
     @property
     def apex(self) -> Node:
@@ -102,12 +110,6 @@ class Zone:
     @property
     def serial(self) -> int:
         return int(struct.unpack("!I", self.soa.rdatas[0][-20:-16])[0])
-
-    @property
-    def negative_soa(self) -> RRset:
-        """The SOA for negative answers: TTL = min(SOA TTL, MINIMUM), RFC 2308 §3."""
-        minimum = int(struct.unpack("!I", self.soa.rdatas[0][-4:])[0])
-        return self.soa.with_ttl(min(self.soa.ttl, minimum))
 
     def record_count(self) -> int:
         return sum(len(rrset) for node in self.nodes.values() for rrset in node.rrsets.values())

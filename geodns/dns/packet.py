@@ -1,0 +1,69 @@
+"""Bytes in, bytes out: decode, resolve, encode; the one place a query's failure is caught.
+
+Pure apart from logging: no awaits, no I/O. A malformed packet gets FORMERR or is
+dropped; a bug while answering gets SERVFAIL, counted, and logged at most once a
+second per cause, so the server keeps serving whatever arrives.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+
+from geodns.dns.authority import FORMERR, SERVFAIL, resolve
+from geodns.dns.encode import encode_answer, encode_formerr, encode_servfail
+from geodns.dns.query import QueryContext, Transport
+from geodns.dns.wire import FormError, NotAQuery, ShortHeader, decode_query
+from geodns.snapshot import SnapshotHolder
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class QueryStats:
+    """Plain counters the hot path bumps; metrics.py reads them at scrape time."""
+
+    answered: Counter[tuple[int, int, str, str]] = field(default_factory=Counter)
+    dropped: Counter[str] = field(default_factory=Counter)
+    failures: Counter[str] = field(default_factory=Counter)
+    _last_logged: dict[str, float] = field(default_factory=dict)
+
+    def note_failure(self, cause: str, exc: BaseException) -> None:
+        self.failures[cause] += 1
+        now = time.monotonic()
+        if now - self._last_logged.get(cause, 0.0) >= 1.0:
+            self._last_logged[cause] = now
+            log.error("query failed cause=%s count=%d", cause, self.failures[cause], exc_info=exc)
+
+
+class PacketAnswerer:
+    """Callable the listeners dispatch to: (packet, source address, transport) -> reply."""
+
+    def __init__(self, holder: SnapshotHolder, rng: random.Random | None = None,
+                 stats: QueryStats | None = None) -> None:
+        self.holder = holder
+        self.rng = rng if rng is not None else random.Random()
+        self.stats = stats if stats is not None else QueryStats()
+
+    def __call__(self, data: bytes, source: str, transport: Transport) -> bytes | None:
+        try:
+            query = decode_query(data)
+        except (ShortHeader, NotAQuery) as exc:
+            self.stats.dropped[type(exc).__name__] += 1
+            return None  # no ID to answer to, or a response: never answer those
+        except FormError as exc:
+            self.stats.answered[(FORMERR, 0, transport.value, "")] += 1
+            return encode_formerr(exc)  # RFC 1035 §4.1.1; question echoed when readable
+        try:
+            ctx = QueryContext(query, source, transport)
+            answer = resolve(ctx, self.holder.current, self.rng)
+            reply = encode_answer(query, answer, ctx.size_limit)
+        except Exception as exc:  # a bug: still answer
+            self.stats.note_failure(type(exc).__name__, exc)
+            self.stats.answered[(SERVFAIL, query.qtype, transport.value, "")] += 1
+            return encode_servfail(query)
+        self.stats.answered[(answer.rcode, query.qtype, transport.value, answer.pool or "")] += 1
+        return reply

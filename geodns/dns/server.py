@@ -1,0 +1,202 @@
+"""asyncio UDP and TCP listeners: framing and dispatch only (RFC 1035 §4.2, RFC 7766).
+
+Every answer is computed synchronously by the answer callable, so a TCP frame that
+arrived is answered before the next is read, and shutdown only has to stop accepting
+and flush what is written.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import cast
+
+from geodns.dns.query import Transport
+
+log = logging.getLogger(__name__)
+
+Answer = Callable[[bytes, str, Transport], bytes | None]
+Endpoint = tuple[str, int]
+
+
+class UdpListener(asyncio.DatagramProtocol):
+    def __init__(self, answer: Answer) -> None:
+        self._answer = answer
+        self._transport: asyncio.DatagramTransport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._transport = cast(asyncio.DatagramTransport, transport)
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:  # type: ignore[override]
+        reply = self._answer(data, addr[0], Transport.UDP)
+        if reply is not None and self._transport is not None:
+            self._transport.sendto(reply, addr)
+
+    def error_received(self, exc: Exception) -> None:
+        log.debug("udp error=%s", exc)
+
+
+@dataclass
+class TcpLimits:
+    idle_timeout_s: float = 10.0  # RFC 7766 §6.2.3: servers close idle connections
+    max_connections: int = 1000
+
+
+class TcpConnection(asyncio.Protocol):
+    """One client connection: 2-byte length framing, pipelined queries answered in order."""
+
+    def __init__(self, answer: Answer, limits: TcpLimits, registry: set[TcpConnection]) -> None:
+        self._answer = answer
+        self._limits = limits
+        self._registry = registry
+        self._buffer = bytearray()
+        self._transport: asyncio.Transport | None = None
+        self._peer = ""
+        self._idle: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._transport = cast(asyncio.Transport, transport)
+        if len(self._registry) >= self._limits.max_connections:
+            log.warning("tcp connection refused open=%d max=%d", len(self._registry),
+                        self._limits.max_connections)
+            self._transport.close()  # closed at once, not queued: the client goes elsewhere
+            return
+        self._registry.add(self)
+        peer = transport.get_extra_info("peername")
+        self._peer = peer[0] if peer else ""
+        self._arm_idle_timer()
+
+    def data_received(self, data: bytes) -> None:
+        buffer = self._buffer
+        buffer.extend(data)
+        transport = self._transport
+        while len(buffer) >= 2 and transport is not None and not transport.is_closing():
+            length = (buffer[0] << 8) | buffer[1]
+            if length < 12:
+                # not even a header: nothing sensible to answer, and framing may be lost
+                transport.close()
+                return
+            if len(buffer) < 2 + length:
+                break
+            message = bytes(buffer[2 : 2 + length])
+            del buffer[: 2 + length]
+            reply = self._answer(message, self._peer, Transport.TCP)
+            if reply is not None:
+                transport.write(len(reply).to_bytes(2, "big") + reply)
+        self._arm_idle_timer()
+
+    def eof_received(self) -> bool | None:
+        return None  # close our side too, after writing what is queued
+
+    def pause_writing(self) -> None:
+        if self._transport is not None:
+            self._transport.pause_reading()  # a client that does not read stops being read
+
+    def resume_writing(self) -> None:
+        if self._transport is not None and not self._transport.is_closing():
+            self._transport.resume_reading()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._registry.discard(self)
+        if self._idle is not None:
+            self._idle.cancel()
+        self._transport = None
+
+    def close(self) -> None:
+        if self._transport is not None:
+            self._transport.close()  # flushes the write buffer first
+
+    def _arm_idle_timer(self) -> None:
+        if self._idle is not None:
+            self._idle.cancel()
+        if self._transport is not None:
+            loop = asyncio.get_running_loop()
+            self._idle = loop.call_later(self._limits.idle_timeout_s, self.close)
+
+
+@dataclass
+class Listeners:
+    udp: list[asyncio.DatagramTransport] = field(default_factory=list)
+    tcp: list[asyncio.Server] = field(default_factory=list)
+    connections: set[TcpConnection] = field(default_factory=set)
+    endpoints: list[Endpoint] = field(default_factory=list)
+
+    async def close(self) -> None:
+        """Stop accepting, close UDP sockets, then close each TCP connection after its
+        answered replies are flushed."""
+        for server in self.tcp:
+            server.close()
+        for transport in self.udp:
+            transport.close()
+        for connection in list(self.connections):
+            connection.close()
+        for server in self.tcp:
+            await server.wait_closed()
+
+
+def bind_socket(host: str, port: int, kind: socket.SocketKind, reuse_port: bool) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, kind)
+    try:
+        if kind == socket.SOCK_STREAM:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if reuse_port:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        if family == socket.AF_INET6:
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        if kind == socket.SOCK_DGRAM:
+            # a deeper receive queue absorbs bursts instead of dropping them
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 * 1024 * 1024)
+        sock.bind((host, port))
+        sock.setblocking(False)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+async def start_listeners(endpoints: list[Endpoint], answer: Answer, *,
+                          limits: TcpLimits | None = None, reuse_port: bool = False) -> Listeners:
+    """UDP and TCP on each address and port; raises OSError when one cannot bind."""
+    loop = asyncio.get_running_loop()
+    limits = limits or TcpLimits()
+    listeners = Listeners()
+    try:
+        for host, port in endpoints:
+            udp_sock = bind_socket(host, port, socket.SOCK_DGRAM, reuse_port)
+            transport, _ = await loop.create_datagram_endpoint(lambda: UdpListener(answer),
+                                                               sock=udp_sock)
+            listeners.udp.append(transport)
+            bound_port = udp_sock.getsockname()[1]
+            tcp_sock = bind_socket(host, bound_port, socket.SOCK_STREAM, reuse_port)
+            server = await loop.create_server(
+                lambda: TcpConnection(answer, limits, listeners.connections),
+                sock=tcp_sock, backlog=1024)
+            listeners.tcp.append(server)
+            listeners.endpoints.append((host, bound_port))
+            log.info("listening dns=%s transport=udp+tcp", format_endpoint((host, bound_port)))
+    except BaseException:
+        await listeners.close()
+        raise
+    return listeners
+
+
+def format_endpoint(endpoint: Endpoint) -> str:
+    host, port = endpoint
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def parse_endpoint(text: str, default_port: int) -> Endpoint:
+    """'127.0.0.1:5300', '[::1]:5300', '::1', '127.0.0.1' -> (host, port)."""
+    if text.startswith("["):
+        host, _, rest = text[1:].partition("]")
+        port = rest[1:] if rest.startswith(":") else ""
+    elif text.count(":") == 1:
+        host, port = text.split(":")
+    else:
+        host, port = text, ""
+    socket.inet_pton(socket.AF_INET6 if ":" in host else socket.AF_INET, host)
+    return host, int(port) if port else default_port

@@ -1,0 +1,261 @@
+"""Bytes -> Query: the header, the one question and the OPT record, decoded by hand.
+
+Pure: no I/O. Every overrun or violation raises a FormError leaf carrying what
+could be read (the header, and the question once it parsed), so the caller can
+answer FORMERR with the question echoed (RFC 1035 §4.1.1). Records in the answer
+and authority sections are walked only to find the additional section.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+
+from geodns.dns.edns import FAMILY_BITS, OPTION_ECS, TYPE_OPT, ClientSubnet, Edns
+
+HEADER = struct.Struct("!HHHHHH")
+TYPE_CLASS = struct.Struct("!HH")
+RR_FIXED = struct.Struct("!HHIH")
+OPTION_HEAD = struct.Struct("!HH")
+
+FLAG_QR = 0x8000
+FLAG_AA = 0x0400
+FLAG_TC = 0x0200
+FLAG_RD = 0x0100
+FLAG_CD = 0x0010
+OPCODE_MASK = 0x7800
+
+
+class FormError(Exception):
+    """The packet is not a well-formed query; answer FORMERR (RFC 1035 §4.1.1)."""
+
+    def __init__(self, reason: str, header: tuple[int, int] | None = None,
+                 question: bytes | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.header = header  # (id, flags) when the header was readable
+        self.question = question  # the raw question section when it parsed
+
+
+class ShortHeader(FormError):
+    """Fewer than 12 bytes: there is no ID to answer to, so the packet is dropped."""
+
+
+class NotAQuery(FormError):
+    """QR is set: a response arriving at a server is dropped, never answered (RFC 8906 §3.1.1)."""
+
+
+class BadName(FormError):
+    """A name that overruns the packet, loops, or breaks RFC 1035 §2.3.4 limits."""
+
+
+class Overrun(FormError):
+    """A count or length that reaches past the end of the packet."""
+
+
+class BadOpt(FormError):
+    """An OPT record out of place, repeated, or with a malformed option (RFC 6891 §6.1.1)."""
+
+
+class BadClientSubnet(BadOpt):
+    """An ECS option that breaks RFC 7871 §6 (family, prefix or address bits)."""
+
+
+class TrailingData(FormError):
+    """Bytes after the last record the header counts."""
+
+
+@dataclass(frozen=True, slots=True)
+class Query:
+    id: int
+    flags: int  # the query's flag word, for opcode, RD and CD
+    qname: bytes  # lowercase wire key
+    qtype: int
+    qclass: int
+    question: bytes  # the question section as received: echoed byte for byte (0x20 case kept)
+    qdcount: int
+    edns: Edns | None
+
+    @property
+    def opcode(self) -> int:
+        return (self.flags & OPCODE_MASK) >> 11
+
+
+def decode_query(data: bytes) -> Query:
+    """Decode a query packet; raise a FormError leaf on anything malformed."""
+    if len(data) < 12:
+        raise ShortHeader("packet shorter than the 12-byte header")
+    qid, flags, qdcount, ancount, nscount, arcount = HEADER.unpack_from(data)
+    header = (qid, flags)
+    if flags & FLAG_QR:
+        raise NotAQuery("QR set", header)
+    if qdcount != 1:
+        # RFC 1035 §4.1.2 allows more in theory; no server answers them (RFC 9619)
+        if qdcount == 0 and not (ancount or nscount or arcount) and len(data) == 12:
+            raise FormError("no question", header)
+        raise FormError(f"QDCOUNT is {qdcount}, expected 1", header)
+    try:
+        qname, end = read_question_name(data, 12)
+    except FormError as exc:
+        exc.header = header
+        raise
+    if end + 4 > len(data):
+        raise Overrun("question overruns the packet", header)
+    qtype, qclass = TYPE_CLASS.unpack_from(data, end)
+    end += 4
+    question = data[12:end]
+    edns = None
+    if ancount or nscount or arcount:
+        try:
+            edns, end = read_records(data, end, ancount + nscount, arcount)
+        except FormError as exc:
+            exc.header, exc.question = header, question
+            raise
+    if end != len(data):
+        raise TrailingData(f"{len(data) - end} bytes after the last record", header, question)
+    return Query(qid, flags, qname.lower(), qtype, qclass, question, qdcount, edns)
+
+
+def read_question_name(data: bytes, offset: int) -> tuple[bytes, int]:
+    """The question's name (uncompressed: nothing precedes it to point at)."""
+    start = offset
+    size = len(data)
+    while True:
+        if offset >= size:
+            raise BadName("question name overruns the packet")
+        length = data[offset]
+        if length == 0:
+            offset += 1
+            break
+        if length > 63:
+            # 0xC0: a pointer can only point backwards, into the header here;
+            # 0x40/0x80: extended label types, obsolete (RFC 6891 §5)
+            raise BadName(f"label type 0x{length & 0xC0:02x} in the question name")
+        offset += length + 1
+        if offset - start > 255:
+            raise BadName("question name longer than 255 bytes (RFC 1035 §2.3.4)")
+    if offset - start > 255:
+        raise BadName("question name longer than 255 bytes (RFC 1035 §2.3.4)")
+    return data[start:offset], offset
+
+
+def skip_name(data: bytes, offset: int) -> int:
+    """Offset after a possibly compressed name; pointers must point strictly backwards."""
+    size = len(data)
+    total = 0
+    while True:
+        if offset >= size:
+            raise BadName("name overruns the packet")
+        length = data[offset]
+        if length == 0:
+            return offset + 1
+        if length & 0xC0 == 0xC0:
+            if offset + 2 > size:
+                raise BadName("compression pointer overruns the packet")
+            target = ((length & 0x3F) << 8) | data[offset + 1]
+            if target >= offset:
+                raise BadName("compression pointer does not point backwards (loop)")
+            check_pointed_name(data, target, offset)
+            return offset + 2
+        if length > 63:
+            raise BadName(f"label type 0x{length & 0xC0:02x}")
+        total += length + 1
+        if total > 255:
+            raise BadName("name longer than 255 bytes (RFC 1035 §2.3.4)")
+        offset += length + 1
+
+
+def check_pointed_name(data: bytes, offset: int, limit: int) -> None:
+    """Follow a compressed name to its end, refusing loops and forward jumps."""
+    total = 0
+    while True:
+        length = data[offset]
+        if length == 0:
+            return
+        if length & 0xC0 == 0xC0:
+            if offset + 2 > limit:
+                raise BadName("compression pointer overruns")
+            target = ((length & 0x3F) << 8) | data[offset + 1]
+            if target >= offset:
+                raise BadName("compression pointer loop")
+            limit, offset = offset, target
+            continue
+        if length > 63:
+            raise BadName(f"label type 0x{length & 0xC0:02x}")
+        total += length + 1
+        if total > 255:
+            raise BadName("name longer than 255 bytes (RFC 1035 §2.3.4)")
+        offset += length + 1
+        if offset >= limit:
+            raise BadName("compressed name runs into what points at it")
+
+
+def read_records(data: bytes, offset: int, before_additional: int,
+                 additional: int) -> tuple[Edns | None, int]:
+    """Walk the answer, authority and additional sections; return the OPT, if any."""
+    edns: Edns | None = None
+    size = len(data)
+    for index in range(before_additional + additional):
+        if offset >= size:
+            raise Overrun("the header counts more records than the packet holds")
+        name_start = offset
+        offset = skip_name(data, offset)
+        if offset + 10 > size:
+            raise Overrun("record header overruns the packet")
+        rtype, rclass, ttl, rdlength = RR_FIXED.unpack_from(data, offset)
+        offset += 10
+        if offset + rdlength > size:
+            raise Overrun("RDATA overruns the packet")
+        if rtype == TYPE_OPT:
+            if index < before_additional:
+                raise BadOpt("OPT outside the additional section (RFC 6891 §6.1.1)")
+            if edns is not None:
+                raise BadOpt("more than one OPT record (RFC 6891 §6.1.1)")
+            if data[name_start] != 0:
+                raise BadOpt("OPT owner is not the root (RFC 6891 §6.1.2)")
+            edns = decode_opt(data, offset, rdlength, rclass, ttl)
+        offset += rdlength
+    return edns, offset
+
+
+def decode_opt(data: bytes, offset: int, rdlength: int, payload: int, ttl: int) -> Edns:
+    end = offset + rdlength
+    ecs: ClientSubnet | None = None
+    while offset < end:
+        if offset + 4 > end:
+            raise BadOpt("option header overruns the OPT RDATA (RFC 6891 §6.1.2)")
+        code, length = OPTION_HEAD.unpack_from(data, offset)
+        offset += 4
+        if offset + length > end:
+            raise BadOpt("option length overruns the OPT RDATA (RFC 6891 §6.1.2)")
+        if code == OPTION_ECS:
+            if ecs is not None:
+                raise BadClientSubnet("more than one Client Subnet option (RFC 7871 §7.2)")
+            ecs = decode_client_subnet(data[offset : offset + length])
+        offset += length  # unknown options are ignored (RFC 6891 §6.1.2)
+    return Edns(
+        payload=payload,
+        version=(ttl >> 16) & 0xFF,
+        do=bool(ttl & 0x8000),
+        ext_rcode=ttl >> 24,
+        client_subnet=ecs,
+    )
+
+
+def decode_client_subnet(body: bytes) -> ClientSubnet:
+    """RFC 7871 §6; every violation is FORMERR (RFC 7871 §7.1.1)."""
+    if len(body) < 4:
+        raise BadClientSubnet("Client Subnet option shorter than 4 bytes")
+    family, source, scope = struct.unpack_from("!HBB", body)
+    bits = FAMILY_BITS.get(family)
+    if bits is None:
+        raise BadClientSubnet(f"Client Subnet family {family} is neither 1 (IPv4) nor 2 (IPv6)")
+    if source > bits:
+        raise BadClientSubnet(f"Client Subnet source prefix /{source} is longer than the address")
+    address = body[4:]
+    if len(address) != (source + 7) // 8:
+        raise BadClientSubnet(
+            f"Client Subnet address is {len(address)} bytes, /{source} needs {(source + 7) // 8}")
+    if source % 8 and address[-1] & (0xFF >> (source % 8)):
+        raise BadClientSubnet("Client Subnet address has bits set beyond the source prefix")
+    return ClientSubnet(family, source, scope, address)
