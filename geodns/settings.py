@@ -1,0 +1,157 @@
+"""Settings: embedded defaults < TOML file < GEODNS_* environment < command-line flags.
+
+Pure: load_settings() takes the flags, the environment and the TOML text as values
+(the CLI reads the file), so tests pass dicts. Unknown keys are errors that list
+the valid ones; the database URL's password never reaches repr or logs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from geodns.dns.server import Endpoint, format_endpoint, parse_endpoint
+from geodns.errors import ConfigError
+
+DNS_PORT_DEFAULT = 5300
+API_PORT_DEFAULT = 8053
+ENV_PREFIX = "GEODNS_"
+ENV_IGNORED = ("GEODNS_TEST_", "GEODNS_CONFIG")  # test-suite variables; the config path itself
+
+
+def mask_url(url: str) -> str:
+    return re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", url)
+
+
+@dataclass(frozen=True)
+class Settings:
+    dns: tuple[Endpoint, ...] = (("127.0.0.1", DNS_PORT_DEFAULT),)
+    zones: Path = Path("zones")
+    api: Endpoint | None = ("127.0.0.1", API_PORT_DEFAULT)
+    database_url: str = field(default="sqlite+aiosqlite:///geodns.db", repr=False)
+    geoip_db: str | None = None  # None: the bundled GeoLite2 City database
+    geoip_bundled: bool = True  # False with no geoip_db: no geo, everyone gets default order
+    workers: int = 1
+    tcp_idle_timeout: float = 10.0  # seconds
+    tcp_max_connections: int = 1000
+    poll_interval: float = 0.25  # seconds between generation polls (SQLite; PostgreSQL's safety net)
+    node_name: str = ""  # this node's name as a health probe; "" = the host name
+    log_level: str = "info"
+    query_log: bool = False
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{f.name}={getattr(self, f.name)!r}" for f in dataclasses.fields(self)
+                           if f.name != "database_url")
+        return f"Settings(database_url={mask_url(self.database_url)!r}, {fields})"
+
+    def describe_dns(self) -> str:
+        return " ".join(format_endpoint(e) for e in self.dns)
+
+
+def _endpoints(value: Any) -> tuple[Endpoint, ...]:
+    items = value.split(",") if isinstance(value, str) else value
+    if not isinstance(items, list | tuple) or not items:
+        raise ValueError("expected one or more ADDR:PORT")
+    return tuple(parse_endpoint(str(item).strip(), DNS_PORT_DEFAULT) for item in items)
+
+
+def _api(value: Any) -> Endpoint | None:
+    if value in ("", "off", "none", False):
+        return None
+    return parse_endpoint(str(value), API_PORT_DEFAULT)
+
+
+def _bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"expected true or false, got {value!r}")
+
+
+def _positive_int(value: Any) -> int:
+    number = int(value)
+    if isinstance(value, bool) or number < 1:
+        raise ValueError(f"expected a positive integer, got {value!r}")
+    return number
+
+
+def _positive_float(value: Any) -> float:
+    number = float(value)
+    if number <= 0:
+        raise ValueError(f"expected a positive number, got {value!r}")
+    return number
+
+
+def _level(value: Any) -> str:
+    text = str(value).lower()
+    if text not in ("debug", "info", "warning", "error"):
+        raise ValueError("expected debug, info, warning or error")
+    return text
+
+
+def _optional_str(value: Any) -> str | None:
+    return None if value in (None, "") else str(value)
+
+
+PARSERS: dict[str, Callable[[Any], Any]] = {
+    "dns": _endpoints,
+    "zones": lambda v: Path(str(v)),
+    "api": _api,
+    "database_url": str,
+    "geoip_db": _optional_str,
+    "geoip_bundled": _bool,
+    "workers": _positive_int,
+    "tcp_idle_timeout": _positive_float,
+    "tcp_max_connections": _positive_int,
+    "poll_interval": _positive_float,
+    "node_name": str,
+    "log_level": _level,
+    "query_log": _bool,
+}
+
+
+def load_settings(flags: Mapping[str, Any], environ: Mapping[str, str],
+                  toml_text: str | None = None, toml_source: str = "config") -> Settings:
+    """Merge the layers; raise ConfigError naming every bad key or value."""
+    problems: list[str] = []
+    merged: dict[str, Any] = {}
+    if toml_text is not None:
+        try:
+            document = tomllib.loads(toml_text)
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{toml_source}: not valid TOML: {exc}") from exc
+        for key, value in document.items():
+            if key not in PARSERS:
+                problems.append(f"{toml_source}: unknown key {key!r} (valid: {', '.join(PARSERS)})")
+            else:
+                merged[key] = (value, f"{toml_source}: {key}")
+    for name, value in environ.items():
+        if not name.startswith(ENV_PREFIX) or name.startswith(ENV_IGNORED):
+            continue
+        key = name[len(ENV_PREFIX):].lower()
+        if key not in PARSERS:
+            valid = ", ".join(ENV_PREFIX + k.upper() for k in PARSERS)
+            problems.append(f"environment: unknown variable {name} (valid: {valid})")
+        else:
+            merged[key] = (value, f"environment {name}")
+    for key, value in flags.items():
+        if value is not None:
+            merged[key] = (value, f"--{key.replace('_', '-')}")
+    values: dict[str, Any] = {}
+    for key, (raw, origin) in merged.items():
+        try:
+            values[key] = PARSERS[key](raw)
+        except (ValueError, TypeError, OSError) as exc:
+            problems.append(f"{origin}: {exc}")
+    if problems:
+        raise ConfigError("invalid settings:\n" + "\n".join(f"  - {p}" for p in problems))
+    return Settings(**values)

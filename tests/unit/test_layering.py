@@ -1,0 +1,87 @@
+"""The module map of STYLE.md as a test: the data plane never imports the control plane."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[2] / "geodns"
+DATA_PLANE = ("geodns.dns", "geodns.geo", "geodns.pools", "geodns.snapshot")
+CONTROL_PLANE = ("geodns.store", "geodns.api", "geodns.health", "geodns.app", "geodns.cli",
+                 "aiohttp", "sqlalchemy", "alembic", "asyncpg", "aiosqlite")
+ASYNCIO_ALLOWED = {"geodns.dns.server"}
+BANNED_NAMES = {"utils", "helpers", "common", "manager"}
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def imports_of(path: Path, *, runtime_only: bool = False) -> set[str]:
+    """Every module path imports; runtime_only leaves out `if TYPE_CHECKING:` blocks."""
+    tree = ast.parse(path.read_text(), str(path))
+    if runtime_only:
+        for node in ast.walk(tree):
+            if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+                node.body = []
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module)
+    return found
+
+
+MODULES = sorted(PACKAGE.rglob("*.py"))
+
+
+def starts(name: str, prefixes: tuple[str, ...] | set[str]) -> bool:
+    return any(name == p or name.startswith(p + ".") for p in prefixes)
+
+
+@pytest.mark.parametrize("path", [p for p in MODULES if starts(module_name(p), DATA_PLANE)],
+                         ids=lambda p: module_name(p))
+def test_data_plane_does_not_import_the_control_plane(path):
+    wrong = sorted(i for i in imports_of(path) if starts(i, CONTROL_PLANE))
+    assert wrong == []
+
+
+@pytest.mark.parametrize("path", [p for p in MODULES if starts(module_name(p), DATA_PLANE)],
+                         ids=lambda p: module_name(p))
+def test_only_the_dns_server_module_imports_asyncio_in_the_data_plane(path):
+    if module_name(path) in ASYNCIO_ALLOWED:
+        return
+    assert "asyncio" not in imports_of(path)
+
+
+def test_no_grab_bag_module_names():
+    assert sorted(p.stem for p in MODULES if p.stem in BANNED_NAMES) == []
+
+
+def test_no_import_cycles_between_geodns_modules():
+    # imports inside functions count too: stricter than Python needs, and simpler to read
+    graph = {module_name(p): {i for i in imports_of(p, runtime_only=True) if i.startswith("geodns")}
+             for p in MODULES}
+    visiting: set[str] = set()
+    done: set[str] = set()
+    cycles: list[str] = []
+
+    def visit(name: str, trail: list[str]) -> None:
+        if name in done or name not in graph:
+            return
+        if name in visiting:
+            cycles.append(" -> ".join(trail[trail.index(name):] + [name]))
+            return
+        visiting.add(name)
+        for target in sorted(graph[name]):
+            visit(target, trail + [name])
+        visiting.discard(name)
+        done.add(name)
+
+    for module in sorted(graph):
+        visit(module, [])
+    assert cycles == []
