@@ -23,7 +23,7 @@ from geodns.dns.packet import PacketAnswerer
 from geodns.dns.server import Listeners, TcpLimits, start_listeners
 from geodns.dns.zone import Zone
 from geodns.dns.zonefile import ZoneLoad, load_zone_dir, merge_reload
-from geodns.errors import GeodnsError, StoreUnavailable
+from geodns.errors import GeodnsError, StoreUnavailable, ZoneFileError
 from geodns.geo import GeoReader, open_geo
 from geodns.pools.model import AddressHealth, HealthView, Pool
 from geodns.settings import Settings
@@ -62,7 +62,11 @@ class Runtime:
 
     def load_zones(self) -> ZoneLoad:
         """Read zones/ again; a file that fails keeps serving its previous data."""
-        load = load_zone_dir(self.settings.zones)
+        try:
+            load = load_zone_dir(self.settings.zones)
+        except ZoneFileError as exc:  # the directory itself is gone: keep every zone we have
+            log.warning("zones not reloaded, serving the previous data\n%s", exc)
+            return ZoneLoad({}, {str(self.settings.zones): exc})
         self.zones = merge_reload(self.zones, load)
         self.zone_errors = dict(load.errors)
         for path, error in load.errors.items():

@@ -102,7 +102,9 @@ def from_text_preserving_case(text: str, origin: bytes | None = None) -> bytes:
     wire = bytearray()
     for label in labels:
         if len(label) > 63:
-            raise BadName(f"label {label[:20]!r}... is {len(label)} bytes, over 63 (RFC 1035 §2.3.4)")
+            raise BadName(
+                f"label {label[:20]!r}... is {len(label)} bytes, over 63 (RFC 1035 §2.3.4)"
+            )
         wire.append(len(label))
         wire.extend(label)
     if absolute:
@@ -113,7 +115,9 @@ def from_text_preserving_case(text: str, origin: bytes | None = None) -> bytes:
             raise BadName(f"relative name {text!r} without an origin")
         result = bytes(wire) + origin
     if len(result) > 255:
-        raise BadName(f"name {text!r} is {len(result)} bytes in wire form, over 255 (RFC 1035 §2.3.4)")
+        raise BadName(
+            f"name {text!r} is {len(result)} bytes in wire form, over 255 (RFC 1035 §2.3.4)"
+        )
     return result
 
 
@@ -128,7 +132,7 @@ def to_text(name: bytes) -> str:
         label = name[i + 1 : i + 1 + length]
         chars = []
         for byte in label:
-            if byte in b".\\\"();@$":
+            if byte in b'.\\"();@$':
                 chars.append("\\" + chr(byte))
             elif 0x21 <= byte <= 0x7E:
                 chars.append(chr(byte))
