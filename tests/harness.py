@@ -1,0 +1,118 @@
+"""The real geodns process for tests: start it, prove it answers, read its log, stop it."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import dns.message
+import dns.query
+import dns.rcode
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT / "tests" / "data"
+SERVE_ZONES = DATA / "serve"
+MAXMIND = DATA / "maxmind"
+LISTEN_DNS = re.compile(r"listening dns=(\S+):(\d+) ")
+LISTEN_API = re.compile(r"listening api=(http://\S+)")
+
+
+def clean_environ(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment without GEODNS_* settings, so a developer's shell cannot leak in."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GEODNS_")}
+    env.update(extra or {})
+    return env
+
+
+@dataclass
+class GeodnsProcess:
+    """A running `geodns serve`, proven to answer before a test gets it."""
+
+    process: subprocess.Popen[str]
+    host: str = ""
+    port: int = 0
+    api: str = ""
+    lines: list[str] = field(default_factory=list)
+    _reader: threading.Thread | None = None
+
+    def log(self) -> str:
+        return "".join(self.lines)
+
+    def wait_for_log(self, pattern: str, timeout: float = 10.0) -> re.Match[str]:
+        deadline = time.monotonic() + timeout
+        regex = re.compile(pattern)
+        while time.monotonic() < deadline:
+            for line in list(self.lines):
+                match = regex.search(line)
+                if match:
+                    return match
+            if self.process.poll() is not None:
+                break
+            time.sleep(0.02)
+        raise AssertionError(f"no log line matching {pattern!r}; log:\n{self.log()}")
+
+    def query(self, qname: str, rdtype: str = "A", *, tcp: bool = False, **kwargs: object
+              ) -> dns.message.Message:
+        message = dns.message.make_query(qname, rdtype, **kwargs)  # type: ignore[arg-type]
+        send = dns.query.tcp if tcp else dns.query.udp
+        return send(message, self.host, port=self.port, timeout=2)
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 10.0) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        if self._reader is not None:
+            self._reader.join(2)
+        if self.process.stderr is not None:
+            self.process.stderr.close()
+        return self.process.returncode
+
+
+def start_geodns(args: list[str], *, env: dict[str, str] | None = None, cwd: Path | None = None,
+                 ready_name: str = "example.test.", timeout: float = 20.0) -> GeodnsProcess:
+    """Start `python -m geodns serve ARGS` and return once it answered a SOA query."""
+    command = [sys.executable, "-m", "geodns", "serve", *args]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                               env=clean_environ(env), cwd=cwd or ROOT)
+    server = GeodnsProcess(process)
+
+    def drain() -> None:
+        assert process.stderr is not None
+        for line in process.stderr:
+            server.lines.append(line)
+
+    server._reader = threading.Thread(target=drain, daemon=True)
+    server._reader.start()
+    try:
+        match = server.wait_for_log(LISTEN_DNS.pattern, timeout)
+        server.host, server.port = match.group(1).strip("[]"), int(match.group(2))
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                reply = server.query(ready_name, "SOA")
+                if reply.rcode() in (dns.rcode.NOERROR, dns.rcode.REFUSED):
+                    break
+            except (OSError, dns.exception.Timeout):
+                pass
+            if time.monotonic() > deadline or process.poll() is not None:
+                raise AssertionError(f"geodns did not answer; log:\n{server.log()}")
+            time.sleep(0.05)
+        if "off" not in args:
+            server.api = server.wait_for_log(LISTEN_API.pattern, 5).group(1)
+    except BaseException:
+        server.stop(signal.SIGKILL)
+        raise
+    return server
+
+

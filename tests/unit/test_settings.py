@@ -1,0 +1,69 @@
+"""load_settings: defaults < TOML < GEODNS_* < flags, and every bad value named."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from geodns.errors import ConfigError
+from geodns.settings import Settings, load_settings
+
+
+def test_nothing_set_gives_the_documented_defaults():
+    settings = load_settings({}, {})
+    assert settings == Settings()
+    assert settings.dns == (("127.0.0.1", 5300),)
+    assert settings.api == ("127.0.0.1", 8053)
+    assert settings.zones == Path("zones")
+    assert settings.database_url == "sqlite+aiosqlite:///geodns.db"
+
+
+def test_flags_beat_environment_beat_toml():
+    toml = 'zones = "from-toml"\nworkers = 3\nlog_level = "debug"\n'
+    environ = {"GEODNS_ZONES": "from-env", "GEODNS_WORKERS": "2"}
+    settings = load_settings({"zones": "from-flag"}, environ, toml)
+    assert settings.zones == Path("from-flag")
+    assert settings.workers == 2
+    assert settings.log_level == "debug"
+
+
+@pytest.mark.parametrize(("value", "expected"), [
+    (["[::1]:5300"], (("::1", 5300),)),
+    (["127.0.0.1:53", "[::1]:53"], (("127.0.0.1", 53), ("::1", 53))),
+    (["::1"], (("::1", 5300),)),
+    ("127.0.0.2:5301,[::1]:5302", (("127.0.0.2", 5301), ("::1", 5302))),
+], ids=["ipv6", "two", "ipv6-no-port", "env-comma-list"])
+def test_dns_listen_addresses_accept_ipv4_and_ipv6(value, expected):
+    assert load_settings({"dns": value}, {}).dns == expected
+
+
+def test_unknown_keys_and_variables_are_errors_listing_the_valid_ones():
+    with pytest.raises(ConfigError) as caught:
+        load_settings({}, {"GEODNS_ZONE": "x", "GEODNS_TEST_POSTGRES_URL": "ignored"}, "dsn = 1\n", "a.toml")
+    message = str(caught.value)
+    assert "a.toml: unknown key 'dsn'" in message
+    assert "unknown variable GEODNS_ZONE (valid: GEODNS_DNS, GEODNS_ZONES" in message
+    assert "GEODNS_TEST_POSTGRES_URL" not in message
+
+
+@pytest.mark.parametrize(("flags", "fragment"), [
+    ({"dns": ["not-an-address:53"]}, "--dns"),
+    ({"workers": 0}, "--workers: expected a positive integer"),
+    ({"tcp_idle_timeout": -1}, "--tcp-idle-timeout: expected a positive number"),
+    ({"log_level": "loud"}, "--log-level: expected debug, info, warning or error"),
+], ids=["bad-address", "zero-workers", "negative-timeout", "bad-level"])
+def test_bad_values_are_named_with_their_origin(flags, fragment):
+    with pytest.raises(ConfigError, match=fragment):
+        load_settings(flags, {})
+
+
+def test_bad_toml_is_a_config_error():
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_settings({}, {}, "zones = ", "geodns.toml")
+
+
+def test_database_password_never_reaches_repr():
+    settings = load_settings({"database_url": "postgresql+asyncpg://geodns:s3cret@db/geodns"}, {})
+    assert "s3cret" not in repr(settings)
+    assert "geodns:***@db" in repr(settings)
