@@ -1,0 +1,162 @@
+"""The database schema as SQLAlchemy Core tables: pools, members, rules, health, generation.
+
+Schema only: no queries, no engine. Types are portable between SQLite and PostgreSQL;
+migrations/versions/*.py must create exactly this (a test compares them with alembic).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator
+
+# Deterministic constraint names, so migrations can name what they alter.
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+NAME_LENGTH = 255  # RFC 1035 §2.3.4: a name is at most 255 octets
+ADDRESS_LENGTH = 64  # longest IPv6 text is 45 characters
+LABEL_LENGTH = 64
+NOTIFY_CHANNEL = "geodns_changes"  # PostgreSQL: NOTIFY payload is the new generation
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """A timezone-aware UTC datetime on every backend (SQLite keeps no zone: UTC is implied)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value.isoformat()}: pass a timezone-aware UTC time")
+        value = value.astimezone(UTC)
+        # SQLite stores text: keep it naive there so every row compares the same way
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        assert isinstance(value, datetime)
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+pools = Table(
+    "pools",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(NAME_LENGTH), nullable=False, unique=True),
+    Column("ttl", Integer, nullable=False),
+    Column("policy", String(16), nullable=False),
+    Column("max_answers", Integer, nullable=False),
+    Column("min_healthy_fraction", Float, nullable=False),
+    Column("fail_open", Boolean, nullable=False),
+    Column("default_regions", JSON(none_as_null=True), nullable=True),
+    Column("check", JSON(none_as_null=True), nullable=True),
+    Column("version", Integer, nullable=False),  # ETag: +1 on every change to the pool
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+)
+
+members = Table(
+    "members",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("pool_id", Integer, ForeignKey("pools.id", ondelete="CASCADE"), nullable=False),
+    Column("position", Integer, nullable=False),
+    Column("address", String(ADDRESS_LENGTH), nullable=False),
+    Column("weight", Integer, nullable=False),
+    Column("region", String(LABEL_LENGTH), nullable=False),
+    Column("latitude", Float, nullable=True),
+    Column("longitude", Float, nullable=True),
+    Column("priority", Integer, nullable=False),
+    Column("enabled", Boolean, nullable=False),
+    UniqueConstraint("pool_id", "address"),
+    UniqueConstraint("pool_id", "position"),
+)
+
+rules = Table(
+    "rules",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("pool_id", Integer, ForeignKey("pools.id", ondelete="CASCADE"), nullable=False),
+    Column("position", Integer, nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("value", String(64), nullable=False),
+    Column("regions", JSON, nullable=False),
+    UniqueConstraint("pool_id", "position"),
+)
+
+# The latest report of each probe about each address (the health code votes over them).
+health_reports = Table(
+    "health_reports",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("probe", String(NAME_LENGTH), nullable=False),
+    Column("address", String(ADDRESS_LENGTH), nullable=False),
+    Column("status", String(8), nullable=False),  # "up" | "down"
+    Column("reason", Text, nullable=False),
+    Column("reported_at", UtcDateTime, nullable=False),
+    Column("ttl_s", Float, nullable=False),
+    UniqueConstraint("probe", "address"),
+    Index(None, "address"),
+)
+
+# The decided state per address, as the snapshot serves it.
+address_health = Table(
+    "address_health",
+    metadata,
+    Column("address", String(ADDRESS_LENGTH), primary_key=True),
+    Column("down", Boolean, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("since", UtcDateTime, nullable=False),
+    Column("probes", JSON, nullable=False),  # {probe: says_down}
+)
+
+health_transitions = Table(
+    "health_transitions",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("address", String(ADDRESS_LENGTH), nullable=False),
+    Column("at", UtcDateTime, nullable=False),
+    Column("down", Boolean, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("votes", JSON, nullable=False),
+    Index(None, "address", "at"),
+)
+
+# One row (id 1): bumped in the same transaction as every change a snapshot shows.
+generation = Table(
+    "generation",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("value", BigInteger, nullable=False),
+)
+
+GENERATION_ROW_ID = 1

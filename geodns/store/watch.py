@@ -1,0 +1,125 @@
+"""Tell the caller when the store's generation moves: PostgreSQL LISTEN/NOTIFY, SQLite polling.
+
+Control plane: a background loop. It never raises: failures are logged at WARNING,
+backed off and retried until stop is set.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import asyncpg  # type: ignore[import-untyped]  # no stubs; see pyproject mypy overrides
+
+from geodns.store.repository import Store, database_url, safe_url
+from geodns.store.tables import NOTIFY_CHANNEL
+
+log = logging.getLogger(__name__)
+
+SAFETY_POLL_S = 5.0  # PostgreSQL: a notification lost with its connection is caught by this
+MAX_BACKOFF_S = 30.0
+
+
+async def watch_changes(
+    store: Store,
+    url: str,
+    on_change: Callable[[int], Awaitable[None]],
+    *,
+    poll_interval_s: float = 0.25,
+    stop: asyncio.Event,
+    since: int | None = None,
+    safety_poll_s: float = SAFETY_POLL_S,
+) -> None:
+    """Call on_change(generation) each time the generation differs from the last one seen.
+
+    since: the generation the caller already has (None: read it first, no call for it).
+    Bursts coalesce: on_change sees the newest generation, not every step. When on_change
+    raises, it is logged and called again (backing off) until it succeeds. Returns when
+    stop is set.
+    """
+    postgres = database_url(url).get_backend_name() == "postgresql"
+    poke = asyncio.Event()
+    listener = asyncio.create_task(_listen(url, poke, stop)) if postgres else None
+    interval = safety_poll_s if postgres else poll_interval_s
+    last = since
+    failures = 0
+    try:
+        while not stop.is_set():
+            try:
+                current = await store.generation()
+                if last is None:
+                    last = current
+                elif current != last:
+                    await on_change(current)
+                    last = current  # only once handled: a failed on_change is retried
+                failures = 0
+                wait_s = interval
+            except Exception as exc:  # background loop: log, back off, go on
+                failures += 1
+                wait_s = min(poll_interval_s * 2**failures, MAX_BACKOFF_S)
+                log.warning("store watch failed error=%s retry_s=%.1f", _describe(exc), wait_s)
+            await _first(stop, poke, timeout_s=wait_s)
+            poke.clear()
+    finally:
+        if listener is not None:
+            listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await listener
+
+
+async def _listen(url: str, poke: asyncio.Event, stop: asyncio.Event) -> None:
+    """Hold a LISTEN connection open, reconnecting with backoff; poke on every NOTIFY."""
+    dsn = database_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+    backoff_s = 0.5
+
+    def notified(*_args: Any) -> None:
+        poke.set()
+
+    while not stop.is_set():
+        connection: asyncpg.Connection | None = None
+        try:
+            connection = await asyncpg.connect(
+                dsn, timeout=10, server_settings={"application_name": "geodns-watch"}
+            )
+            lost = asyncio.Event()
+            connection.add_termination_listener(lambda _connection, lost=lost: lost.set())
+            await connection.add_listener(NOTIFY_CHANNEL, notified)
+            log.info("listening for changes channel=%s url=%s", NOTIFY_CHANNEL, safe_url(url))
+            poke.set()  # anything committed while we were not listening
+            backoff_s = 0.5
+            await _first(stop, lost)
+            if lost.is_set() and not stop.is_set():
+                log.warning("change listener lost its connection url=%s", safe_url(url))
+        except Exception as exc:  # background loop: log, back off, go on
+            log.warning(
+                "change listener failed url=%s error=%s retry_s=%.1f",
+                safe_url(url),
+                _describe(exc),
+                backoff_s,
+            )
+            await _first(stop, timeout_s=backoff_s)
+            backoff_s = min(backoff_s * 2, MAX_BACKOFF_S)
+        finally:
+            if connection is not None and not connection.is_closed():
+                try:
+                    await asyncio.wait_for(connection.close(), timeout=2)
+                except Exception:  # closing a broken connection: nothing left to do
+                    connection.terminate()
+
+
+async def _first(*events: asyncio.Event, timeout_s: float | None = None) -> None:
+    """Wait until any of events is set, or timeout_s passes."""
+    waiters = [asyncio.ensure_future(event.wait()) for event in events]
+    try:
+        await asyncio.wait(waiters, timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()
+        await asyncio.gather(*waiters, return_exceptions=True)
+
+
+def _describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"
