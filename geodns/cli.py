@@ -100,6 +100,8 @@ def build_parser() -> argparse.ArgumentParser:
 def configure_logging(level: str) -> None:
     logging.basicConfig(level=level.upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    if level != "debug":  # alembic narrates every plugin it loads at INFO
+        logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
 def install_uvloop() -> None:

@@ -147,7 +147,7 @@ def answer_pool(answer: Answer, ctx: QueryContext, snapshot: Snapshot, zone: Zon
     client = Client(network.family, network.address, network.source_prefix, location)
     selection = select(pool, family_qtype, client, snapshot.health, rng)
     answer.scope_prefix = selection.scope_prefix
-    answer.pool = pool.name
+    answer.pool = pool.pool.name
     if not selection.members:
         return False
     answer.answer.append((qname, tuple(m.tail for m in selection.members)))
