@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import asyncpg
+import asyncpg  # type: ignore[import-untyped]
 import pytest
 from sqlalchemy import func, select, text
 
@@ -457,3 +457,31 @@ def test_schema_tables_use_utc_aware_datetimes(with_store: WithStore, database_u
         assert row.created_at.tzinfo is UTC and raw == 1
 
     with_store(check)
+
+
+def test_watch_retries_a_failed_on_change(database_url: str) -> None:
+    async def scenario() -> list[int]:
+        store = await Store.open(database_url)
+        calls: list[int] = []
+        handled = asyncio.Event()
+        stop = asyncio.Event()
+
+        async def on_change(generation: int) -> None:
+            calls.append(generation)
+            if len(calls) == 1:
+                raise RuntimeError("snapshot build failed")
+            handled.set()
+
+        task = asyncio.create_task(
+            watch_changes(store, database_url, on_change, stop=stop, since=0, poll_interval_s=0.05)
+        )
+        try:
+            await store.create_pool(www())
+            await asyncio.wait_for(handled.wait(), timeout=5)
+        finally:
+            stop.set()
+            await asyncio.wait_for(task, timeout=5)
+            await store.close()
+        return calls
+
+    assert asyncio.run(scenario()) == [1, 1]
