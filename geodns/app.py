@@ -25,6 +25,7 @@ from geodns.dns.zone import Zone
 from geodns.dns.zonefile import ZoneLoad, load_zone_dir, merge_reload
 from geodns.errors import GeodnsError, StoreUnavailable, ZoneFileError
 from geodns.geo import GeoReader, open_geo
+from geodns.pools.compile import CompiledPool
 from geodns.pools.model import AddressHealth, HealthView, Pool
 from geodns.settings import Settings
 from geodns.snapshot import SnapshotHolder, build_snapshot, empty_snapshot
@@ -57,7 +58,7 @@ class Runtime:
     listeners: Listeners | None = None
     answerer: PacketAnswerer | None = None
     _generation: int = 0
-    _compiled: dict[Pool, object] = field(default_factory=dict)
+    _compiled: dict[Pool, CompiledPool] = field(default_factory=dict)
     _rebuild_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     def load_zones(self) -> ZoneLoad:
@@ -70,25 +71,47 @@ class Runtime:
         self.zones = merge_reload(self.zones, load)
         self.zone_errors = dict(load.errors)
         for path, error in load.errors.items():
-            log.warning("zone refused file=%s kept_previous=%s\n%s", path,
-                        any(z.source == path for z in self.zones.values()), error)
+            log.warning(
+                "zone refused file=%s kept_previous=%s\n%s",
+                path,
+                any(z.source == path for z in self.zones.values()),
+                error,
+            )
         for zone in self.zones.values():
-            log.info("zone loaded zone=%s serial=%d records=%d", zone.origin_text, zone.serial,
-                     zone.record_count())
+            log.info(
+                "zone loaded zone=%s serial=%d records=%d",
+                zone.origin_text,
+                zone.serial,
+                zone.record_count(),
+            )
         return load
 
     def publish(self) -> None:
         """Build a snapshot from the current zones, pools and health, and swap it in."""
         self._generation += 1
-        snapshot = build_snapshot(self._generation, self.zones, self.pools, self.health, self.geo,
-                                  store_generation=self.store_generation,
-                                  compiled_cache=self._compiled)  # type: ignore[arg-type]
-        self._compiled = {pool: snapshot.pools[key] for pool in self.pools
-                          for key in [_key(pool)] if key in snapshot.pools}
+        snapshot = build_snapshot(
+            self._generation,
+            self.zones,
+            self.pools,
+            self.health,
+            self.geo,
+            store_generation=self.store_generation,
+            compiled_cache=self._compiled,
+        )
+        self._compiled = {
+            pool: snapshot.pools[key]
+            for pool in self.pools
+            for key in [_key(pool)]
+            if key in snapshot.pools
+        }
         if self.holder.publish(snapshot):
-            log.info("snapshot published generation=%d store_generation=%d zones=%d pools=%d",
-                     snapshot.generation, snapshot.store_generation, len(snapshot.zones),
-                     len(snapshot.pools))
+            log.info(
+                "snapshot published generation=%d store_generation=%d zones=%d pools=%d",
+                snapshot.generation,
+                snapshot.store_generation,
+                len(snapshot.zones),
+                len(snapshot.pools),
+            )
 
     async def refresh_from_store(self, _generation: int | None = None) -> None:
         """Read the store and publish; on failure keep serving the last snapshot."""
@@ -150,9 +173,15 @@ async def keep_snapshot_current(app: web.Application) -> AsyncIterator[None]:
     runtime = app[RUNTIME]
     stop = asyncio.Event()
     assert runtime.store is not None
-    task = asyncio.create_task(watch_changes(
-        runtime.store, runtime.settings.database_url, runtime.refresh_from_store,
-        poll_interval_s=runtime.settings.poll_interval, stop=stop))
+    task = asyncio.create_task(
+        watch_changes(
+            runtime.store,
+            runtime.settings.database_url,
+            runtime.refresh_from_store,
+            poll_interval_s=runtime.settings.poll_interval,
+            stop=stop,
+        )
+    )
     yield
     stop.set()
     task.cancel()
@@ -164,8 +193,9 @@ async def serve_dns(app: web.Application) -> AsyncIterator[None]:
     settings = runtime.settings
     runtime.answerer = PacketAnswerer(runtime.holder)
     limits = TcpLimits(settings.tcp_idle_timeout, settings.tcp_max_connections)
-    runtime.listeners = await start_listeners(list(settings.dns), runtime.answerer, limits=limits,
-                                              reuse_port=settings.workers > 1)
+    runtime.listeners = await start_listeners(
+        list(settings.dns), runtime.answerer, limits=limits, reuse_port=settings.workers > 1
+    )
     yield
     await runtime.listeners.close()
 
@@ -189,8 +219,11 @@ async def serve(settings: Settings, ready: asyncio.Event | None = None) -> None:
             site = web.TCPSite(runner, host, port, reuse_address=True)
             await site.start()
             for bound in runner.addresses:  # the real port when 0 asked for any
-                log.info("listening api=http://%s:%d", f"[{bound[0]}]" if ":" in bound[0] else bound[0],
-                         bound[1])
+                log.info(
+                    "listening api=http://%s:%d",
+                    f"[{bound[0]}]" if ":" in bound[0] else bound[0],
+                    bound[1],
+                )
         stopping = asyncio.Event()
         loop = asyncio.get_running_loop()
         loop.add_signal_handler(signal.SIGTERM, stopping.set)

@@ -19,40 +19,99 @@ EXIT_OK, EXIT_PROBLEM, EXIT_USAGE = 0, 1, 2
 
 
 def add_setting_flags(parser: argparse.ArgumentParser, *, dns: bool = True) -> None:
-    parser.add_argument("--config", metavar="FILE",
-                        help="TOML settings file (also GEODNS_CONFIG); flags and GEODNS_* win over it")
-    parser.add_argument("--database", dest="database_url", metavar="URL",
-                        help="SQLAlchemy URL (GEODNS_DATABASE_URL); default sqlite+aiosqlite:///geodns.db;"
-                             " PostgreSQL: postgresql+asyncpg://user@host/db")
-    parser.add_argument("--zones", metavar="DIR", help="directory of *.zone files (GEODNS_ZONES); default ./zones")
-    parser.add_argument("--log-level", choices=["debug", "info", "warning", "error"],
-                        help="GEODNS_LOG_LEVEL; default info")
+    parser.add_argument(
+        "--config",
+        metavar="FILE",
+        help="TOML settings file (also GEODNS_CONFIG); flags and GEODNS_* win over it",
+    )
+    parser.add_argument(
+        "--database",
+        dest="database_url",
+        metavar="URL",
+        help="SQLAlchemy URL (GEODNS_DATABASE_URL); default sqlite+aiosqlite:///geodns.db;"
+        " PostgreSQL: postgresql+asyncpg://user@host/db",
+    )
+    parser.add_argument(
+        "--zones", metavar="DIR", help="directory of *.zone files (GEODNS_ZONES); default ./zones"
+    )
+    parser.add_argument(
+        "--log-level",
+        choices=["debug", "info", "warning", "error"],
+        help="GEODNS_LOG_LEVEL; default info",
+    )
     if not dns:
         return
-    parser.add_argument("--dns", action="append", metavar="ADDR:PORT",
-                        help="DNS listen address, UDP and TCP; repeatable, IPv6 as [::1]:5300 "
-                             "(GEODNS_DNS, comma-separated); default 127.0.0.1:5300")
-    parser.add_argument("--api", metavar="ADDR:PORT",
-                        help="REST API listen address (GEODNS_API), 'off' to disable; default 127.0.0.1:8053")
-    parser.add_argument("--geoip-db", metavar="PATH",
-                        help="GeoIP2/GeoLite2 City or Country mmdb (GEODNS_GEOIP_DB); "
-                             "default: the bundled GeoLite2 City database")
-    parser.add_argument("--no-geoip", dest="geoip_bundled", action="store_const", const=False,
-                        help="without --geoip-db, use no GeoIP database at all (GEODNS_GEOIP_BUNDLED=false)")
-    parser.add_argument("--workers", type=int, metavar="N",
-                        help="DNS worker processes sharing the port with SO_REUSEPORT (GEODNS_WORKERS); default 1")
-    parser.add_argument("--tcp-idle-timeout", type=float, metavar="SECONDS",
-                        help="close idle TCP connections after this long (RFC 7766 §6.2.3); default 10")
-    parser.add_argument("--tcp-max-connections", type=int, metavar="N",
-                        help="concurrent TCP connections; more are closed at once; default 1000")
-    parser.add_argument("--poll-interval", type=float, metavar="SECONDS",
-                        help="how often to check the database for changes; default 0.25")
-    parser.add_argument("--query-log", action="store_const", const=True,
-                        help="log every query at INFO (GEODNS_QUERY_LOG)")
+    parser.add_argument(
+        "--dns",
+        action="append",
+        metavar="ADDR:PORT",
+        help="DNS listen address, UDP and TCP; repeatable, IPv6 as [::1]:5300 "
+        "(GEODNS_DNS, comma-separated); default 127.0.0.1:5300",
+    )
+    parser.add_argument(
+        "--api",
+        metavar="ADDR:PORT",
+        help="REST API listen address (GEODNS_API), 'off' to disable; default 127.0.0.1:8053",
+    )
+    parser.add_argument(
+        "--geoip-db",
+        metavar="PATH",
+        help="GeoIP2/GeoLite2 City or Country mmdb (GEODNS_GEOIP_DB); "
+        "default: the bundled GeoLite2 City database",
+    )
+    parser.add_argument(
+        "--no-geoip",
+        dest="geoip_bundled",
+        action="store_const",
+        const=False,
+        help="without --geoip-db, use no GeoIP database at all (GEODNS_GEOIP_BUNDLED=false)",
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        metavar="N",
+        help="DNS worker processes sharing the port with SO_REUSEPORT (GEODNS_WORKERS); default 1",
+    )
+    parser.add_argument(
+        "--tcp-idle-timeout",
+        type=float,
+        metavar="SECONDS",
+        help="close idle TCP connections after this long (RFC 7766 §6.2.3); default 10",
+    )
+    parser.add_argument(
+        "--tcp-max-connections",
+        type=int,
+        metavar="N",
+        help="concurrent TCP connections; more are closed at once; default 1000",
+    )
+    parser.add_argument(
+        "--poll-interval",
+        type=float,
+        metavar="SECONDS",
+        help="how often to check the database for changes; default 0.25",
+    )
+    parser.add_argument(
+        "--query-log",
+        action="store_const",
+        const=True,
+        help="log every query at INFO (GEODNS_QUERY_LOG)",
+    )
 
 
-SETTING_FLAGS = ("dns", "zones", "api", "database_url", "geoip_db", "geoip_bundled", "workers",
-                 "tcp_idle_timeout", "tcp_max_connections", "poll_interval", "log_level", "query_log")
+SETTING_FLAGS = (
+    "dns",
+    "zones",
+    "api",
+    "database_url",
+    "geoip_db",
+    "geoip_bundled",
+    "workers",
+    "tcp_idle_timeout",
+    "tcp_max_connections",
+    "poll_interval",
+    "log_level",
+    "query_log",
+)
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
@@ -68,29 +127,40 @@ def settings_from(args: argparse.Namespace) -> Settings:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="geodns", description="Authoritative smart-DNS load balancer.")
+    parser = argparse.ArgumentParser(
+        prog="geodns", description="Authoritative smart-DNS load balancer."
+    )
     parser.add_argument("--version", action="version", version=f"geodns {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    serve = commands.add_parser("serve", help="serve DNS (UDP and TCP) and the REST API",
-                                description="Serve the zones in --zones and the pools in the database. "
-                                            "SIGHUP reloads zone files; SIGTERM/SIGINT stop cleanly.")
+    serve = commands.add_parser(
+        "serve",
+        help="serve DNS (UDP and TCP) and the REST API",
+        description="Serve the zones in --zones and the pools in the database. "
+        "SIGHUP reloads zone files; SIGTERM/SIGINT stop cleanly.",
+    )
     add_setting_flags(serve)
 
-    check = commands.add_parser("check", help="validate zone files without serving (exit 1 on errors)")
+    check = commands.add_parser(
+        "check", help="validate zone files without serving (exit 1 on errors)"
+    )
     check.add_argument("directory", nargs="?", help="zones directory (default: --zones / ./zones)")
     add_setting_flags(check, dns=False)
 
     db = commands.add_parser("db", help="database schema")
     db_commands = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
-    upgrade = db_commands.add_parser("upgrade", help="apply the migrations up to the code's version")
+    upgrade = db_commands.add_parser(
+        "upgrade", help="apply the migrations up to the code's version"
+    )
     add_setting_flags(upgrade, dns=False)
 
     pools = commands.add_parser("pools", help="declarative pools")
     pool_commands = pools.add_subparsers(dest="pools_command", required=True, metavar="ACTION")
     apply = pool_commands.add_parser("apply", help="make the database's pools match a YAML file")
     apply.add_argument("file", help="pools YAML file (a top-level 'pools:' list)")
-    apply.add_argument("--dry-run", action="store_true", help="print the changes without making them")
+    apply.add_argument(
+        "--dry-run", action="store_true", help="print the changes without making them"
+    )
     add_setting_flags(apply, dns=False)
     export = pool_commands.add_parser("export", help="print every pool as a pools YAML file")
     add_setting_flags(export, dns=False)
@@ -98,8 +168,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def configure_logging(level: str) -> None:
-    logging.basicConfig(level=level.upper(), stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.basicConfig(
+        level=level.upper(),
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+    )
     if level != "debug":  # alembic narrates every plugin it loads at INFO
         logging.getLogger("alembic").setLevel(logging.WARNING)
 
@@ -144,8 +217,9 @@ def run_command(args: argparse.Namespace, settings: Settings) -> int:
         from geodns import pools_file
 
         if args.pools_command == "apply":
-            lines, changed = asyncio.run(pools_file.apply_file(settings, Path(args.file),
-                                                               dry_run=args.dry_run))
+            lines, changed = asyncio.run(
+                pools_file.apply_file(settings, Path(args.file), dry_run=args.dry_run)
+            )
             for line in lines:
                 print(line)
             return EXIT_OK
@@ -162,8 +236,10 @@ def check_zones(directory: Path) -> int:
         return EXIT_PROBLEM
     load = load_zone_dir(directory)
     for zone in sorted(load.zones.values(), key=lambda z: z.source):
-        print(f"{zone.source}: zone {zone.origin_text} serial {zone.serial}: "
-              f"{zone.record_count()} records OK")
+        print(
+            f"{zone.source}: zone {zone.origin_text} serial {zone.serial}: "
+            f"{zone.record_count()} records OK"
+        )
     for error in load.errors.values():
         for problem in error.problems:
             print(f"{problem.where}: {problem.message}", file=sys.stderr)

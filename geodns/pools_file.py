@@ -20,7 +20,9 @@ from geodns.store.migrate import ensure_schema
 from geodns.store.repository import Store
 
 
-async def apply_file(settings: Settings, path: Path, *, dry_run: bool = False) -> tuple[list[str], bool]:
+async def apply_file(
+    settings: Settings, path: Path, *, dry_run: bool = False
+) -> tuple[list[str], bool]:
     """Apply path to the store; returns the plan's lines and whether anything changed."""
     desired = parse_pools_file(path)
     origins = [zone.origin_text for zone in load_zone_dir(settings.zones).zones.values()]
@@ -40,8 +42,8 @@ async def apply_file(settings: Settings, path: Path, *, dry_run: bool = False) -
             return lines, False
         for pool in changes.create:
             await store.create_pool(pool)
-        for pool in changes.update:
-            await store.replace_pool(pool)
+        for update in changes.update:
+            await store.replace_pool(update.desired)
         for pool in changes.delete:
             await store.delete_pool(pool.name)
         return lines, True

@@ -39,14 +39,19 @@ class Settings:
     workers: int = 1
     tcp_idle_timeout: float = 10.0  # seconds
     tcp_max_connections: int = 1000
-    poll_interval: float = 0.25  # seconds between generation polls (SQLite; PostgreSQL's safety net)
+    poll_interval: float = (
+        0.25  # seconds between generation polls (SQLite; PostgreSQL's safety net)
+    )
     node_name: str = ""  # this node's name as a health probe; "" = the host name
     log_level: str = "info"
     query_log: bool = False
 
     def __repr__(self) -> str:
-        fields = ", ".join(f"{f.name}={getattr(self, f.name)!r}" for f in dataclasses.fields(self)
-                           if f.name != "database_url")
+        fields = ", ".join(
+            f"{f.name}={getattr(self, f.name)!r}"
+            for f in dataclasses.fields(self)
+            if f.name != "database_url"
+        )
         return f"Settings(database_url={mask_url(self.database_url)!r}, {fields})"
 
     def describe_dns(self) -> str:
@@ -119,8 +124,12 @@ PARSERS: dict[str, Callable[[Any], Any]] = {
 }
 
 
-def load_settings(flags: Mapping[str, Any], environ: Mapping[str, str],
-                  toml_text: str | None = None, toml_source: str = "config") -> Settings:
+def load_settings(
+    flags: Mapping[str, Any],
+    environ: Mapping[str, str],
+    toml_text: str | None = None,
+    toml_source: str = "config",
+) -> Settings:
     """Merge the layers; raise ConfigError naming every bad key or value."""
     problems: list[str] = []
     merged: dict[str, Any] = {}
@@ -137,7 +146,7 @@ def load_settings(flags: Mapping[str, Any], environ: Mapping[str, str],
     for name, value in environ.items():
         if not name.startswith(ENV_PREFIX) or name.startswith(ENV_IGNORED):
             continue
-        key = name[len(ENV_PREFIX):].lower()
+        key = name[len(ENV_PREFIX) :].lower()
         if key not in PARSERS:
             valid = ", ".join(ENV_PREFIX + k.upper() for k in PARSERS)
             problems.append(f"environment: unknown variable {name} (valid: {valid})")

@@ -43,8 +43,9 @@ class SnapshotHolder:
     def publish(self, new: Snapshot) -> bool:
         """Swap in new unless it is not newer than the current one."""
         if new.generation <= self.current.generation:
-            log.warning("snapshot refused generation=%d current=%d", new.generation,
-                        self.current.generation)
+            log.warning(
+                "snapshot refused generation=%d current=%d", new.generation, self.current.generation
+            )
             return False
         self.current = new
         return True
@@ -54,9 +55,16 @@ def empty_snapshot() -> Snapshot:
     return Snapshot(0, {}, {}, HealthView(), None)
 
 
-def build_snapshot(generation: int, zones: Mapping[bytes, Zone], pools: Iterable[Pool],
-                   health: HealthView, geo: GeoReader | None, *, store_generation: int = 0,
-                   compiled_cache: Mapping[Pool, CompiledPool] | None = None) -> Snapshot:
+def build_snapshot(
+    generation: int,
+    zones: Mapping[bytes, Zone],
+    pools: Iterable[Pool],
+    health: HealthView,
+    geo: GeoReader | None,
+    *,
+    store_generation: int = 0,
+    compiled_cache: Mapping[Pool, CompiledPool] | None = None,
+) -> Snapshot:
     """Compile pools into the zones they live in. A pool no zone can serve is left out and
     named in problems (the database keeps it: a zone reload must not orphan it for good)."""
     compiled: dict[bytes, CompiledPool] = {}
@@ -76,11 +84,22 @@ def build_snapshot(generation: int, zones: Mapping[bytes, Zone], pools: Iterable
         cached = compiled_cache.get(pool) if compiled_cache is not None else None
         compiled[key] = cached if cached is not None else compile_pool(pool)
         names_by_zone.setdefault(zone.origin, []).append(key)
-    served = {origin: zone.with_names(names_by_zone.get(origin, ())) for origin, zone in zones.items()}
+    served = {
+        origin: zone.with_names(names_by_zone.get(origin, ())) for origin, zone in zones.items()
+    }
     for problem in problems:
         log.warning("%s", problem)
-    return Snapshot(generation, served, compiled, health, geo, store_generation, time.time(),
-                    tuple(problems), pool_list)
+    return Snapshot(
+        generation,
+        served,
+        compiled,
+        health,
+        geo,
+        store_generation,
+        time.time(),
+        tuple(problems),
+        pool_list,
+    )
 
 
 def containing_zone(zones: Mapping[bytes, Zone], key: bytes) -> Zone | None:

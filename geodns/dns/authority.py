@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 
 from geodns.dns import names
 from geodns.dns.query import QueryContext
-from geodns.pools.select import Client, select
 from geodns.dns.zone import (
     TYPE_A,
     TYPE_AAAA,
@@ -25,6 +24,7 @@ from geodns.dns.zone import (
     RRset,
     Zone,
 )
+from geodns.pools.select import Client, select
 from geodns.snapshot import Snapshot
 
 NOERROR, FORMERR, SERVFAIL, NXDOMAIN, NOTIMP, REFUSED = 0, 1, 2, 3, 4, 5
@@ -87,8 +87,15 @@ def find_zone(snapshot: Snapshot, qname: bytes) -> Zone | None:
         name = names.parent(name)
 
 
-def answer_from_zone(answer: Answer, ctx: QueryContext, snapshot: Snapshot, zone: Zone,
-                     qname: bytes, qtype: int, rng: random.Random) -> None:
+def answer_from_zone(
+    answer: Answer,
+    ctx: QueryContext,
+    snapshot: Snapshot,
+    zone: Zone,
+    qname: bytes,
+    qtype: int,
+    rng: random.Random,
+) -> None:
     seen: set[bytes] = set()
     for _ in range(MAX_CNAME_CHAIN + 1):
         seen.add(qname)
@@ -133,8 +140,15 @@ def answer_from_zone(answer: Answer, ctx: QueryContext, snapshot: Snapshot, zone
         return
 
 
-def answer_pool(answer: Answer, ctx: QueryContext, snapshot: Snapshot, zone: Zone,
-                qname: bytes, qtype: int, rng: random.Random) -> bool:
+def answer_pool(
+    answer: Answer,
+    ctx: QueryContext,
+    snapshot: Snapshot,
+    zone: Zone,
+    qname: bytes,
+    qtype: int,
+    rng: random.Random,
+) -> bool:
     """Pool A/AAAA for qname; False when the pool has nothing to give (NODATA)."""
     pool = snapshot.pools[qname]
     family_qtype = TYPE_A if qtype == TYPE_ANY else qtype

@@ -10,7 +10,16 @@ import struct
 
 from geodns.dns.authority import FORMERR, SERVFAIL, Answer, Item
 from geodns.dns.edns import encode_opt
-from geodns.dns.wire import FLAG_AA, FLAG_CD, FLAG_QR, FLAG_RD, FLAG_TC, OPCODE_MASK, FormError, Query
+from geodns.dns.wire import (
+    FLAG_AA,
+    FLAG_CD,
+    FLAG_QR,
+    FLAG_RD,
+    FLAG_TC,
+    OPCODE_MASK,
+    FormError,
+    Query,
+)
 
 HEADER = struct.Struct("!HHHHHH")
 POINTER_TO_QUESTION = b"\xc0\x0c"

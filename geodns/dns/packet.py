@@ -42,8 +42,12 @@ class QueryStats:
 class PacketAnswerer:
     """Callable the listeners dispatch to: (packet, source address, transport) -> reply."""
 
-    def __init__(self, holder: SnapshotHolder, rng: random.Random | None = None,
-                 stats: QueryStats | None = None) -> None:
+    def __init__(
+        self,
+        holder: SnapshotHolder,
+        rng: random.Random | None = None,
+        stats: QueryStats | None = None,
+    ) -> None:
         self.holder = holder
         self.rng = rng if rng is not None else random.Random()
         self.stats = stats if stats is not None else QueryStats()

@@ -25,8 +25,15 @@ _TTL_UNITS_ONLY = re.compile(r"(\d+[smhdw])+", re.IGNORECASE)
 _DIGITS = re.compile(r"\d+")
 _TYPE_NUMBER = re.compile(r"TYPE(\d+)", re.IGNORECASE)
 _DNSLIB_ERRORS = (
-    ValueError, IndexError, KeyError, TypeError, AttributeError, struct.error,
-    dnslib.DNSError, DNSLabelError, DnslibBufferError,
+    ValueError,
+    IndexError,
+    KeyError,
+    TypeError,
+    AttributeError,
+    struct.error,
+    dnslib.DNSError,
+    DNSLabelError,
+    DnslibBufferError,
 )
 
 
@@ -204,8 +211,9 @@ def _txt(f: Sequence[Token], origin: bytes | None) -> Rdata:
 
 
 def _srv(f: Sequence[Token], origin: bytes | None) -> Rdata:
-    priority, weight, port = (_number(f[i], 16, w) for i, w in
-                              enumerate(("priority", "weight", "port")))
+    priority, weight, port = (
+        _number(f[i], 16, w) for i, w in enumerate(("priority", "weight", "port"))
+    )
     target = _name(f[3], origin)
     rd = dnslib.SRV(priority, weight, port, _label(target))
     return Rdata(_pack(rd), None if target == names.ROOT else target.lower())

@@ -30,7 +30,7 @@ class UdpListener(asyncio.DatagramProtocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = cast(asyncio.DatagramTransport, transport)
 
-    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:  # type: ignore[override]
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
         reply = self._answer(data, addr[0], Transport.UDP)
         if reply is not None and self._transport is not None:
             self._transport.sendto(reply, addr)
@@ -60,8 +60,11 @@ class TcpConnection(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = cast(asyncio.Transport, transport)
         if len(self._registry) >= self._limits.max_connections:
-            log.warning("tcp connection refused open=%d max=%d", len(self._registry),
-                        self._limits.max_connections)
+            log.warning(
+                "tcp connection refused open=%d max=%d",
+                len(self._registry),
+                self._limits.max_connections,
+            )
             self._transport.close()  # closed at once, not queued: the client goes elsewhere
             return
         self._registry.add(self)
@@ -158,8 +161,13 @@ def bind_socket(host: str, port: int, kind: socket.SocketKind, reuse_port: bool)
     return sock
 
 
-async def start_listeners(endpoints: list[Endpoint], answer: Answer, *,
-                          limits: TcpLimits | None = None, reuse_port: bool = False) -> Listeners:
+async def start_listeners(
+    endpoints: list[Endpoint],
+    answer: Answer,
+    *,
+    limits: TcpLimits | None = None,
+    reuse_port: bool = False,
+) -> Listeners:
     """UDP and TCP on each address and port; raises OSError when one cannot bind."""
     loop = asyncio.get_running_loop()
     limits = limits or TcpLimits()
@@ -167,14 +175,17 @@ async def start_listeners(endpoints: list[Endpoint], answer: Answer, *,
     try:
         for host, port in endpoints:
             udp_sock = bind_socket(host, port, socket.SOCK_DGRAM, reuse_port)
-            transport, _ = await loop.create_datagram_endpoint(lambda: UdpListener(answer),
-                                                               sock=udp_sock)
+            transport, _ = await loop.create_datagram_endpoint(
+                lambda: UdpListener(answer), sock=udp_sock
+            )
             listeners.udp.append(transport)
             bound_port = udp_sock.getsockname()[1]
             tcp_sock = bind_socket(host, bound_port, socket.SOCK_STREAM, reuse_port)
             server = await loop.create_server(
                 lambda: TcpConnection(answer, limits, listeners.connections),
-                sock=tcp_sock, backlog=1024)
+                sock=tcp_sock,
+                backlog=1024,
+            )
             listeners.tcp.append(server)
             listeners.endpoints.append((host, bound_port))
             log.info("listening dns=%s transport=udp+tcp", format_endpoint((host, bound_port)))

@@ -29,8 +29,9 @@ OPCODE_MASK = 0x7800
 class FormError(Exception):
     """The packet is not a well-formed query; answer FORMERR (RFC 1035 §4.1.1)."""
 
-    def __init__(self, reason: str, header: tuple[int, int] | None = None,
-                 question: bytes | None = None) -> None:
+    def __init__(
+        self, reason: str, header: tuple[int, int] | None = None, question: bytes | None = None
+    ) -> None:
         super().__init__(reason)
         self.reason = reason
         self.header = header  # (id, flags) when the header was readable
@@ -190,8 +191,9 @@ def check_pointed_name(data: bytes, offset: int, limit: int) -> None:
             raise BadName("compressed name runs into what points at it")
 
 
-def read_records(data: bytes, offset: int, before_additional: int,
-                 additional: int) -> tuple[Edns | None, int]:
+def read_records(
+    data: bytes, offset: int, before_additional: int, additional: int
+) -> tuple[Edns | None, int]:
     """Walk the answer, authority and additional sections; return the OPT, if any."""
     edns: Edns | None = None
     size = len(data)
@@ -255,7 +257,8 @@ def decode_client_subnet(body: bytes) -> ClientSubnet:
     address = body[4:]
     if len(address) != (source + 7) // 8:
         raise BadClientSubnet(
-            f"Client Subnet address is {len(address)} bytes, /{source} needs {(source + 7) // 8}")
+            f"Client Subnet address is {len(address)} bytes, /{source} needs {(source + 7) // 8}"
+        )
     if source % 8 and address[-1] & (0xFF >> (source % 8)):
         raise BadClientSubnet("Client Subnet address has bits set beyond the source prefix")
     return ClientSubnet(family, source, scope, address)

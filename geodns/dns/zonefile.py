@@ -108,8 +108,12 @@ def _split(text: str, source: str, problems: list[Problem]) -> list[_Entry]:
                 j += 2 if text[j] == "\\" else 1
             j = min(j, n)
             if quoted and (j >= n or text[j] != '"'):
-                problems.append(Problem(f"{source}:{line}",
-                                        'unterminated quoted string: close it with " on its line'))
+                problems.append(
+                    Problem(
+                        f"{source}:{line}",
+                        'unterminated quoted string: close it with " on its line',
+                    )
+                )
                 broken = True
             else:
                 tokens.append(Token(text[i + 1 : j], True) if quoted else Token(text[i:j]))
@@ -154,11 +158,17 @@ class _Reader:
         word, args = entry.tokens[0].text.upper(), entry.tokens[1:]
         wanted = {"$ORIGIN": (1,), "$TTL": (1,), "$INCLUDE": (1, 2)}.get(word)
         if wanted is None:
-            self.report(entry.where, f"unknown directive {entry.tokens[0].text}: "
-                        "use $ORIGIN, $INCLUDE (RFC 1035 §5.1) or $TTL (RFC 2308 §4)")
+            self.report(
+                entry.where,
+                f"unknown directive {entry.tokens[0].text}: "
+                "use $ORIGIN, $INCLUDE (RFC 1035 §5.1) or $TTL (RFC 2308 §4)",
+            )
         elif len(args) not in wanted:
-            self.report(entry.where, f"{word} takes {' or '.join(map(str, wanted))} "
-                        f"argument{'s' if wanted[-1] > 1 else ''}, got {len(args)}")
+            self.report(
+                entry.where,
+                f"{word} takes {' or '.join(map(str, wanted))} "
+                f"argument{'s' if wanted[-1] > 1 else ''}, got {len(args)}",
+            )
         else:
             try:
                 if word == "$ORIGIN":
@@ -172,17 +182,25 @@ class _Reader:
 
     def _include(self, entry: _Entry, base: Path | None, args: tuple[Token, ...]) -> None:
         if base is None:
-            self.report(entry.where, "$INCLUDE needs the file's directory: load the zone "
-                        "with load_zone_file, or pass include_root")
+            self.report(
+                entry.where,
+                "$INCLUDE needs the file's directory: load the zone "
+                "with load_zone_file, or pass include_root",
+            )
             return
         path = base / args[0].text
         if self.depth == MAX_INCLUDE_DEPTH:
-            self.report(entry.where, f'$INCLUDE "{path}" nests deeper than '
-                        f"{MAX_INCLUDE_DEPTH} files: flatten the includes")
+            self.report(
+                entry.where,
+                f'$INCLUDE "{path}" nests deeper than '
+                f"{MAX_INCLUDE_DEPTH} files: flatten the includes",
+            )
             return
         if path.resolve() in self.stack:
-            self.report(entry.where, f'$INCLUDE "{path}" is already being read '
-                        "(an include loop): remove the loop")
+            self.report(
+                entry.where,
+                f'$INCLUDE "{path}" is already being read (an include loop): remove the loop',
+            )
             return
         try:
             text = path.read_text(encoding="utf-8")
@@ -210,8 +228,11 @@ class _Reader:
         tokens = list(entry.tokens)
         if entry.blank_owner:
             if self.owner is None:
-                self.report(entry.where, "no owner name and no record before to take it from "
-                            "(RFC 1035 §5.1): start the line with a name")
+                self.report(
+                    entry.where,
+                    "no owner name and no record before to take it from "
+                    "(RFC 1035 §5.1): start the line with a name",
+                )
                 return
             if self.owner is _BROKEN_OWNER:
                 return
@@ -254,8 +275,10 @@ def _ttl_and_class(tokens: list[Token]) -> tuple[int | None, list[Token]]:
             ttl = parse_ttl(word)
         elif not seen_class and (word.upper() in _CLASSES or word.upper().startswith("CLASS")):
             if word.upper() not in ("IN", "CLASS1"):
-                raise RdataError(f"class {word} is not served, only IN (RFC 1035 §3.2.4): "
-                                 "write IN or leave the class out")
+                raise RdataError(
+                    f"class {word} is not served, only IN (RFC 1035 §3.2.4): "
+                    "write IN or leave the class out"
+                )
             seen_class = True
         else:
             break
@@ -277,18 +300,26 @@ def _check(origin: bytes, reader: _Reader, source: str) -> list[_Record]:
         if names.is_subdomain(r.owner, origin):
             inside.append(r)
         else:
-            problem(r.where, f'{type_to_text(r.rtype)} record at "{names.to_text(r.owner)}" is '
-                    f'outside the zone "{zone}" (out-of-zone data, RFC 1035 §5.2): '
-                    "remove it or move it to its own zone file")
+            problem(
+                r.where,
+                f'{type_to_text(r.rtype)} record at "{names.to_text(r.owner)}" is '
+                f'outside the zone "{zone}" (out-of-zone data, RFC 1035 §5.2): '
+                "remove it or move it to its own zone file",
+            )
     soas = [r for r in inside if r.rtype == TYPE_SOA]
     apex = [r for r in soas if r.owner == origin]
     for r in soas:
         if r.owner != origin:
-            problem(r.where, f'SOA at "{names.to_text(r.owner)}" is not at the zone apex '
-                    f'"{zone}" (RFC 1035 §5.2): move it to @')
+            problem(
+                r.where,
+                f'SOA at "{names.to_text(r.owner)}" is not at the zone apex '
+                f'"{zone}" (RFC 1035 §5.2): move it to @',
+            )
     for r in apex[1:]:
-        problem(r.where, f"second SOA at the zone apex (first at {apex[0].where}) "
-                "(RFC 1035 §5.2): keep one")
+        problem(
+            r.where,
+            f"second SOA at the zone apex (first at {apex[0].where}) (RFC 1035 §5.2): keep one",
+        )
     top = apex[0].where if apex else f"{source}:1"
     if not apex and TYPE_SOA not in reader.failed_types:
         problem(top, f'no SOA at the zone apex "{zone}" (RFC 1035 §5.2): add one SOA at @')
@@ -312,22 +343,29 @@ def _check_cnames(origin: bytes, inside: list[_Record], problem: _Say) -> None:
         name = names.to_text(owner)
         if owner == origin:
             for r in cnames:
-                problem(r.where, f'CNAME at the zone apex "{name}", which has SOA and NS '
-                        "(RFC 1034 §3.6.2): use A/AAAA records at @ instead")
+                problem(
+                    r.where,
+                    f'CNAME at the zone apex "{name}", which has SOA and NS '
+                    "(RFC 1034 §3.6.2): use A/AAAA records at @ instead",
+                )
             continue
         first = cnames[0]
         for r in cnames[1:]:
             if r.rdata.wire != first.rdata.wire:
-                problem(r.where, f'second CNAME at "{name}" (first at {first.where}) '
-                        "(RFC 2181 §10.1): keep one")
+                problem(
+                    r.where,
+                    f'second CNAME at "{name}" (first at {first.where}) (RFC 2181 §10.1): keep one',
+                )
         seen: set[int] = set()
         for r in records:  # RFC 4035 §2.5: DNSSEC records may stand beside a CNAME
             if r.rtype in (TYPE_CNAME, _TYPE_RRSIG, _TYPE_NSEC) or r.rtype in seen:
                 continue
             seen.add(r.rtype)
             where = max(first, r, key=lambda x: x.seq).where
-            problem(where, f'CNAME "{name}" beside {_article(r.rtype)} record '
-                    "(RFC 1034 §3.6.2): keep one")
+            problem(
+                where,
+                f'CNAME "{name}" beside {_article(r.rtype)} record (RFC 1034 §3.6.2): keep one',
+            )
 
 
 def _check_cuts(origin: bytes, inside: list[_Record], problem: _Say) -> None:
@@ -337,17 +375,24 @@ def _check_cuts(origin: bytes, inside: list[_Record], problem: _Say) -> None:
     ns_targets = {r.rdata.target for r in inside if r.rtype == TYPE_NS}
     for r in inside:
         cut = next((a for a in [*names.ancestors(r.owner, origin), r.owner] if a in cuts), None)
-        if cut is None or (cut == r.owner and r.rtype in (TYPE_NS, _TYPE_DS, _TYPE_RRSIG,
-                                                          _TYPE_NSEC)):
+        if cut is None or (
+            cut == r.owner and r.rtype in (TYPE_NS, _TYPE_DS, _TYPE_RRSIG, _TYPE_NSEC)
+        ):
             continue
         what = f'{type_to_text(r.rtype)} record at "{names.to_text(r.owner)}"'
         below = f'the delegation to "{names.to_text(cut)}"'
         if r.rtype not in (TYPE_A, TYPE_AAAA):
-            problem(r.where, f"{what} is occluded by {below} (RFC 1034 §4.2.1): only glue "
-                    "belongs at or below a zone cut; remove it")
+            problem(
+                r.where,
+                f"{what} is occluded by {below} (RFC 1034 §4.2.1): only glue "
+                "belongs at or below a zone cut; remove it",
+            )
         elif r.owner not in ns_targets:
-            problem(r.where, f"{what} is occluded by {below} and is not glue: no NS names it "
-                    "(RFC 1034 §4.2.1); remove it or name it in the NS records")
+            problem(
+                r.where,
+                f"{what} is occluded by {below} and is not glue: no NS names it "
+                "(RFC 1034 §4.2.1); remove it or name it in the NS records",
+            )
 
 
 def _article(rtype: int) -> str:
@@ -364,17 +409,23 @@ def _rrsets(records: Iterable[_Record], minimum: int) -> list[RRset]:
     for (owner, rtype), group in groups.items():
         ttls = {minimum if r.ttl is None else r.ttl for r in group}
         if len(ttls) > 1:  # RFC 2181 §5.2 says they should match; not worth refusing a zone
-            log.warning("zone rrset ttls differ owner=%s type=%s ttls=%s using=%d at=%s",
-                        names.to_text(owner), type_to_text(rtype), sorted(ttls), min(ttls),
-                        group[0].where)
+            log.warning(
+                "zone rrset ttls differ owner=%s type=%s ttls=%s using=%d at=%s",
+                names.to_text(owner),
+                type_to_text(rtype),
+                sorted(ttls),
+                min(ttls),
+                group[0].where,
+            )
         rdatas = tuple(dict.fromkeys(r.rdata.wire for r in group))
         targets = tuple(dict.fromkeys(r.rdata.target for r in group if r.rdata.target))
         rrsets.append(RRset(owner, rtype, min(ttls), rdatas, targets))
     return rrsets
 
 
-def parse_zone_text(text: str, *, origin: str | None, source: str,
-                    include_root: Path | None) -> Zone:
+def parse_zone_text(
+    text: str, *, origin: str | None, source: str, include_root: Path | None
+) -> Zone:
     """Master-file text -> Zone; raises ZoneFileError listing every problem.
 
     The zone's origin is the $ORIGIN in force at the first record, else `origin`.
@@ -385,8 +436,9 @@ def parse_zone_text(text: str, *, origin: str | None, source: str,
     return _parse(text, origin, source, include_root, None)
 
 
-def _parse(text: str, origin: str | None, source: str, include_root: Path | None,
-           path: Path | None) -> Zone:
+def _parse(
+    text: str, origin: str | None, source: str, include_root: Path | None, path: Path | None
+) -> Zone:
     start: bytes | None = None
     if origin is not None:
         try:
@@ -433,8 +485,10 @@ def load_zone_dir(directory: Path) -> ZoneLoad:
         # iterdir, not glob: a missing directory must fail loudly, not look empty
         paths = sorted(p for p in directory.iterdir() if p.suffix == ".zone" and p.is_file())
     except OSError as exc:
-        raise ZoneFileError(str(directory), [Problem(str(directory),
-                            f"cannot list the zone directory: {_reason(exc)}")]) from None
+        raise ZoneFileError(
+            str(directory),
+            [Problem(str(directory), f"cannot list the zone directory: {_reason(exc)}")],
+        ) from None
     zones: dict[bytes, Zone] = {}
     errors: dict[str, ZoneFileError] = {}
     for path in paths:
@@ -444,9 +498,16 @@ def load_zone_dir(directory: Path) -> ZoneLoad:
             errors[str(path)] = exc
             continue
         if zone.origin in zones:
-            errors[str(path)] = ZoneFileError(str(path), [Problem(
-                f"{path}:1", f'zone "{zone.origin_text}" is already loaded from '
-                f"{zones[zone.origin].source}: keep one file per zone")])
+            errors[str(path)] = ZoneFileError(
+                str(path),
+                [
+                    Problem(
+                        f"{path}:1",
+                        f'zone "{zone.origin_text}" is already loaded from '
+                        f"{zones[zone.origin].source}: keep one file per zone",
+                    )
+                ],
+            )
             continue
         zones[zone.origin] = zone
     return ZoneLoad(zones, errors)
@@ -463,4 +524,3 @@ def merge_reload(previous: dict[bytes, Zone], load: ZoneLoad) -> dict[bytes, Zon
         if zone.source in load.errors and zone.origin not in merged:
             merged[zone.origin] = zone
     return merged
-

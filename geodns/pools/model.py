@@ -132,7 +132,8 @@ def to_document(pool: Pool) -> dict[str, Any]:
         doc["default_regions"] = list(pool.default_regions)
     doc["members"] = [member_to_document(m) for m in pool.members]
     doc["rules"] = [
-        {"match": {rule.kind.value: rule.value}, "regions": list(rule.regions)} for rule in pool.rules
+        {"match": {rule.kind.value: rule.value}, "regions": list(rule.regions)}
+        for rule in pool.rules
     ]
     if pool.check is not None:
         doc["check"] = check_to_document(pool.check)

@@ -12,7 +12,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import asyncpg  # type: ignore[import-untyped]  # no stubs; see pyproject mypy overrides
+import asyncpg  # no stubs: see the mypy overrides in pyproject.toml
 
 from geodns.store.repository import Store, database_url, safe_url
 from geodns.store.tables import NOTIFY_CHANNEL
