@@ -222,14 +222,13 @@ def compile_pool(pool: Pool) -> CompiledPool:
     uses_coordinates = pool.policy is Policy.NEAREST and any(
         m.latitude is not None and m.longitude is not None for m in pool.members
     )
-    # GeoIP matters when a country/continent rule can match, when nearest has member
-    # coordinates to measure against, and for sticky, whose key is the client address
-    # masked to the geo network's prefix. A nearest pool without coordinates is weighted.
-    needs_location = has_geo_rules or uses_coordinates or pool.policy is Policy.STICKY
+    # GeoIP matters when a country/continent rule can match, or when nearest has member
+    # coordinates to measure against. A nearest pool without coordinates is weighted.
+    needs_location = has_geo_rules or uses_coordinates
     # Without rules every client gets the same region order; weighted, round_robin,
     # failover and adaptive then ignore who asks, so the answer has scope 0 (RFC 7871
-    # §7.2.1) even with several regions.
-    depends_on_client = bool(pool.rules) or needs_location
+    # §7.2.1) even with several regions. Sticky always depends on the client's network.
+    depends_on_client = bool(pool.rules) or needs_location or pool.policy is Policy.STICKY
     return CompiledPool(
         pool=pool,
         name_key=names.from_text(pool.name),

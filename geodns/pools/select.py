@@ -178,6 +178,10 @@ def _usable(
 
 
 # enum members read as globals: Policy.X is a slower class attribute lookup (~100 ns)
+# the sticky key's width: what RFC 7871 §11.1 lets resolvers send, so ECS and source
+# address clients of one network share a member
+STICKY_PREFIX = {4: 24, 6: 56}
+
 _STICKY, _NEAREST, _ROUND_ROBIN, _FAILOVER = (
     Policy.STICKY,
     Policy.NEAREST,
@@ -202,11 +206,12 @@ def _pick(
     policy, count = pool.policy, pool.max_answers
     every = usable is group.eligible
     if policy is _STICKY and group.ring is not None:
-        # the client network: the address masked to the geo network's prefix, or to the
-        # source prefix when that is shorter; the answer depends on exactly those bits
-        bits, prefix = BITS[client.family], client.source_prefix
-        if client.location is not None and client.location.prefix < prefix:
-            prefix = client.location.prefix
+        # the client network: the address masked to /24 (IPv4) or /56 (IPv6), or to the
+        # source prefix when that is shorter. Never the GeoIP network: that can be a whole
+        # country (or an unallocated /5), and hashing it would pin all of it to one member.
+        # The answer depends on exactly these bits, so they are the scope (RFC 7871 §7.2.1).
+        bits = BITS[client.family]
+        prefix = min(client.source_prefix, STICKY_PREFIX[client.family])
         network = client.address >> (bits - prefix) << (bits - prefix) if prefix else 0
         allowed = None if every else {m.index for m in usable}
         found = group.ring.walk(network << 8 | prefix, allowed, count)

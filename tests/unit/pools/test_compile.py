@@ -142,7 +142,7 @@ CASES = {
         False,
         False,
     ),
-    "sticky-keys-on-the-geo-network": (Pool("a.test.", V4, policy=Policy.STICKY), True, True),
+    "sticky-keys-on-the-client-network": (Pool("a.test.", V4, policy=Policy.STICKY), False, True),
 }
 
 

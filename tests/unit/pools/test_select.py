@@ -397,12 +397,14 @@ def test_scope_is_the_geo_network_when_geo_rules_exist_but_none_matched(geo: Geo
     ("address", "prefix", "with_geo", "scope"),
     [
         ("81.2.69.142", 24, True, 24),  # ECS /24 inside a /31 geo network: key on the /24
-        ("175.16.199.77", None, True, 24),  # query source /32 inside a /24 geo network
-        ("192.0.2.77", None, False, 32),  # no geo database: the source address itself
+        ("175.16.199.77", None, True, 24),  # query source /32: its /24
+        ("10.1.2.3", None, True, 24),  # unknown to GeoIP (a huge empty block): still its /24
+        ("10.1.2.0", 20, False, 20),  # ECS shorter than /24: the source prefix
+        ("2001:218::1", None, True, 56),  # IPv6 source: its /56
     ],
-    ids=["ecs-shorter-than-geo", "geo-shorter-than-source", "no-geo"],
+    ids=["ecs-24", "source-32", "unknown-to-geo", "ecs-20", "ipv6-source"],
 )
-def test_sticky_scope_is_min_of_source_prefix_and_geo_prefix_rfc7871_s7_2_1(
+def test_sticky_key_and_scope_are_the_client_24_or_56_never_the_geo_block_rfc7871_s7_2_1(
     geo: GeoReader, address: str, prefix: int | None, with_geo: bool, scope: int
 ) -> None:
     pool = compile_pool(Pool("a.test.", members("x", 4), policy=Policy.STICKY))
