@@ -116,3 +116,9 @@ def start_geodns(args: list[str], *, env: dict[str, str] | None = None, cwd: Pat
     return server
 
 
+def apply_pools(database: str, zones: Path, pools_file: Path) -> str:
+    result = subprocess.run([sys.executable, "-m", "geodns", "pools", "apply", str(pools_file),
+                             "--database", database, "--zones", str(zones)],
+                            capture_output=True, text=True, env=clean_environ(), cwd=ROOT, timeout=60)
+    assert result.returncode == 0, result.stderr
+    return result.stdout

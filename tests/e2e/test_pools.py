@@ -6,8 +6,6 @@ import asyncio
 import collections
 import shutil
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -20,20 +18,12 @@ import dns.rcode
 import dns.rdatatype
 import pytest
 
-from harness import DATA, MAXMIND, ROOT, SERVE_ZONES, GeodnsProcess, clean_environ, start_geodns
+from harness import DATA, MAXMIND, SERVE_ZONES, GeodnsProcess, apply_pools, start_geodns
 
 from geodns.store.repository import Store
 
 pytestmark = pytest.mark.e2e
 POOLS_FILE = DATA / "pools" / "example.test.yaml"
-
-
-def apply_pools(database: str, zones: Path, pools_file: Path) -> str:
-    result = subprocess.run([sys.executable, "-m", "geodns", "pools", "apply", str(pools_file),
-                             "--database", database, "--zones", str(zones)],
-                            capture_output=True, text=True, env=clean_environ(), cwd=ROOT, timeout=60)
-    assert result.returncode == 0, result.stderr
-    return result.stdout
 
 
 def set_health(database: str, address: str, down: bool) -> None:

@@ -1,0 +1,156 @@
+"""Several nodes on one database, and DNS that outlives the database (issue 3 §6 and §8)."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import socket
+import threading
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import dns.rcode
+import pytest
+from sqlalchemy.engine import make_url
+
+from harness import DATA, SERVE_ZONES, GeodnsProcess, apply_pools, start_geodns
+
+from geodns.store.repository import Store
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+POOLS_FILE = DATA / "pools" / "example.test.yaml"
+
+
+def answers(server: GeodnsProcess, qname: str) -> set[str]:
+    reply = server.query(qname, "A")
+    return {r.to_text() for rrset in reply.answer for r in rrset}
+
+
+def wait_for_answer(server: GeodnsProcess, qname: str, expected: set[str], timeout: float) -> float:
+    started = time.monotonic()
+    while (got := answers(server, qname)) != expected:
+        if time.monotonic() - started > timeout:
+            raise AssertionError(f"{qname} at {server.host} answers {got}, wanted {expected}")
+        time.sleep(0.02)
+    return time.monotonic() - started
+
+
+def drain_pool(database: str, name: str, address: str) -> None:
+    """Set one member's weight to 0 through the store, as the API or a script would."""
+
+    async def write() -> None:
+        store = await Store.open(database)
+        try:
+            pool, version = await store.get_pool(name)
+            members = tuple(replace(m, weight=0) if m.address == address else m for m in pool.members)
+            await store.replace_pool(replace(pool, members=members), version)
+        finally:
+            await store.close()
+
+    asyncio.run(write())
+
+
+def start_node(address: str, zones: Path, database: str) -> GeodnsProcess:
+    return start_geodns(["--dns", f"{address}:0", "--api", "off", "--zones", str(zones),
+                         "--database", database, "--no-geoip"])
+
+
+def test_a_change_reaches_every_node_sharing_the_database_within_a_second(tmp_path, database_url):
+    zones = tmp_path / "zones"
+    shutil.copytree(SERVE_ZONES, zones)
+    apply_pools(database_url, zones, POOLS_FILE)
+    nodes = [start_node("127.0.0.21", zones, database_url)]
+    try:
+        nodes.append(start_node("127.0.0.22", zones, database_url))
+        for node in nodes:
+            assert answers(node, "open.example.test.") <= {"192.0.2.141", "192.0.2.142"}
+            wait_for_answer(node, "failover.example.test.", {"192.0.2.171"}, timeout=1.0)
+        drain_pool(database_url, "open.example.test.", "192.0.2.141")
+        for node in nodes:
+            wait_for_answer(node, "open.example.test.", {"192.0.2.142"}, timeout=1.0)
+    finally:
+        for node in nodes:
+            node.stop()
+
+
+class TcpProxy:
+    """A real TCP forwarder on loopback, so a test can cut a node off from PostgreSQL."""
+
+    def __init__(self, target: tuple[str, int]) -> None:
+        self.target = target
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.sockets: list[socket.socket] = []
+        self.open = True
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while self.open:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            if not self.open:
+                client.close()
+                return
+            upstream = socket.create_connection(self.target)
+            self.sockets += [client, upstream]
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pipe(source: socket.socket, sink: socket.socket) -> None:
+        try:
+            while data := source.recv(65536):
+                sink.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (source, sink):
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    def cut(self) -> None:
+        """The database is gone: refuse new connections and drop the open ones."""
+        self.open = False
+        self.listener.close()
+        for s in self.sockets:
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+
+def test_dns_keeps_answering_from_the_last_snapshot_when_the_database_goes_away(
+        backend, tmp_path, database_url):
+    zones = tmp_path / "zones"
+    shutil.copytree(SERVE_ZONES, zones)
+    apply_pools(database_url, zones, POOLS_FILE)
+    proxy = None
+    serve_url = database_url
+    if backend == "postgresql":  # cut a real TCP path between the node and PostgreSQL
+        url = make_url(database_url)
+        proxy = TcpProxy((url.host or "127.0.0.1", url.port or 5432))
+        serve_url = url.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
+    node = start_node("127.0.0.23", zones, serve_url)
+    try:
+        before = answers(node, "failover.example.test.")
+        assert before == {"192.0.2.171"}
+        if proxy is not None:
+            proxy.cut()
+        else:  # the SQLite file turns to garbage under the running node
+            path = Path(make_url(database_url).database or "")
+            for suffix in ("-wal", "-shm"):
+                Path(f"{path}{suffix}").unlink(missing_ok=True)
+            path.write_bytes(b"this is not a database" * 100)
+        node.wait_for_log(r"WARNING .*(unavailable|failed)", timeout=15)
+        for _ in range(20):  # still answering, from the snapshot it had
+            assert answers(node, "failover.example.test.") == before
+            assert node.query("absent.example.test.", "A").rcode() == dns.rcode.NXDOMAIN
+    finally:
+        node.stop()
+        if proxy is not None:
+            proxy.cut()
