@@ -19,7 +19,7 @@ from aiohttp import web
 
 from geodns.api.app import make_api
 from geodns.api.keys import RUNTIME
-from geodns.dns.packet import PacketAnswerer
+from geodns.dns.fastpath import FastAnswerer
 from geodns.dns.server import Listeners, TcpLimits, start_listeners
 from geodns.dns.zone import Zone
 from geodns.dns.zonefile import ZoneLoad, load_zone_dir, merge_reload
@@ -56,7 +56,7 @@ class Runtime:
     store_generation: int = -1
     store_error: str | None = None
     listeners: Listeners | None = None
-    answerer: PacketAnswerer | None = None
+    answerer: FastAnswerer | None = None
     _generation: int = 0
     _compiled: dict[Pool, CompiledPool] = field(default_factory=dict)
     _rebuild_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
@@ -191,7 +191,7 @@ async def keep_snapshot_current(app: web.Application) -> AsyncIterator[None]:
 async def serve_dns(app: web.Application) -> AsyncIterator[None]:
     runtime = app[RUNTIME]
     settings = runtime.settings
-    runtime.answerer = PacketAnswerer(runtime.holder)
+    runtime.answerer = FastAnswerer(runtime.holder)
     limits = TcpLimits(settings.tcp_idle_timeout, settings.tcp_max_connections)
     runtime.listeners = await start_listeners(
         list(settings.dns), runtime.answerer, limits=limits, reuse_port=settings.workers > 1

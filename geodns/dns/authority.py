@@ -12,7 +12,7 @@ import random
 from dataclasses import dataclass, field
 
 from geodns.dns import names
-from geodns.dns.query import QueryContext
+from geodns.dns.query import ClientNetwork, QueryContext
 from geodns.dns.zone import (
     TYPE_A,
     TYPE_AAAA,
@@ -24,6 +24,7 @@ from geodns.dns.zone import (
     RRset,
     Zone,
 )
+from geodns.pools.compile import CompiledPool
 from geodns.pools.select import Client, select
 from geodns.snapshot import Snapshot
 
@@ -154,11 +155,7 @@ def answer_pool(
     family_qtype = TYPE_A if qtype == TYPE_ANY else qtype
     if qtype == TYPE_ANY and 4 not in pool.families:
         family_qtype = TYPE_AAAA
-    network = ctx.client_network()
-    location = None
-    if pool.needs_location and snapshot.geo is not None and network.source_prefix:
-        location = snapshot.geo.locate(network.family, network.address)
-    client = Client(network.family, network.address, network.source_prefix, location)
+    client = client_for(pool, ctx.client_network(), snapshot)
     selection = select(pool, family_qtype, client, snapshot.health, rng)
     answer.scope_prefix = selection.scope_prefix
     answer.pool = pool.pool.name
@@ -166,6 +163,15 @@ def answer_pool(
         return False
     answer.answer.append((qname, tuple(m.tail for m in selection.members)))
     return True
+
+
+def client_for(pool: CompiledPool, network: ClientNetwork, snapshot: Snapshot) -> Client:
+    """The client as selection sees it; GeoIP is asked only when the pool's answer can
+    depend on it and the client told us something (source prefix > 0)."""
+    location = None
+    if pool.needs_location and snapshot.geo is not None and network.source_prefix:
+        location = snapshot.geo.locate(network.family, network.address)
+    return Client(network.family, network.address, network.source_prefix, location)
 
 
 def answer_any(answer: Answer, zone: Zone, qname: bytes, node: Node) -> None:

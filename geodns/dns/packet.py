@@ -13,10 +13,10 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 
-from geodns.dns.authority import FORMERR, SERVFAIL, resolve
+from geodns.dns.authority import FORMERR, SERVFAIL, Answer, resolve
 from geodns.dns.encode import encode_answer, encode_formerr, encode_servfail
 from geodns.dns.query import QueryContext, Transport
-from geodns.dns.wire import FormError, NotAQuery, ShortHeader, decode_query
+from geodns.dns.wire import FormError, NotAQuery, Query, ShortHeader, decode_query
 from geodns.snapshot import SnapshotHolder
 
 log = logging.getLogger(__name__)
@@ -53,14 +53,20 @@ class PacketAnswerer:
         self.stats = stats if stats is not None else QueryStats()
 
     def __call__(self, data: bytes, source: str, transport: Transport) -> bytes | None:
+        return self.respond(data, source, transport)[0]
+
+    def respond(
+        self, data: bytes, source: str, transport: Transport
+    ) -> tuple[bytes | None, Query | None, Answer | None]:
+        """The reply, and the decoded query and Answer behind it when there were any."""
         try:
             query = decode_query(data)
         except (ShortHeader, NotAQuery) as exc:
             self.stats.dropped[type(exc).__name__] += 1
-            return None  # no ID to answer to, or a response: never answer those
+            return None, None, None  # no ID to answer to, or a response: never answer those
         except FormError as exc:
             self.stats.answered[(FORMERR, 0, transport.value, "")] += 1
-            return encode_formerr(exc)  # RFC 1035 §4.1.1; question echoed when readable
+            return encode_formerr(exc), None, None  # RFC 1035 §4.1.1; question echoed if readable
         try:
             ctx = QueryContext(query, source, transport)
             answer = resolve(ctx, self.holder.current, self.rng)
@@ -68,6 +74,6 @@ class PacketAnswerer:
         except Exception as exc:  # a bug: still answer
             self.stats.note_failure(type(exc).__name__, exc)
             self.stats.answered[(SERVFAIL, query.qtype, transport.value, "")] += 1
-            return encode_servfail(query)
+            return encode_servfail(query), query, None
         self.stats.answered[(answer.rcode, query.qtype, transport.value, answer.pool or "")] += 1
-        return reply
+        return reply, query, answer

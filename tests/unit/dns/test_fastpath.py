@@ -1,0 +1,127 @@
+"""The fast path answers byte for byte as the full path (the reference) does.
+
+Thousands of generated queries (names of the test zones and pools, random names, case
+mixes, qtypes, EDNS, DO, ECS of many networks, UDP and TCP, repeats) go through a
+FastAnswerer and a PacketAnswerer with identically seeded random sources; every reply
+must be the same bytes. dnslib, an implementation independent of both, must read each
+reply back to the same question and answer count.
+"""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import dnslib
+import dns.edns
+import dns.flags
+import dns.message
+import pytest
+
+from geodns.dns.fastpath import MAX_ENTRIES, FastAnswerer
+from geodns.dns.packet import PacketAnswerer
+from geodns.dns.query import Transport
+from geodns.dns.zonefile import load_zone_dir
+from geodns.geo import open_geo
+from geodns.pools.model import HealthView
+from geodns.pools.validate import parse_pools_file
+from geodns.snapshot import SnapshotHolder, build_snapshot, empty_snapshot
+
+DATA = Path(__file__).resolve().parents[2] / "data"
+NAMES = ["example.test.", "www.example.test.", "alias.example.test.", "mail.example.test.",
+         "x.wild.example.test.", "a.b.child.example.test.", "big.example.test.", "nope.example.test.",
+         "geo.example.test.", "sticky.example.test.", "shares.example.test.", "open.example.test.",
+         "closed.example.test.", "failover.example.test.", "c.ent.example.test.", "www.other.test.",
+         "example.org.", "_sip._tcp.example.test.", "chain1.example.test.", "loop1.example.test."]
+QTYPES = ["A", "AAAA", "TXT", "MX", "NS", "SOA", "ANY", "SRV", "CNAME", "TYPE666", "DS"]
+NETWORKS = ["2.2.3.0/24", "175.16.199.0/24", "202.196.224.0/24", "214.78.120.0/24", "10.1.2.0/24",
+            "0.0.0.0/0", "2001:218::/56", "81.2.69.142/32", "1.2.3.0/20"]
+SOURCES = ["127.0.0.1", "2.2.3.4", "175.16.199.7", "::1", "2001:218::5"]
+
+
+def make_holder(down: frozenset[str] = frozenset()) -> SnapshotHolder:
+    zones = load_zone_dir(DATA / "serve").zones
+    pools = parse_pools_file(DATA / "pools" / "example.test.yaml")
+    geo = open_geo(str(DATA / "maxmind" / "GeoIP2-City-Test.mmdb"))
+    holder = SnapshotHolder(empty_snapshot())
+    holder.publish(build_snapshot(1, zones, pools, HealthView(down), geo))
+    return holder
+
+
+def random_case(name: str, rng: random.Random) -> str:
+    return "".join(c.upper() if rng.random() < 0.3 else c for c in name)
+
+
+def generated_queries(count: int, seed: int) -> list[tuple[bytes, str, Transport]]:
+    rng = random.Random(seed)
+    queries: list[tuple[bytes, str, Transport]] = []
+    while len(queries) < count:
+        if queries and rng.random() < 0.4:  # repeats are what the cache is for
+            queries.append(rng.choice(queries))
+            continue
+        name = rng.choice(NAMES) if rng.random() < 0.9 else f"r{rng.randrange(10**6)}.example.test."
+        if rng.random() < 0.2:
+            name = random_case(name, rng)
+        options = []
+        if rng.random() < 0.5:
+            address, prefix = rng.choice(NETWORKS).split("/")
+            options.append(dns.edns.ECSOption(address, int(prefix)))
+        use_edns = 0 if options or rng.random() < 0.5 else False
+        message = dns.message.make_query(name, rng.choice(QTYPES), use_edns=use_edns, options=options,
+                                         want_dnssec=use_edns is not False and rng.random() < 0.3,
+                                         payload=rng.choice([512, 1232, 4096]))
+        if rng.random() < 0.2:
+            message.flags &= ~dns.flags.RD
+        message.id = rng.randrange(65536)
+        transport = Transport.TCP if rng.random() < 0.2 else Transport.UDP
+        queries.append((message.to_wire(), rng.choice(SOURCES), transport))
+    return queries
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+@pytest.mark.parametrize("down", [frozenset(), frozenset({"192.0.2.21", "192.0.2.131", "192.0.2.171"})],
+                         ids=["all-up", "some-down"])
+def test_fast_path_replies_equal_the_full_path_byte_for_byte(seed, down):
+    holder = make_holder(down)
+    fast = FastAnswerer(holder, random.Random(seed))
+    full = PacketAnswerer(holder, random.Random(seed))
+    for data, source, transport in generated_queries(3000, seed):
+        expected = full(data, source, transport)
+        got = fast(data, source, transport)
+        assert got == expected, (dns.message.from_wire(data), source, transport)
+        if got is not None:
+            parsed = dnslib.DNSRecord.parse(got)
+            asked = dnslib.DNSRecord.parse(data)
+            assert parsed.header.id == asked.header.id
+            assert str(parsed.q.qname) == str(asked.q.qname)  # case kept (RFC 4343)
+            assert len(parsed.rr) == parsed.header.a
+
+
+def test_a_new_snapshot_empties_the_cache_so_no_stale_reply_survives():
+    holder = make_holder()
+    fast = FastAnswerer(holder, random.Random(1))
+    query = dns.message.make_query("failover.example.test.", "A").to_wire()
+    before = dns.message.from_wire(fast(query, "127.0.0.1", Transport.UDP))
+    assert {r.to_text() for r in before.answer[0]} == {"192.0.2.171"}
+    down = make_holder(frozenset({"192.0.2.171"})).current
+    holder.publish(build_snapshot(2, down.zones, down.source_pools, down.health, down.geo))
+    after = dns.message.from_wire(fast(query, "127.0.0.1", Transport.UDP))
+    assert {r.to_text() for r in after.answer[0]} == {"192.0.2.181"}
+
+
+def test_the_cache_is_bounded_whatever_a_flood_asks():
+    fast = FastAnswerer(make_holder(), random.Random(1))
+    for i in range(MAX_ENTRIES + 10):
+        fast(dns.message.make_query(f"n{i}.example.test.", "A").to_wire(), "127.0.0.1", Transport.UDP)
+    assert len(fast._entries) <= MAX_ENTRIES
+
+
+def test_repeated_static_query_is_served_from_the_cache_with_its_own_id():
+    fast = FastAnswerer(make_holder(), random.Random(1))
+    first = dns.message.make_query("mail.example.test.", "A")
+    fast(first.to_wire(), "127.0.0.1", Transport.UDP)
+    second = dns.message.make_query("mail.example.test.", "A")
+    second.id = (first.id + 1) % 65536
+    reply = dns.message.from_wire(fast(second.to_wire(), "127.0.0.1", Transport.UDP))
+    assert reply.id == second.id
+    assert fast.stats.answered[(0, 1, "udp", "")] == 2
