@@ -94,7 +94,11 @@ class TcpProxy:
             if not self.open:
                 client.close()
                 return
-            upstream = socket.create_connection(self.target)
+            try:
+                upstream = socket.create_connection(self.target)
+            except OSError:
+                client.close()
+                continue
             self.sockets += [client, upstream]
             for a, b in ((client, upstream), (upstream, client)):
                 threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
@@ -122,6 +126,8 @@ class TcpProxy:
                 s.shutdown(socket.SHUT_RDWR)
             except OSError:
                 pass
+            s.close()
+        self.sockets.clear()
 
 
 def test_dns_keeps_answering_from_the_last_snapshot_when_the_database_goes_away(
