@@ -164,6 +164,28 @@ def build_parser() -> argparse.ArgumentParser:
     add_setting_flags(apply, dns=False)
     export = pool_commands.add_parser("export", help="print every pool as a pools YAML file")
     add_setting_flags(export, dns=False)
+
+    token = commands.add_parser("token", help="REST API bearer tokens")
+    token_commands = token.add_subparsers(dest="token_command", required=True, metavar="ACTION")
+    create = token_commands.add_parser(
+        "create",
+        help="issue a token and print it alone on stdout (the only time it is shown)",
+        description="Issue a token: TOKEN=$(geodns token create --role prober --name probe-eu1)",
+    )
+    create.add_argument("--name", required=True, help="unique name; audit rows and probes use it")
+    create.add_argument(
+        "--role",
+        required=True,
+        choices=["admin", "editor", "prober", "reader"],
+        help="admin: everything; editor: pools and zone reloads; prober: health reports; "
+        "reader: reads only",
+    )
+    add_setting_flags(create, dns=False)
+    listing = token_commands.add_parser("list", help="list tokens (names and roles, no secrets)")
+    add_setting_flags(listing, dns=False)
+    revoke = token_commands.add_parser("revoke", help="revoke a token by name")
+    revoke.add_argument("name")
+    add_setting_flags(revoke, dns=False)
     return parser
 
 
@@ -225,7 +247,33 @@ def run_command(args: argparse.Namespace, settings: Settings) -> int:
             return EXIT_OK
         print(asyncio.run(pools_file.export_yaml(settings)), end="")
         return EXIT_OK
+    if args.command == "token":
+        for line in asyncio.run(token_command(args, settings)):
+            print(line)
+        return EXIT_OK
     raise AssertionError(args.command)
+
+
+async def token_command(args: argparse.Namespace, settings: Settings) -> list[str]:
+    """The lines `geodns token ...` prints: the new token alone, the list, or the revocation."""
+    from geodns.auth import issue_token
+    from geodns.store.migrate import ensure_schema
+    from geodns.store.repository import Store
+
+    await ensure_schema(settings.database_url)
+    store = await Store.open(settings.database_url)
+    try:
+        if args.token_command == "create":
+            return [await issue_token(store, args.name, args.role)]
+        if args.token_command == "revoke":
+            await store.revoke_token(args.name)
+            return [f"token {args.name} revoked"]
+        return [
+            f"{t.name}\t{t.role}\t{t.created_at.isoformat(timespec='seconds')}\t{t.created_by}"
+            for t in await store.list_tokens()
+        ]
+    finally:
+        await store.close()
 
 
 def check_zones(directory: Path) -> int:

@@ -49,3 +49,13 @@ class Conflict(GeodnsError):
 
 class StoreUnavailable(GeodnsError):
     """The database could not be reached or failed; wraps the driver's error."""
+
+
+class StaleVersion(Conflict):
+    """If-Match named a version the pool no longer has (the API's 412)."""
+
+    def __init__(self, name: str, expected: int, current: int) -> None:
+        self.current_version = current
+        super().__init__(
+            f"pool {name} is at version {current}, not {expected}: read it again and retry"
+        )

@@ -1,36 +1,36 @@
-"""The aiohttp application of the REST API: middlewares and routes, no DNS."""
+"""The aiohttp application of the REST API: middlewares, routes and metrics, no DNS."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from geodns.api.keys import RUNTIME
+from geodns.api.keys import CLOCK, METRICS, RUNTIME
+from geodns.api.middlewares import count_requests, error_bodies, request_ids, require_token
+from geodns.api.routes import add_routes
+from geodns.metrics import Metrics
 
 if TYPE_CHECKING:
     from geodns.app import Runtime
 
-
-async def healthz(request: web.Request) -> web.Response:
-    return web.json_response({"status": "ok"})
+MAX_BODY_BYTES = 1 << 20  # a pool with thousands of members fits; more is a 413
 
 
-async def readyz(request: web.Request) -> web.Response:
-    runtime = request.app[RUNTIME]
-    snapshot = runtime.holder.current
-    checks = {
-        "zones_loaded": bool(snapshot.zones),
-        "snapshot_built": snapshot.generation > 0,
-        "database_reachable": runtime.store is not None and runtime.store_error is None,
-    }
-    status = 200 if all(checks.values()) else 503
-    return web.json_response({"ready": status == 200, "checks": checks}, status=status)
+def utc_now() -> datetime:
+    return datetime.now(UTC)
 
 
-def make_api(runtime: Runtime) -> web.Application:
-    app = web.Application()
+def make_api(runtime: Runtime, *, clock: Callable[[], datetime] = utc_now) -> web.Application:
+    """The API over runtime; the cleanup contexts that open the store are app.py's."""
+    app = web.Application(
+        middlewares=[request_ids, count_requests, error_bodies, require_token],
+        client_max_size=MAX_BODY_BYTES,
+    )
     app[RUNTIME] = runtime
-    app.router.add_get("/healthz", healthz)
-    app.router.add_get("/readyz", readyz)
+    app[CLOCK] = clock
+    app[METRICS] = Metrics(runtime)
+    add_routes(app)
     return app

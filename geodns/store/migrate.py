@@ -20,7 +20,7 @@ from sqlalchemy.engine import Connection
 
 import geodns
 from geodns.errors import ConfigError
-from geodns.store.repository import open_engine, safe_url, transaction
+from geodns.store.engine import open_engine, safe_url, transaction
 from geodns.store.tables import metadata
 
 log = logging.getLogger(__name__)

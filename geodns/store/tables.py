@@ -1,4 +1,5 @@
-"""The database schema as SQLAlchemy Core tables: pools, members, rules, health, generation.
+"""The database schema as SQLAlchemy Core tables: pools, members, rules, health, generation,
+API tokens and the audit log.
 
 Schema only: no queries, no engine. Types are portable between SQLite and PostgreSQL;
 migrations/versions/*.py must create exactly this (a test compares them with alembic).
@@ -149,6 +150,33 @@ health_transitions = Table(
     Column("reason", Text, nullable=False),
     Column("votes", JSON, nullable=False),
     Index(None, "address", "at"),
+)
+
+# API bearer tokens: only the SHA-256 of each token is kept (see geodns.auth).
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(LABEL_LENGTH), nullable=False, unique=True),
+    Column("role", String(16), nullable=False),
+    Column("token_hash", String(64), nullable=False, unique=True),  # hex SHA-256
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("created_by", String(NAME_LENGTH), nullable=False),
+)
+
+# One row per change, written in the transaction of the change itself.
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("at", UtcDateTime, nullable=False),
+    Column("actor", String(NAME_LENGTH), nullable=False),  # token name, probe, "local"
+    Column("action", String(32), nullable=False),  # "pool.create", "health.down", ...
+    Column("target", String(512), nullable=False),  # "pools/www.example.com.", ...
+    Column("before", JSON(none_as_null=True), nullable=True),
+    Column("after", JSON(none_as_null=True), nullable=True),
+    Index(None, "actor"),
+    Index(None, "target"),
 )
 
 # One row (id 1): bumped in the same transaction as every change a snapshot shows.

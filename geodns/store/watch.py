@@ -14,7 +14,8 @@ from typing import Any
 
 import asyncpg  # no stubs: see the mypy overrides in pyproject.toml
 
-from geodns.store.repository import Store, database_url, safe_url
+from geodns.store.engine import database_url, safe_url
+from geodns.store.repository import Store
 from geodns.store.tables import NOTIFY_CHANNEL
 
 log = logging.getLogger(__name__)

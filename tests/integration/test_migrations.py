@@ -11,6 +11,7 @@ import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import Column, Integer, MetaData, text
 from sqlalchemy.engine import Connection
 
@@ -27,10 +28,12 @@ from geodns.store.migrate import (
 from geodns.store.repository import Store, open_engine, safe_url
 from geodns.store.tables import metadata
 
-SECOND_REVISION = '''"""a later migration this test invents"""
+HEAD = ScriptDirectory(str(migrations_dir())).get_current_head()
 
-revision = "0002"
-down_revision = "0001"
+LATER_REVISION = '''"""a later migration this test invents"""
+
+revision = "9999"
+down_revision = "{head}"
 branch_labels = None
 depends_on = None
 
@@ -49,7 +52,7 @@ def newer_migrations(tmp_path: Path) -> Path:
     """A copy of migrations/ with one more (empty) revision: what a newer geodns ships."""
     copy = tmp_path / "migrations"
     shutil.copytree(migrations_dir(), copy, ignore=shutil.ignore_patterns("__pycache__"))
-    (copy / "versions" / "0002_later.py").write_text(SECOND_REVISION)
+    (copy / "versions" / "9999_later.py").write_text(LATER_REVISION.format(head=HEAD))
     return copy
 
 
@@ -104,7 +107,7 @@ def test_ensure_schema_refuses_a_database_behind_head(
     with pytest.raises(ConfigError) as refused:
         asyncio.run(ensure_schema(database_url, script_location=newer_migrations))
     assert str(refused.value) == (
-        f"database {safe_url(database_url)} is at migration 0001, behind this geodns (0002): "
+        f"database {safe_url(database_url)} is at migration {HEAD}, behind this geodns (9999): "
         f"run: geodns db upgrade --database {safe_url(database_url)}"
     )
     asyncio.run(upgrade(database_url, script_location=newer_migrations))
@@ -117,7 +120,7 @@ def test_ensure_schema_refuses_a_revision_it_does_not_know(
 ) -> None:
     asyncio.run(upgrade(empty_database_url, script_location=newer_migrations))
     assert asyncio.run(schema_state(empty_database_url)) is SchemaState.UNKNOWN
-    with pytest.raises(ConfigError, match="is at migration 0002, which this geodns does not know"):
+    with pytest.raises(ConfigError, match="is at migration 9999, which this geodns does not know"):
         asyncio.run(ensure_schema(empty_database_url))
 
 

@@ -1,0 +1,184 @@
+"""/api/v1/explain: the answer a client gets right now, and why, through the DNS path's code.
+
+Control plane reading the data plane. The query is built as wire bytes and decoded by
+the DNS decoder, so the client network comes out exactly as for a real query (ECS capped
+at /24 and /56, RFC 7871 §11.1). A pool name is answered by select(explain=True) with the
+client the DNS path would build; any other name goes through resolve(). The reply is
+encoded and read back, so the records shown are the records sent. With `seed`, the
+random choices repeat (a round_robin pool still advances its shared rotation).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import math
+import random
+import secrets
+import struct
+from typing import Any
+
+import dnslib
+from aiohttp import web
+
+from geodns.api.http import JSON
+from geodns.api.keys import RUNTIME
+from geodns.dns import names
+from geodns.dns.authority import Answer, client_for, find_zone, negative_soa, resolve
+from geodns.dns.encode import encode_answer
+from geodns.dns.query import QueryContext, Transport
+from geodns.dns.wire import decode_query
+from geodns.errors import Problem, ValidationError
+from geodns.pools.select import Selection, select
+from geodns.pools.validate import name_problem, normalise_name
+from geodns.snapshot import Snapshot
+
+QTYPES = {"A": 1, "AAAA": 28}
+ECS_OPTION = 8  # RFC 7871 §6
+EXPLAIN_SOURCE = "192.0.2.53"  # the packet's source when ECS names the client
+EDNS_PAYLOAD = 1232
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def parse_params(query: Any) -> tuple[str, str, str | None, Network | None, int]:
+    """(name, type, client address, ECS network, seed); ValidationError naming each bad one."""
+    problems: list[Problem] = []
+    name = query.get("name")
+    if name is None:
+        problems.append(Problem("name", "required: the name to ask for, such as www.example.com"))
+    elif (why := name_problem(name)) is not None:
+        problems.append(Problem("name", why))
+    qtype = query.get("type", "A").upper()
+    if qtype not in QTYPES:
+        problems.append(Problem("type", f"must be A or AAAA, got {query.get('type')!r}"))
+    client, ecs = query.get("client"), query.get("ecs")
+    network: Network | None = None
+    if (client is None) == (ecs is None):
+        problems.append(
+            Problem("client", "give exactly one of client=ADDRESS or ecs=NETWORK/PREFIX")
+        )
+    elif client is not None:
+        try:
+            client = ipaddress.ip_address(client).compressed
+        except ValueError:
+            problems.append(Problem("client", f"not an IPv4 or IPv6 address, got {client!r}"))
+    else:
+        try:
+            network = ipaddress.ip_network(ecs, strict=False)
+        except ValueError:
+            problems.append(
+                Problem("ecs", f"not a network such as 81.2.69.0/24 or 2001:db8::/56, got {ecs!r}")
+            )
+    seed_text = query.get("seed")
+    seed = secrets.randbelow(2**32)
+    if seed_text is not None:
+        if seed_text.isdigit() and len(seed_text) <= 19:
+            seed = int(seed_text)
+        else:
+            problems.append(Problem("seed", f"must be a non-negative integer, got {seed_text!r}"))
+    if problems:
+        raise ValidationError("explain query", problems)
+    assert isinstance(name, str)
+    return normalise_name(name), qtype, client, network, seed
+
+
+def build_query(qname: bytes, qtype: int, ecs: Network | None) -> bytes:
+    """A query as a resolver would send it: EDNS, and the ECS option when given."""
+    header = struct.pack("!HHHHHH", 0, 0, 1, 0, 0, 1)
+    question = qname + struct.pack("!HH", qtype, 1)
+    options = b""
+    if ecs is not None:
+        family = 1 if ecs.version == 4 else 2
+        prefix = ecs.prefixlen
+        address = ecs.network_address.packed[: math.ceil(prefix / 8)]
+        body = struct.pack("!HBB", family, prefix, 0) + address
+        options = struct.pack("!HH", ECS_OPTION, len(body)) + body
+    opt = b"\x00" + struct.pack("!HHIH", 41, EDNS_PAYLOAD, 0, len(options)) + options
+    return header + question + opt
+
+
+def records(section: Any) -> list[JSON]:
+    out = []
+    for rr in section:
+        if rr.rtype == 41:
+            continue
+        out.append(
+            {
+                "name": str(rr.rname),
+                "type": dnslib.QTYPE.get(rr.rtype, f"TYPE{rr.rtype}"),
+                "ttl": rr.ttl,
+                "data": str(rr.rdata),
+            }
+        )
+    return out
+
+
+def explain(
+    snapshot: Snapshot,
+    name: str,
+    qtype_text: str,
+    client: str | None,
+    ecs: Network | None,
+    seed: int,
+) -> JSON:
+    qname = names.from_text(name)
+    qtype = QTYPES[qtype_text]
+    query = decode_query(build_query(qname, qtype, ecs))
+    ctx = QueryContext(query, client or EXPLAIN_SOURCE, Transport.TCP)
+    network = ctx.client_network()
+    rng = random.Random(seed)
+    pool = snapshot.pools.get(qname)
+    zone = find_zone(snapshot, qname)
+    selection: Selection | None = None
+    location = None
+    if pool is not None and zone is not None:
+        chosen = client_for(pool, network, snapshot)
+        selection = select(pool, qtype, chosen, snapshot.health, rng, explain=True)
+        location = chosen.location
+        answer = Answer(scope_prefix=selection.scope_prefix, pool=pool.pool.name)
+        if selection.members:
+            answer.answer.append((qname, tuple(m.tail for m in selection.members)))
+        else:
+            answer.authority.append(negative_soa(zone))  # NODATA, RFC 2308 §2.2
+    else:
+        answer = resolve(ctx, snapshot, rng)
+    if location is None and snapshot.geo is not None and network.source_prefix:
+        location = snapshot.geo.locate(network.family, network.address)
+    reply = dnslib.DNSRecord.parse(encode_answer(query, answer, ctx.size_limit))
+    answered = records(reply.rr)
+    shown = (ipaddress.IPv4Address if network.family == 4 else ipaddress.IPv6Address)(
+        network.address
+    )
+    return {
+        "name": name,
+        "type": qtype_text,
+        "client": f"{shown}/{network.source_prefix}",
+        "ecs": ecs is not None,
+        "seed": seed,
+        "rcode": dnslib.RCODE.get(answer.rcode, str(answer.rcode)),
+        "authoritative": answer.aa,
+        "pool": answer.pool,
+        "answer": answered,
+        "authority": records(reply.auth),
+        "addresses": [r["data"] for r in answered if r["type"] == qtype_text],
+        "ttl": min((r["ttl"] for r in answered), default=None),
+        "ecs_scope": (answer.scope_prefix or 0) if ecs is not None else None,
+        "location": None
+        if location is None
+        else {
+            "country": location.country,
+            "continent": location.continent,
+            "latitude": location.latitude,
+            "longitude": location.longitude,
+            "prefix": location.prefix,
+        },
+        "explanation": None
+        if selection is None or selection.explanation is None
+        else selection.explanation.to_dict(),
+    }
+
+
+async def get_explain(request: web.Request) -> web.Response:
+    name, qtype, client, ecs, seed = parse_params(request.query)
+    snapshot = request.app[RUNTIME].holder.current
+    return web.json_response(explain(snapshot, name, qtype, client, ecs, seed))

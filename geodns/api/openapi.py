@@ -1,0 +1,327 @@
+"""The OpenAPI 3 document of the API, as data, served at /api/v1/openapi.json.
+
+Control plane, no I/O. Who may call each operation is not repeated here: get_openapi
+adds each operation's security and roles (x-roles) from the route table the token
+middleware enforces, so the document cannot disagree with it.
+"""
+
+from __future__ import annotations
+
+import copy
+
+from aiohttp import web
+
+from geodns import __version__
+from geodns.api.keys import PERMISSIONS
+from geodns.api.schemas import (
+    ETAG,
+    JSON,
+    LINK,
+    LOCATION,
+    SCHEMAS,
+    STRING,
+    body_of,
+    error,
+    obj,
+    ref,
+)
+
+
+def path_param(name: str, description: str) -> JSON:
+    return {
+        "name": name,
+        "in": "path",
+        "required": True,
+        "schema": STRING,
+        "description": description,
+    }
+
+
+def query_param(name: str, schema: JSON, description: str, required: bool = False) -> JSON:
+    return {
+        "name": name,
+        "in": "query",
+        "required": required,
+        "schema": schema,
+        "description": description,
+    }
+
+
+NAME = path_param("name", "pool name, with or without the trailing dot")
+ADDRESS = path_param("address", "member address")
+LIMIT = query_param(
+    "limit", {"type": "integer", "minimum": 1, "maximum": 1000}, "page size, default 100"
+)
+CURSOR = query_param("cursor", STRING, "from the previous page's next link")
+IF_MATCH = {
+    "name": "If-Match",
+    "in": "header",
+    "required": False,
+    "schema": STRING,
+    "description": 'an ETag from a read ("3"); the write fails with 412 if it is stale',
+}
+
+COMMON = {
+    "401": error("no token, or an unknown or revoked one"),
+    "403": error("the token's role may not do this"),
+    "503": error("the database is unreachable"),
+}
+READ_ERRORS = {**COMMON, "404": error("no such pool, member or route")}
+BODY_ERRORS = {
+    "400": error("the body is not a JSON object"),
+    "413": error("the body is over 1 MiB"),
+    "422": body_of(ref("Invalid"), "every invalid field and why"),
+}
+WRITE_ERRORS = {
+    **READ_ERRORS,
+    **BODY_ERRORS,
+    "409": error("the name exists, or the pool kept changing"),
+    "412": error("If-Match names a stale version"),
+}
+
+
+def op(
+    summary: str,
+    responses: JSON,
+    *,
+    params: list[JSON] | None = None,
+    body: JSON | None = None,
+    media: str = "application/json",
+) -> JSON:
+    operation: JSON = {"summary": summary, "responses": responses}
+    if params:
+        operation["parameters"] = params
+    if body is not None:
+        operation["requestBody"] = {"required": True, "content": {media: {"schema": body}}}
+    return operation
+
+
+def with_headers(response: JSON, headers: JSON) -> JSON:
+    return {**response, "headers": headers}
+
+
+POOL_OK = with_headers(body_of(ref("Pool")), ETAG)
+MEMBER_OK = with_headers(body_of(ref("Member")), ETAG)
+NO_CONTENT = {"description": "done"}
+MERGE = "application/merge-patch+json"
+MERGE_PATCH = {
+    "type": "object",
+    "description": "RFC 7396: the members given replace the document's, null removes one",
+}
+
+PATHS: JSON = {
+    "/healthz": {
+        "get": op("the process is alive", {"200": body_of(obj(["status"], {"status": STRING}))})
+    },
+    "/readyz": {
+        "get": op(
+            "zones loaded, snapshot built, database reachable",
+            {"200": body_of(ref("Ready")), "503": body_of(ref("Ready"), "not ready")},
+        )
+    },
+    "/metrics": {"get": op("Prometheus metrics", {"200": body_of(STRING, media="text/plain")})},
+    "/api/v1/openapi.json": {"get": op("this document", {"200": body_of({"type": "object"})})},
+    "/api/v1/pools": {
+        "get": op(
+            "list pools in name order",
+            {
+                "200": with_headers(body_of(ref("PoolPage")), LINK),
+                **COMMON,
+                "422": body_of(ref("Invalid"), "a bad query parameter"),
+            },
+            params=[query_param("zone", STRING, "only pools at or below this zone"), LIMIT, CURSOR],
+        ),
+        "post": op(
+            "create a pool",
+            {
+                "201": with_headers(body_of(ref("Pool"), "created"), {**ETAG, **LOCATION}),
+                **WRITE_ERRORS,
+            },
+            body=ref("PoolInput"),
+        ),
+    },
+    "/api/v1/pools/{name}": {
+        "get": op("read a pool", {"200": POOL_OK, **READ_ERRORS}, params=[NAME]),
+        "put": op(
+            "replace a pool",
+            {"200": POOL_OK, **WRITE_ERRORS},
+            params=[NAME, IF_MATCH],
+            body=ref("PoolReplacement"),
+        ),
+        "patch": op(
+            "JSON merge patch (RFC 7396) a pool; the result is validated whole",
+            {"200": POOL_OK, **WRITE_ERRORS},
+            params=[NAME, IF_MATCH],
+            body=MERGE_PATCH,
+            media=MERGE,
+        ),
+        "delete": op(
+            "delete a pool",
+            {"204": NO_CONTENT, **READ_ERRORS, "412": error("If-Match names a stale version")},
+            params=[NAME, IF_MATCH],
+        ),
+    },
+    "/api/v1/pools/{name}/members": {
+        "get": op(
+            "a pool's members",
+            {"200": with_headers(body_of(ref("Members")), ETAG), **READ_ERRORS},
+            params=[NAME],
+        ),
+    },
+    "/api/v1/pools/{name}/members/{address}": {
+        "get": op("read one member", {"200": MEMBER_OK, **READ_ERRORS}, params=[NAME, ADDRESS]),
+        "put": op(
+            "add or replace one member; the pool is validated whole",
+            {
+                "200": MEMBER_OK,
+                "201": with_headers(body_of(ref("Member"), "added"), {**ETAG, **LOCATION}),
+                **WRITE_ERRORS,
+            },
+            params=[NAME, ADDRESS, IF_MATCH],
+            body=ref("MemberInput"),
+        ),
+        "patch": op(
+            'merge patch one member ({"weight": 0} drains it)',
+            {"200": MEMBER_OK, **WRITE_ERRORS},
+            params=[NAME, ADDRESS, IF_MATCH],
+            body=MERGE_PATCH,
+            media=MERGE,
+        ),
+        "delete": op(
+            "remove one member; the pool is validated whole",
+            {
+                "204": with_headers(NO_CONTENT, ETAG),
+                **READ_ERRORS,
+                "412": WRITE_ERRORS["412"],
+                "422": WRITE_ERRORS["422"],
+            },
+            params=[NAME, ADDRESS, IF_MATCH],
+        ),
+    },
+    "/api/v1/health/reports": {
+        "post": op(
+            "a probe's batch of reports (the probe is the token's name)",
+            {"200": body_of(ref("ReportResult")), **COMMON, **BODY_ERRORS},
+            body=ref("ReportBatch"),
+        ),
+    },
+    "/api/v1/health/failed": {
+        "get": op("the addresses down now", {"200": body_of(ref("Failed")), **COMMON}),
+    },
+    "/api/v1/health/addresses/{address}": {
+        "get": op(
+            "one address: state, probes, recent transitions",
+            {
+                "200": body_of(ref("AddressHealth")),
+                **COMMON,
+                "422": body_of(ref("Invalid"), "not an address"),
+            },
+            params=[path_param("address", "IPv4 or IPv6 address")],
+        ),
+    },
+    "/api/v1/zones": {
+        "get": op("the zones loaded from zone files", {"200": body_of(ref("Zones")), **COMMON})
+    },
+    "/api/v1/zones/reload": {
+        "post": op(
+            "read the zone files again (a refused file keeps serving its previous data)",
+            {"200": body_of(ref("ZoneReload")), **COMMON},
+        )
+    },
+    "/api/v1/explain": {
+        "get": op(
+            "the answer a client gets now, and why",
+            {
+                "200": body_of(ref("Explain")),
+                **COMMON,
+                "422": body_of(ref("Invalid"), "bad or missing parameters"),
+            },
+            params=[
+                query_param("name", STRING, "the name asked for", required=True),
+                query_param("type", {"type": "string", "enum": ["A", "AAAA"]}, "default A"),
+                query_param("client", STRING, "the client's address (or give ecs)"),
+                query_param("ecs", STRING, "the client subnet, NETWORK/PREFIX (or give client)"),
+                query_param(
+                    "seed",
+                    {"type": "integer", "minimum": 0},
+                    "fix the random choices; default: a fresh seed, returned",
+                ),
+            ],
+        )
+    },
+    "/api/v1/tokens": {
+        "get": op("every token (never the secrets)", {"200": body_of(ref("Tokens")), **COMMON}),
+        "post": op(
+            "issue a token; the response is the only time it is shown",
+            {
+                "201": with_headers(body_of(ref("IssuedToken"), "issued"), LOCATION),
+                **COMMON,
+                **BODY_ERRORS,
+                "409": error("the name is taken"),
+            },
+            body=ref("NewToken"),
+        ),
+    },
+    "/api/v1/tokens/{name}": {
+        "delete": op(
+            "revoke a token",
+            {"204": NO_CONTENT, **COMMON, "404": error("no such token")},
+            params=[path_param("name", "token name")],
+        )
+    },
+    "/api/v1/audit": {
+        "get": op(
+            "audit log, newest first",
+            {
+                "200": with_headers(body_of(ref("AuditPage")), LINK),
+                **COMMON,
+                "422": body_of(ref("Invalid"), "a bad query parameter"),
+            },
+            params=[
+                query_param("actor", STRING, "token (or probe) name"),
+                query_param("action", STRING, "pool.create, member.delete, health.down, ..."),
+                query_param("target", STRING, "prefix, e.g. pools/www.example.com."),
+                LIMIT,
+                CURSOR,
+            ],
+        )
+    },
+}
+
+
+DOCUMENT: JSON = {
+    "openapi": "3.0.3",
+    "info": {
+        "title": "geodns",
+        "version": __version__,
+        "description": "Pools, health reports, zones, explain, tokens and audit of an "
+        'authoritative smart-DNS load balancer. Errors are JSON: {"error"}, and for 422 '
+        '{"error", "errors": [{"field", "message"}]}; every response carries '
+        "X-Request-Id.",
+    },
+    "components": {
+        "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+        "schemas": SCHEMAS,
+    },
+    "security": [{"bearer": []}],
+    "paths": PATHS,
+}
+
+
+def document(permissions: dict[tuple[str, str], frozenset[str] | None]) -> JSON:
+    """DOCUMENT with each operation's security and x-roles from the route table."""
+    doc = copy.deepcopy(DOCUMENT)
+    for path, operations in doc["paths"].items():
+        for method, operation in operations.items():
+            roles = permissions.get((method.upper(), path))
+            if roles is None:
+                operation["security"] = []
+                operation.get("responses", {}).pop("401", None)
+                operation.get("responses", {}).pop("403", None)
+            else:
+                operation["x-roles"] = sorted(roles)
+    return doc
+
+
+async def get_openapi(request: web.Request) -> web.Response:
+    return web.json_response(document(request.app[PERMISSIONS]))

@@ -1,0 +1,32 @@
+"""/healthz, /readyz and /metrics: what orchestrators and Prometheus poll, without a token.
+
+Control plane, read-only.
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from geodns.api.keys import METRICS, RUNTIME
+from geodns.metrics import CONTENT_TYPE
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    runtime = request.app[RUNTIME]
+    snapshot = runtime.holder.current
+    checks = {
+        "zones_loaded": bool(snapshot.zones),
+        "snapshot_built": snapshot.generation > 0,
+        "database_reachable": runtime.store is not None and runtime.store_error is None,
+    }
+    status = 200 if all(checks.values()) else 503
+    return web.json_response({"ready": status == 200, "checks": checks}, status=status)
+
+
+async def metrics(request: web.Request) -> web.Response:
+    body = request.app[METRICS].render()
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})

@@ -1,0 +1,112 @@
+"""HealthService: what the API's /health routes do with probes' reports.
+
+Control plane: does I/O through the Store. How reports combine is the one small pure
+function `decide` (until the health issue's quorum vote replaces it: pass another
+function with the same shape to HealthService).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from geodns.store.repository import (
+    AddressState,
+    Decide,
+    HealthChange,
+    Report,
+    Store,
+    Transition,
+)
+
+TRANSITIONS_SHOWN = 20
+
+
+def decide(reports: Sequence[Report], now: datetime) -> tuple[bool, str, dict[str, bool]]:
+    """The newest live report is the state; no live report: up.
+
+    A report is live while now < reported_at + ttl, so a probe that stops reporting
+    cannot pin an address down. Returns (down, reason, votes {probe: says down}).
+    """
+    live = [r for r in reports if now < r.reported_at + timedelta(seconds=r.ttl_s)]
+    votes = {r.probe: r.down for r in sorted(live, key=lambda r: r.probe)}
+    if not live:
+        return False, "", votes
+    newest = max(live, key=lambda r: (r.reported_at, r.probe))
+    if not newest.down:
+        return False, "", votes
+    return True, newest.reason or f"reported down by {newest.probe}", votes
+
+
+@dataclass(frozen=True, slots=True)
+class ReportIn:
+    """One report as a probe sent it (validated by the API)."""
+
+    address: str
+    down: bool
+    reason: str
+    ttl_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class ProbeView:
+    probe: str
+    down: bool
+    reason: str
+    reported_at: datetime
+    ttl_s: float
+    live: bool
+
+
+@dataclass(frozen=True, slots=True)
+class AddressView:
+    """One address's health as GET /health/addresses/{address} shows it."""
+
+    address: str
+    state: AddressState | None  # None: never reported, counted as up
+    probes: tuple[ProbeView, ...]
+    transitions: tuple[Transition, ...]  # newest first
+
+
+class HealthService:
+    def __init__(
+        self, store: Store, clock: Callable[[], datetime], decide: Decide = decide
+    ) -> None:
+        self._store = store
+        self._clock = clock
+        self._decide = decide
+
+    def now(self) -> datetime:
+        return self._clock()
+
+    async def accept_reports(
+        self, probe: str, reports: Sequence[ReportIn], now: datetime
+    ) -> list[HealthChange]:
+        """Store probe's batch and re-decide each address in one transaction.
+
+        A change with .changed set moved what DNS serves: the caller refreshes the snapshot.
+        """
+        rows = [Report(probe, r.address, r.down, r.reason, now, r.ttl_s) for r in reports]
+        return await self._store.record_reports(probe, rows, now, self._decide)
+
+    async def failed(self, now: datetime) -> list[AddressState]:
+        """The addresses served as down now, in address order."""
+        return await self._store.list_address_health(down=True)
+
+    async def address(self, address: str, now: datetime) -> AddressView:
+        state = await self._store.address_health(address)
+        reports = await self._store.list_reports(address)
+        transitions = await self._store.list_transitions(address, TRANSITIONS_SHOWN)
+        probes = tuple(
+            ProbeView(
+                r.probe,
+                r.down,
+                r.reason,
+                r.reported_at,
+                r.ttl_s,
+                now < r.reported_at + timedelta(seconds=r.ttl_s),
+            )
+            for r in reports
+        )
+        return AddressView(address, state, probes, tuple(transitions))

@@ -1,0 +1,190 @@
+"""Every prometheus-client metric geodns exposes, declared once, on a registry per app.
+
+Control plane. The DNS hot path never calls prometheus-client: it bumps plain counters
+(QueryStats) that RuntimeCollector reads at scrape time, with the snapshot's generation
+and age. The API's own metrics are ordinary prometheus-client objects.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
+from prometheus_client.registry import Collector
+
+if TYPE_CHECKING:
+    from geodns.app import Runtime
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+RCODES = {
+    0: "NOERROR",
+    1: "FORMERR",
+    2: "SERVFAIL",
+    3: "NXDOMAIN",
+    4: "NOTIMP",
+    5: "REFUSED",
+    16: "BADVERS",
+}
+# qtype label values are bounded: anything else is "other", or a flood of odd types
+# would create a time series each
+QTYPES = {
+    1: "A",
+    2: "NS",
+    5: "CNAME",
+    6: "SOA",
+    12: "PTR",
+    15: "MX",
+    16: "TXT",
+    28: "AAAA",
+    33: "SRV",
+    35: "NAPTR",
+    43: "DS",
+    48: "DNSKEY",
+    64: "SVCB",
+    65: "HTTPS",
+    99: "SPF",
+    252: "AXFR",
+    251: "IXFR",
+    255: "ANY",
+    257: "CAA",
+}
+API_BUCKETS_S = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+
+
+class Metrics:
+    """One app's registry: the API's counters plus the collector over the runtime."""
+
+    def __init__(self, runtime: Runtime | None = None) -> None:
+        self.registry = CollectorRegistry()
+        self.api_requests = Counter(
+            "geodns_api_requests",
+            "REST API requests by route template, method and status",
+            ["route", "method", "status"],
+            registry=self.registry,
+        )
+        self.api_seconds = Histogram(
+            "geodns_api_request_duration_seconds",
+            "REST API request handling time by route template",
+            ["route"],
+            buckets=API_BUCKETS_S,
+            registry=self.registry,
+        )
+        if runtime is not None:
+            self.registry.register(RuntimeCollector(runtime))
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+class RuntimeCollector(Collector):
+    """Reads the DNS path's QueryStats and the current snapshot at scrape time."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self._runtime = runtime
+
+    def collect(self) -> Iterator[Metric]:
+        runtime = self._runtime
+        snapshot = runtime.holder.current
+        yield _gauge(
+            "geodns_snapshot_generation",
+            "Local generation of the served snapshot",
+            snapshot.generation,
+        )
+        yield _gauge(
+            "geodns_snapshot_store_generation",
+            "Database change counter the served snapshot reflects",
+            snapshot.store_generation,
+        )
+        age = time.time() - snapshot.built_at if snapshot.built_at else 0.0
+        yield _gauge(
+            "geodns_snapshot_age_seconds",
+            "Seconds since the served snapshot was built",
+            max(age, 0.0),
+        )
+        yield _gauge("geodns_pools_served", "Pools in the served snapshot", len(snapshot.pools))
+        yield _gauge("geodns_zones_served", "Zones in the served snapshot", len(snapshot.zones))
+        yield _gauge(
+            "geodns_addresses_down",
+            "Addresses the served snapshot treats as down",
+            len(snapshot.health.down),
+        )
+        if runtime.store is not None:
+            transitions = CounterMetricFamily(
+                "geodns_health_transitions",
+                "Address up/down changes this node stored, by new state",
+                labels=["to"],
+            )
+            for to in ("up", "down"):
+                transitions.add_metric([to], runtime.store.transitions[to])
+            yield transitions
+        answerer = runtime.answerer
+        if answerer is None:
+            return
+        yield from _query_metrics(answerer.stats)
+
+
+def _gauge(name: str, documentation: str, value: float) -> GaugeMetricFamily:
+    return GaugeMetricFamily(name, documentation, value=value)
+
+
+def _query_metrics(stats: Any) -> Iterator[Metric]:
+    queries = CounterMetricFamily(
+        "geodns_queries",
+        "DNS queries answered, by rcode, qtype, transport and pool",
+        labels=["rcode", "qtype", "transport", "pool"],
+    )
+    merged: dict[tuple[str, str, str, str], int] = {}
+    for (rcode, qtype, transport, pool), count in list(stats.answered.items()):
+        key = (RCODES.get(rcode, str(rcode)), QTYPES.get(qtype, "other"), transport, pool)
+        merged[key] = merged.get(key, 0) + count
+    for labels, count in sorted(merged.items()):
+        queries.add_metric(list(labels), count)
+    yield queries
+    dropped = CounterMetricFamily(
+        "geodns_queries_dropped", "Packets dropped unanswered, by reason", labels=["reason"]
+    )
+    for reason, count in sorted(stats.dropped.items()):
+        dropped.add_metric([reason], count)
+    yield dropped
+    failures = CounterMetricFamily(
+        "geodns_query_failures",
+        "Queries answered SERVFAIL because of a bug, by cause",
+        labels=["cause"],
+    )
+    for cause, count in sorted(stats.failures.items()):
+        failures.add_metric([cause], count)
+    yield failures
+    histogram = _latency(stats)
+    if histogram is not None:
+        yield histogram
+
+
+def _latency(stats: Any) -> HistogramMetricFamily | None:
+    """The answer-path latency histogram, from QueryStats.latency_counts when the DNS path
+    keeps one: counts per bucket of QueryStats.LATENCY_BUCKETS_S (seconds, upper bounds),
+    one more for above the last, and latency_sum_s; both over the sampled queries."""
+    bounds = getattr(stats, "LATENCY_BUCKETS_S", None)
+    counts = getattr(stats, "latency_counts", None)
+    if bounds is None or counts is None:
+        return None
+    counts = list(counts)
+    cumulative = 0
+    buckets: list[tuple[str, float]] = []
+    for bound, count in zip(bounds, counts, strict=False):
+        cumulative += count
+        buckets.append((repr(float(bound)), cumulative))
+    buckets.append(("+Inf", sum(counts)))
+    return HistogramMetricFamily(
+        "geodns_answer_duration_seconds",
+        "Time from packet in to reply bytes out, over a sample of queries",
+        buckets=buckets,
+        sum_value=float(getattr(stats, "latency_sum_s", 0.0)),
+    )

@@ -1,0 +1,162 @@
+"""The REST API for tests: the real app (geodns.app.make_app) on loopback, a client, tokens.
+
+run_api(settings, body) starts what `geodns serve` starts (store, watcher, DNS listeners,
+API on 127.0.0.1:0) inside one event loop, issues a token per role, runs body(api) and
+stops everything. pytest-asyncio is not used: each test is one asyncio.run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import json
+import shutil
+import time
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import aiohttp
+import dns.asyncquery
+import dns.edns
+import dns.message
+from aiohttp import web
+
+from geodns.app import Runtime, make_app, open_runtime
+from geodns.auth import issue_token
+from geodns.settings import Settings
+from harness import MAXMIND, SERVE_ZONES
+
+T = TypeVar("T")
+ROLES = ("admin", "editor", "prober", "reader")
+BIND_ATTEMPTS = 5
+GEO_DB = MAXMIND / "GeoIP2-City-Test.mmdb"
+
+
+@dataclass
+class Reply:
+    status: int
+    headers: Any  # CIMultiDictProxy
+    body: Any  # parsed JSON, or text when the reply is not JSON
+
+    def __repr__(self) -> str:
+        return f"Reply({self.status}, {self.body!r})"
+
+
+@dataclass
+class Api:
+    base: str
+    session: aiohttp.ClientSession
+    runtime: Runtime
+    tokens: dict[str, str]  # role (and token name) -> bearer token
+    dns: tuple[str, int]
+
+    async def call(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        token: str | None = "admin",
+        data: bytes | str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> Reply:
+        """One request; token is a role name (or a raw token), None for no Authorization."""
+        sent = dict(headers or {})
+        if token is not None:
+            sent["Authorization"] = f"Bearer {self.tokens.get(token, token)}"
+        if body is not None:
+            data = json.dumps(body)
+            sent.setdefault("Content-Type", "application/json")
+        async with self.session.request(method, self.base + path, data=data,
+                                        headers=sent) as response:
+            text = await response.text()
+            try:
+                parsed = json.loads(text) if response.content_type == "application/json" else text
+            except ValueError:
+                parsed = text
+            return Reply(response.status, response.headers, parsed)
+
+    async def query(self, name: str, rdtype: str = "A", ecs: str | None = None
+                    ) -> dns.message.Message:
+        options = [dns.edns.ECSOption.from_text(ecs)] if ecs else None
+        message = dns.message.make_query(name, rdtype, use_edns=0 if ecs else None,
+                                         options=options)
+        return await dns.asyncquery.udp(message, self.dns[0], port=self.dns[1], timeout=2)
+
+    async def addresses(self, name: str, rdtype: str = "A", ecs: str | None = None) -> set[str]:
+        reply = await self.query(name, rdtype, ecs)
+        return {item.to_text() for rrset in reply.answer for item in rrset}
+
+    async def eventually(self, check: Callable[[], Awaitable[bool]], within_s: float = 1.0
+                         ) -> float:
+        """Poll check until true; the seconds it took, AssertionError after within_s."""
+        started = time.monotonic()
+        while True:
+            if await check():
+                return time.monotonic() - started
+            if time.monotonic() - started > within_s:
+                raise AssertionError(f"not true within {within_s} s")
+            await asyncio.sleep(0.01)
+
+
+def settings_for(database_url: str, workdir: Path, *, geo: bool = False) -> Settings:
+    zones = workdir / "zones"
+    if not zones.exists():
+        shutil.copytree(SERVE_ZONES, zones)
+    return Settings(
+        dns=(("127.0.0.1", 0),),
+        zones=zones,
+        api=None,
+        database_url=database_url,
+        geoip_db=str(GEO_DB) if geo else None,
+        geoip_bundled=False,
+        poll_interval=0.05,
+    )
+
+
+async def serve_api(
+    settings: Settings,
+    body: Callable[[Api], Awaitable[T]],
+    configure: Callable[[web.Application], None] | None = None,
+) -> T:
+    for attempt in range(BIND_ATTEMPTS):
+        runtime = await open_runtime(settings)
+        app = make_app(runtime)
+        if configure is not None:
+            configure(app)
+        runner = web.AppRunner(app, access_log=None)
+        try:
+            await runner.setup()
+            break
+        except OSError as exc:
+            # DNS port 0 picks a free UDP port, then binds TCP to the same number, which
+            # another process may hold: pick again (geodns.dns.server does not retry)
+            await runner.cleanup()
+            if exc.errno != errno.EADDRINUSE or attempt == BIND_ATTEMPTS - 1:
+                raise
+    try:
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        host, port = runner.addresses[0][:2]
+        assert runtime.store is not None and runtime.listeners is not None
+        tokens = {}
+        for role in ROLES:  # one token per role, named after it (a database reused: anew)
+            if role in {t.name for t in await runtime.store.list_tokens()}:
+                await runtime.store.revoke_token(role)
+            tokens[role] = await issue_token(runtime.store, role, role)
+        async with aiohttp.ClientSession() as session:
+            api = Api(f"http://{host}:{port}", session, runtime, tokens,
+                      runtime.listeners.endpoints[0])
+            return await body(api)
+    finally:
+        await runner.cleanup()
+
+
+def run_api(
+    settings: Settings,
+    body: Callable[[Api], Coroutine[Any, Any, T]],
+    configure: Callable[[web.Application], None] | None = None,
+) -> T:
+    return asyncio.run(serve_api(settings, body, configure))
