@@ -1,0 +1,132 @@
+"""Real backends for the health tests: HTTP(S) and TCP servers on loopback addresses.
+
+Linux routes all of 127.0.0.0/8 to lo, so each backend gets its own address (127.0.0.2,
+127.0.0.3, ...) like the members of a pool. Each is proven listening before start()
+returns; stop() closes it (connections are then refused) and start() again reopens it on
+the same port.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+import subprocess
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from aiohttp import web
+
+
+async def until(condition: Callable[[], bool], timeout_s: float = 5.0) -> None:
+    """Poll condition until it holds; fail at the deadline (never a bare sleep)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while not condition():
+        assert loop.time() < deadline, "condition not met before the deadline"
+        await asyncio.sleep(0.01)
+
+
+@dataclass
+class HttpBackend:
+    """An aiohttp server answering every GET with status/body after delay_s."""
+
+    host: str
+    status: int = 200
+    body: bytes = b"ok"
+    delay_s: float = 0.0
+    ssl_context: ssl.SSLContext | None = None
+    port: int = 0
+    requests: list[dict[str, str]] = field(default_factory=list)  # headers of each request
+    _runner: web.AppRunner | None = None
+
+    async def start(self) -> HttpBackend:
+        app = web.Application()
+        app.router.add_route("GET", "/{tail:.*}", self._handle)
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.1)
+        await self._runner.setup()
+        site = web.TCPSite(
+            self._runner, self.host, self.port, ssl_context=self.ssl_context, reuse_address=True
+        )
+        await site.start()
+        self.port = self._runner.addresses[0][1]
+        return self
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        self.requests.append({"path": request.path_qs, **request.headers})
+        if self.delay_s:
+            await asyncio.sleep(self.delay_s)  # the backend is slow, not the test
+        return web.Response(status=self.status, body=self.body)
+
+
+@dataclass
+class TcpBackend:
+    """A listener that accepts and closes every connection, counting them."""
+
+    host: str
+    port: int = 0
+    accepted: int = 0
+    _server: asyncio.Server | None = None
+
+    async def start(self) -> TcpBackend:
+        self._server = await asyncio.start_server(
+            self._handle, self.host, self.port, reuse_address=True
+        )
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+            self._server = None
+
+    async def _handle(self, _reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.accepted += 1
+        writer.close()
+        try:
+            await writer.wait_closed()
+        except OSError:
+            pass
+
+
+def self_signed(directory: Path, name: str = "backend.test", ip: str = "127.0.0.1") -> Path:
+    """A self-signed certificate and key (one PEM file) for name and ip, made by openssl."""
+    cert, key = directory / "cert.pem", directory / "key.pem"
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+            "-subj",
+            f"/CN={name}",
+            "-addext",
+            f"subjectAltName=DNS:{name},IP:{ip}",
+        ],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    both = directory / "both.pem"
+    both.write_bytes(cert.read_bytes() + key.read_bytes())
+    return both
+
+
+def server_context(pem: Path) -> ssl.SSLContext:
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(pem)
+    return context

@@ -1,0 +1,149 @@
+"""HealthRecorder on the real store: quorum, expiry, damping and the checker's own reports.
+
+Reports are stored with Store.save_report and decided over every probe's latest report;
+the decided state and its transitions are read back from the database (SQLite, and
+PostgreSQL when GEODNS_TEST_POSTGRES_URL is set, through the with_store fixture).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from integration.health_backends import HttpBackend
+
+from geodns.health.checker import HealthChecker, HealthRecorder
+from geodns.health.state import FlapDamper, HealthDecider
+from geodns.pools.model import AddressHealth, Check, CheckType, Member, Pool
+from geodns.store.repository import Store
+
+T0 = datetime(2026, 5, 1, 12, 0, 0, tzinfo=UTC)
+ADDRESS = "192.0.2.11"
+WithStore = Callable[[Callable[[Store], Awaitable[Any]]], Any]
+
+
+def at(seconds: float) -> datetime:
+    return T0 + timedelta(seconds=seconds)
+
+
+def test_three_probes_one_liar_stays_up_two_down_go_down_expiry_restores(
+    with_store: WithStore,
+) -> None:
+    async def body(store: Store) -> None:
+        transitions: list[tuple[str, bool]] = []
+        recorder = HealthRecorder(
+            store, on_transition=lambda change: transitions.append((change.address, change.down))
+        )
+        await recorder.record("node-a", ADDRESS, False, "http ok", 30, at(0))
+        await recorder.record("probe-eu1", ADDRESS, False, "http ok", 60, at(0))
+        liar = await recorder.record("probe-us1", ADDRESS, True, "timeout after 2.0s", 60, at(1))
+        assert (liar.down, liar.transition) == (False, False)
+        assert (await store.load_state()).health[ADDRESS] == AddressHealth(False, "")
+
+        second = await recorder.record("node-a", ADDRESS, True, "http 503", 30, at(2))
+        assert (second.down, second.transition) == (True, True)
+        assert transitions == [(ADDRESS, True)]
+        [failed] = await store.list_address_health(down=True)
+        assert failed.reason == "http 503 (node-a); timeout after 2.0s (probe-us1)"
+        assert failed.probes == {"node-a": True, "probe-eu1": False, "probe-us1": True}
+        [transition] = await store.list_transitions(ADDRESS)
+        assert (transition.down, transition.votes) == (True, failed.probes)
+
+        # node-a's report (ttl 30 s) expires: one down of two live, the address comes back
+        assert await recorder.redecide_all(at(31)) == []  # at 31 s node-a is still live
+        assert await recorder.redecide_all(at(32)) == [ADDRESS]
+        [state] = await store.list_address_health()
+        assert (state.down, state.probes) == (False, {"probe-eu1": False, "probe-us1": True})
+        assert [t.down for t in await store.list_transitions(ADDRESS)] == [False, True]
+        assert transitions == [(ADDRESS, True), (ADDRESS, False)]
+        assert await recorder.redecide_all(at(33)) == []  # nothing changed: nothing written
+
+    with_store(body)
+
+
+def test_all_reports_expired_means_up(with_store: WithStore) -> None:
+    async def body(store: Store) -> None:
+        recorder = HealthRecorder(store)
+        assert (await recorder.record("node-a", ADDRESS, True, "connect refused", 10, T0)).down
+        assert await recorder.redecide_all(at(10)) == [ADDRESS]
+        assert (await store.load_state()).health[ADDRESS].down is False
+
+    with_store(body)
+
+
+def test_a_flapping_address_is_held_down_until_stable(with_store: WithStore) -> None:
+    async def body(store: Store) -> None:
+        damper = FlapDamper(max_changes=2, window_s=100, hold_s=30)
+        recorder = HealthRecorder(store, HealthDecider(damper=damper))
+        for second, down in [(0, True), (5, False), (10, True), (15, False)]:
+            change = await recorder.record("node-a", ADDRESS, down, "x", 600, at(second))
+        assert change.down is True  # the votes say up
+        assert change.reason == "flapping: 4 changes in 100s, held down until stable for 30s"
+        assert (await store.load_state()).health[ADDRESS].down is True
+        assert await recorder.redecide_all(at(44)) == []
+        assert await recorder.redecide_all(at(45)) == [ADDRESS]  # stable 30 s: released
+        assert (await store.load_state()).health[ADDRESS].down is False
+
+    with_store(body)
+
+
+def test_the_checker_through_the_recorder_takes_a_dead_backend_out_of_the_store(
+    with_store: WithStore,
+) -> None:
+    async def body(store: Store) -> None:
+        backend = await HttpBackend("127.0.0.10").start()
+        check = Check(
+            CheckType.HTTP,
+            port=backend.port,
+            path="/health",
+            interval=0.05,
+            timeout=0.5,
+            rise=2,
+            fall=2,
+        )
+        recorder = HealthRecorder(store)
+        checker = HealthChecker(recorder.sink("node-a"))
+        checker.update([Pool("www.example.com.", (Member("127.0.0.10"),), check=check)])
+        before = await store.generation()
+
+        async def health() -> AddressHealth | None:
+            return (await store.load_state()).health.get("127.0.0.10")
+
+        try:
+            assert await checker.wait_first_reports(check.timeout + 1.0) is True
+            assert await health() == AddressHealth(False, "")
+            [report] = await store.list_reports("127.0.0.10")
+            assert (report.probe, report.down, report.reason) == ("node-a", False, "http ok")
+            assert report.ttl_s == 3 * check.interval + check.timeout
+            backend.status = 503
+            seen: list[AddressHealth | None] = []
+
+            async def poll() -> bool:
+                seen.append(await health())
+                return seen[-1] == AddressHealth(True, "http 503 (node-a)")
+
+            await until_async(poll)
+            assert await store.generation() > before
+            backend.status = 200
+            await until_async(lambda: _is(health(), AddressHealth(False, "")))
+            assert [t.down for t in await store.list_transitions("127.0.0.10")] == [False, True]
+        finally:
+            await checker.close()
+            await backend.stop()
+
+    with_store(body)
+
+
+async def _is(value: Any, expected: Any) -> bool:
+    return bool(await value == expected)
+
+
+async def until_async(condition: Callable[[], Awaitable[bool]], timeout_s: float = 5.0) -> None:
+    """Poll an awaitable condition (a store read) until it holds; fail at the deadline."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while not await condition():
+        assert loop.time() < deadline, "condition not met before the deadline"
+        await asyncio.sleep(0.02)
