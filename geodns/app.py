@@ -1,150 +1,38 @@
 """Composition root: the only module that sees both planes.
 
-Loads zones, opens the store and the GeoIP database, builds and publishes snapshots,
-starts the DNS listeners and the API, and wires signals: SIGHUP reloads zones,
-SIGTERM/SIGINT stop cleanly.
+Opens the GeoIP database, the zones and the store, then runs one resource per aiohttp
+cleanup context: the store, the change watch, the built-in health checks, the DNS
+listeners and the worker processes. Signals: SIGHUP reloads zones (and is passed on
+to workers), SIGTERM/SIGINT stop cleanly.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 import socket
-from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass, field
-from pathlib import Path
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 
 from aiohttp import web
 
 from geodns.api.app import make_api
 from geodns.api.keys import RUNTIME
 from geodns.dns.fastpath import FastAnswerer
-from geodns.dns.server import Listeners, TcpLimits, start_listeners
-from geodns.dns.zone import Zone
-from geodns.dns.zonefile import ZoneLoad, load_zone_dir, merge_reload
-from geodns.errors import GeodnsError, StoreUnavailable, ZoneFileError
-from geodns.geo import GeoReader, open_geo
-from geodns.pools.compile import CompiledPool
-from geodns.pools.model import AddressHealth, HealthView, Pool
+from geodns.dns.server import TcpLimits, start_listeners
+from geodns.geo import open_geo
+from geodns.health.checker import HealthChecker, HealthRecorder, first_report_timeout_s
+from geodns.runtime import Runtime
 from geodns.settings import Settings
-from geodns.snapshot import SnapshotHolder, build_snapshot, empty_snapshot
 from geodns.store.migrate import ensure_schema
-from geodns.store.repository import Store, StoreState
+from geodns.store.repository import Store
 from geodns.store.watch import watch_changes
+from geodns.workers import WorkerPool, worker_environment
 
 log = logging.getLogger(__name__)
-
-
-def health_view(health: Mapping[str, AddressHealth]) -> HealthView:
-    down = {address: h.reason for address, h in health.items() if h.down}
-    return HealthView(frozenset(down), down)
-
-
-@dataclass
-class Runtime:
-    """Everything one serving process holds; handed to the API through an app key."""
-
-    settings: Settings
-    holder: SnapshotHolder = field(default_factory=lambda: SnapshotHolder(empty_snapshot()))
-    zones: dict[bytes, Zone] = field(default_factory=dict)
-    zone_errors: dict[str, GeodnsError] = field(default_factory=dict)
-    geo: GeoReader | None = None
-    store: Store | None = None
-    pools: tuple[Pool, ...] = ()  # the last pools read from the store
-    health: HealthView = field(default_factory=HealthView)
-    store_generation: int = -1
-    store_error: str | None = None
-    listeners: Listeners | None = None
-    answerer: FastAnswerer | None = None
-    _generation: int = 0
-    _compiled: dict[Pool, CompiledPool] = field(default_factory=dict)
-    _rebuild_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-
-    def load_zones(self) -> ZoneLoad:
-        """Read zones/ again; a file that fails keeps serving its previous data."""
-        try:
-            load = load_zone_dir(self.settings.zones)
-        except ZoneFileError as exc:  # the directory itself is gone: keep every zone we have
-            log.warning("zones not reloaded, serving the previous data\n%s", exc)
-            return ZoneLoad({}, {str(self.settings.zones): exc})
-        self.zones = merge_reload(self.zones, load)
-        self.zone_errors = dict(load.errors)
-        for path, error in load.errors.items():
-            log.warning(
-                "zone refused file=%s kept_previous=%s\n%s",
-                path,
-                any(z.source == path for z in self.zones.values()),
-                error,
-            )
-        for zone in self.zones.values():
-            log.info(
-                "zone loaded zone=%s serial=%d records=%d",
-                zone.origin_text,
-                zone.serial,
-                zone.record_count(),
-            )
-        return load
-
-    def publish(self) -> None:
-        """Build a snapshot from the current zones, pools and health, and swap it in."""
-        self._generation += 1
-        snapshot = build_snapshot(
-            self._generation,
-            self.zones,
-            self.pools,
-            self.health,
-            self.geo,
-            store_generation=self.store_generation,
-            compiled_cache=self._compiled,
-        )
-        self._compiled = {
-            pool: snapshot.pools[key]
-            for pool in self.pools
-            for key in [_key(pool)]
-            if key in snapshot.pools
-        }
-        if self.holder.publish(snapshot):
-            log.info(
-                "snapshot published generation=%d store_generation=%d zones=%d pools=%d",
-                snapshot.generation,
-                snapshot.store_generation,
-                len(snapshot.zones),
-                len(snapshot.pools),
-            )
-
-    async def refresh_from_store(self, _generation: int | None = None) -> None:
-        """Read the store and publish; on failure keep serving the last snapshot."""
-        if self.store is None:
-            return
-        async with self._rebuild_lock:
-            try:
-                state: StoreState = await self.store.load_state()
-            except StoreUnavailable as exc:
-                if self.store_error is None:
-                    log.warning("store unavailable, serving the last snapshot error=%s", exc)
-                self.store_error = str(exc)
-                return
-            if self.store_error is not None:
-                log.info("store reachable again generation=%d", state.generation)
-                self.store_error = None
-            if state.generation == self.store_generation:
-                return
-            self.pools = tuple(state.pools)
-            self.health = health_view(state.health)
-            self.store_generation = state.generation
-            self.publish()
-
-    def reload_zones(self) -> ZoneLoad:
-        load = self.load_zones()
-        self.publish()
-        return load
-
-
-def _key(pool: Pool) -> bytes:
-    from geodns.dns import names
-
-    return names.from_text(pool.name)
+HEALTH_REDECIDE_INTERVAL_S = 1.0  # reports expire and damping releases without new reports
 
 
 async def open_runtime(settings: Settings) -> Runtime:
@@ -171,8 +59,8 @@ async def open_store(app: web.Application) -> AsyncIterator[None]:
 
 async def keep_snapshot_current(app: web.Application) -> AsyncIterator[None]:
     runtime = app[RUNTIME]
-    stop = asyncio.Event()
     assert runtime.store is not None
+    stop = asyncio.Event()
     task = asyncio.create_task(
         watch_changes(
             runtime.store,
@@ -188,60 +76,106 @@ async def keep_snapshot_current(app: web.Application) -> AsyncIterator[None]:
     await asyncio.gather(task, return_exceptions=True)
 
 
+async def run_health_checks(app: web.Application) -> AsyncIterator[None]:
+    """This node's built-in checker: one probe among the voters, named after the node."""
+    runtime = app[RUNTIME]
+    assert runtime.store is not None
+    recorder = HealthRecorder(
+        runtime.store,
+        runtime.decider,
+        wall_clock=lambda: datetime.now(UTC),
+        on_transition=runtime.refresh_soon,
+    )
+    checker = HealthChecker(
+        recorder.sink(node_name(runtime.settings)), on_weights=runtime.weights_changed
+    )
+    runtime.checker = checker
+    added = checker.update(runtime.pools)
+    if added:
+        await checker.wait_first_reports(first_report_timeout_s(added))
+        runtime.store_generation = -1  # read health again, with the first results in
+        await runtime.refresh_from_store()
+    redecide = asyncio.create_task(recorder.run(HEALTH_REDECIDE_INTERVAL_S))
+    yield
+    redecide.cancel()
+    await asyncio.gather(redecide, return_exceptions=True)
+    runtime.checker = None
+    await checker.close()
+
+
 async def serve_dns(app: web.Application) -> AsyncIterator[None]:
     runtime = app[RUNTIME]
     settings = runtime.settings
     runtime.answerer = FastAnswerer(runtime.holder)
     limits = TcpLimits(settings.tcp_idle_timeout, settings.tcp_max_connections)
+    shared = settings.workers > 1 or settings.worker  # SO_REUSEPORT: the kernel spreads queries
     runtime.listeners = await start_listeners(
-        list(settings.dns), runtime.answerer, limits=limits, reuse_port=settings.workers > 1
+        list(settings.dns), runtime.answerer, limits=limits, reuse_port=shared
     )
     yield
     await runtime.listeners.close()
 
 
+async def run_workers(app: web.Application) -> AsyncIterator[None]:
+    runtime = app[RUNTIME]
+    assert runtime.listeners is not None
+    environment = worker_environment(
+        runtime.settings, runtime.listeners.endpoints, dict(os.environ)
+    )
+    pool = WorkerPool(runtime.settings.workers - 1, environment)
+    app[WORKERS] = pool
+    await pool.start()
+    yield
+    await pool.stop()
+
+
+WORKERS: web.AppKey[WorkerPool] = web.AppKey("workers")
+
+
 def make_app(runtime: Runtime) -> web.Application:
     app = make_api(runtime)
+    settings = runtime.settings
     # cleanup contexts start in this order and stop in reverse
-    app.cleanup_ctx.extend([open_store, keep_snapshot_current, serve_dns])
+    app.cleanup_ctx.extend([open_store, keep_snapshot_current])
+    if not settings.worker:
+        app.cleanup_ctx.append(run_health_checks)  # the API and checks: main process only
+    app.cleanup_ctx.append(serve_dns)
+    if settings.workers > 1 and not settings.worker:
+        app.cleanup_ctx.append(run_workers)
     return app
 
 
-async def serve(settings: Settings, ready: asyncio.Event | None = None) -> None:
+async def serve(settings: Settings) -> None:
     """Run until SIGTERM or SIGINT; SIGHUP reloads the zone files."""
     runtime = await open_runtime(settings)
     app = make_app(runtime)
     runner = web.AppRunner(app, handle_signals=False, access_log=None)
     await runner.setup()  # runs the cleanup contexts' start-up halves
     try:
-        if settings.api is not None:
+        if settings.api is not None and not settings.worker:
             host, port = settings.api
             site = web.TCPSite(runner, host, port, reuse_address=True)
             await site.start()
             for bound in runner.addresses:  # the real port when 0 asked for any
-                log.info(
-                    "listening api=http://%s:%d",
-                    f"[{bound[0]}]" if ":" in bound[0] else bound[0],
-                    bound[1],
-                )
+                shown = f"[{bound[0]}]" if ":" in bound[0] else bound[0]
+                log.info("listening api=http://%s:%d", shown, bound[1])
         stopping = asyncio.Event()
         loop = asyncio.get_running_loop()
         loop.add_signal_handler(signal.SIGTERM, stopping.set)
         loop.add_signal_handler(signal.SIGINT, stopping.set)
-        loop.add_signal_handler(signal.SIGHUP, runtime.reload_zones)
-        if ready is not None:
-            ready.set()
+
+        def reload() -> None:
+            runtime.reload_zones()
+            if WORKERS in app:
+                app[WORKERS].reload()
+
+        loop.add_signal_handler(signal.SIGHUP, reload)
         await stopping.wait()
         log.info("stopping")
     finally:
         await runner.cleanup()
 
 
-def default_node_name(settings: Settings) -> str:
+def node_name(settings: Settings) -> str:
+    """This node's name as a health probe."""
     return settings.node_name or socket.gethostname()
-
-
-def zones_dir_problem(path: Path) -> str | None:
-    if not path.is_dir():
-        return f"zones directory {path} does not exist"
-    return None

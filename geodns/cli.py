@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import logging
 import os
 import sys
@@ -115,7 +116,7 @@ SETTING_FLAGS = (
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
-    config = args.config or os.environ.get("GEODNS_CONFIG")
+    config = getattr(args, "config", None) or os.environ.get("GEODNS_CONFIG")
     text = None
     if config:
         try:
@@ -186,6 +187,49 @@ def build_parser() -> argparse.ArgumentParser:
     revoke = token_commands.add_parser("revoke", help="revoke a token by name")
     revoke.add_argument("name")
     add_setting_flags(revoke, dns=False)
+
+    probe = commands.add_parser(
+        "probe",
+        help="check a pool's members from here and report to a geodns API",
+        description="A health probe runnable anywhere: checks every member of the given pools "
+        "each interval and reports up/down through POST /api/v1/health/reports "
+        "(the token's name is the probe's name; use a prober token).",
+    )
+    probe.add_argument("--api", required=True, metavar="URL", help="e.g. http://10.0.0.5:8053")
+    probe.add_argument(
+        "--token",
+        metavar="TOKEN",
+        help="bearer token (or GEODNS_PROBE_TOKEN, which keeps it out of ps)",
+    )
+    probe.add_argument(
+        "--pool", action="append", required=True, metavar="NAME", help="pool to check; repeatable"
+    )
+    probe.add_argument(
+        "--check",
+        required=True,
+        metavar="TEMPLATE",
+        help="http://{address}:80/health, https://{address}/health or tcp://{address}:443",
+    )
+    probe.add_argument("--interval", type=float, default=10.0, metavar="SECONDS")
+    probe.add_argument("--timeout", type=float, default=2.0, metavar="SECONDS")
+    probe.add_argument("--rise", type=int, default=2, help="successes in a row to report up")
+    probe.add_argument("--fall", type=int, default=3, help="failures in a row to report down")
+    probe.add_argument(
+        "--ttl",
+        type=float,
+        metavar="SECONDS",
+        help="how long a report counts; default 3 x interval + timeout",
+    )
+    probe.add_argument("--host", help="Host header (and TLS name) for http/https checks")
+    probe.add_argument("--body-contains", metavar="TEXT", help="required substring of the body")
+    probe.add_argument(
+        "--no-tls-verify",
+        dest="tls_verify",
+        action="store_false",
+        help="accept any certificate for https checks",
+    )
+    probe.add_argument("--once", action="store_true", help="one round, then exit (for cron)")
+    probe.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
     return parser
 
 
@@ -251,7 +295,43 @@ def run_command(args: argparse.Namespace, settings: Settings) -> int:
         for line in asyncio.run(token_command(args, settings)):
             print(line)
         return EXIT_OK
+    if args.command == "probe":
+        return run_probe(args)
     raise AssertionError(args.command)
+
+
+def run_probe(args: argparse.Namespace) -> int:
+    from geodns.health.remote_probe import ProbeError, probe_options, run_remote_probe
+
+    token = args.token or os.environ.get("GEODNS_PROBE_TOKEN")
+    if not token:
+        raise ConfigError("geodns probe needs --token or GEODNS_PROBE_TOKEN")
+    fields: dict[str, Any] = {"tls_verify": args.tls_verify}
+    if args.host:
+        fields["host"] = args.host
+    if args.body_contains:
+        fields["body_contains"] = args.body_contains
+    options = probe_options(
+        args.api,
+        token,
+        args.pool,
+        args.check,
+        interval_s=args.interval,
+        timeout_s=args.timeout,
+        rise=args.rise,
+        fall=args.fall,
+        ttl_s=args.ttl,
+        once=args.once,
+        **fields,
+    )
+    try:
+        reports = asyncio.run(run_remote_probe(options))
+    except ProbeError as exc:
+        print(f"geodns probe: {exc}", file=sys.stderr)
+        return EXIT_PROBLEM
+    for report in reports:
+        print(json.dumps(report, sort_keys=True))  # the last round, one JSON line per address
+    return EXIT_OK
 
 
 async def token_command(args: argparse.Namespace, settings: Settings) -> list[str]:

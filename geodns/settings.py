@@ -21,7 +21,8 @@ from geodns.errors import ConfigError
 DNS_PORT_DEFAULT = 5300
 API_PORT_DEFAULT = 8053
 ENV_PREFIX = "GEODNS_"
-ENV_IGNORED = ("GEODNS_TEST_", "GEODNS_CONFIG")  # test-suite variables; the config path itself
+# test-suite variables, the config path itself, the remote probe's token
+ENV_IGNORED = ("GEODNS_TEST_", "GEODNS_CONFIG", "GEODNS_PROBE_TOKEN")
 
 
 def mask_url(url: str) -> str:
@@ -45,6 +46,7 @@ class Settings:
     node_name: str = ""  # this node's name as a health probe; "" = the host name
     log_level: str = "info"
     query_log: bool = False
+    worker: bool = False  # set by --workers for the processes it starts: DNS only
 
     def __repr__(self) -> str:
         fields = ", ".join(
@@ -121,6 +123,7 @@ PARSERS: dict[str, Callable[[Any], Any]] = {
     "node_name": str,
     "log_level": _level,
     "query_log": _bool,
+    "worker": _bool,
 }
 
 

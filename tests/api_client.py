@@ -23,7 +23,8 @@ import dns.edns
 import dns.message
 from aiohttp import web
 
-from geodns.app import Runtime, make_app, open_runtime
+from geodns.app import make_app, open_runtime
+from geodns.runtime import Runtime
 from geodns.auth import issue_token
 from geodns.settings import Settings
 from harness import MAXMIND, SERVE_ZONES

@@ -14,7 +14,7 @@ from geodns.api.routes import add_routes
 from geodns.metrics import Metrics
 
 if TYPE_CHECKING:
-    from geodns.app import Runtime
+    from geodns.runtime import Runtime
 
 MAX_BODY_BYTES = 1 << 20  # a pool with thousands of members fits; more is a 413
 

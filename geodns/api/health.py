@@ -15,7 +15,7 @@ from typing import Any
 from aiohttp import web
 
 from geodns.api.http import JSON, caller, read_object
-from geodns.api.keys import CLOCK
+from geodns.api.keys import CLOCK, RUNTIME
 from geodns.api.pools import publish, store_of
 from geodns.errors import Problem, ValidationError
 from geodns.health.service import HealthService, ReportIn
@@ -29,7 +29,8 @@ MAX_REASON = 500
 
 
 def service(request: web.Request) -> HealthService:
-    return HealthService(store_of(request), request.app[CLOCK])
+    # the process's one decider: quorum votes and flap damping see every decision
+    return HealthService(store_of(request), request.app[CLOCK], request.app[RUNTIME].decider)
 
 
 def parse_reports(body: JSON) -> list[ReportIn]:

@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 if TYPE_CHECKING:
-    from geodns.app import Runtime
     from geodns.metrics import Metrics
+    from geodns.runtime import Runtime
     from geodns.store.repository import Token
 
 RUNTIME: web.AppKey[Runtime] = web.AppKey("runtime")

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import random
 import struct
+import time
 
 from geodns.dns.authority import SERVFAIL, Answer, client_for, negative_soa
 from geodns.dns.edns import encode_opt
 from geodns.dns.encode import COPIED_FLAGS, POINTER_TO_QUESTION
-from geodns.dns.packet import PacketAnswerer, QueryStats
+from geodns.dns.packet import LATENCY_SAMPLE_EVERY, PacketAnswerer, QueryStats
 from geodns.dns.query import QueryContext, Transport, source_network
 from geodns.dns.wire import FLAG_AA, FLAG_QR, Query
 from geodns.dns.zone import TYPE_A, TYPE_AAAA, Zone
@@ -81,6 +82,17 @@ class FastAnswerer:
         self._entries: dict[bytes, tuple[bytes, tuple[int, int, str, str]] | PoolPlan] = {}
 
     def __call__(self, data: bytes, source: str, transport: Transport) -> bytes | None:
+        stats = self.stats
+        stats.sample_countdown -= 1
+        if stats.sample_countdown:
+            return self._answer(data, source, transport)
+        stats.sample_countdown = LATENCY_SAMPLE_EVERY
+        started = time.perf_counter()
+        reply = self._answer(data, source, transport)
+        stats.observe_latency(time.perf_counter() - started)
+        return reply
+
+    def _answer(self, data: bytes, source: str, transport: Transport) -> bytes | None:
         snapshot = self.holder.current
         if snapshot is not self._snapshot:
             self._snapshot = snapshot

@@ -8,6 +8,7 @@ and flush what is written.
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import socket
 from collections.abc import Callable
@@ -161,6 +162,25 @@ def bind_socket(host: str, port: int, kind: socket.SocketKind, reuse_port: bool)
     return sock
 
 
+def bind_pair(host: str, port: int, reuse_port: bool) -> tuple[socket.socket, socket.socket]:
+    """UDP and TCP sockets on the same address and port.
+
+    With port 0 the kernel picks the UDP port, which another process may hold for TCP:
+    then both are released and another port is tried.
+    """
+    for _ in range(20 if port == 0 else 1):
+        udp_sock = bind_socket(host, port, socket.SOCK_DGRAM, reuse_port)
+        try:
+            tcp_sock = bind_socket(host, udp_sock.getsockname()[1], socket.SOCK_STREAM, reuse_port)
+        except OSError as exc:
+            udp_sock.close()
+            if port != 0 or exc.errno != errno.EADDRINUSE:
+                raise
+            continue
+        return udp_sock, tcp_sock
+    raise OSError(errno.EADDRINUSE, f"no port free for both UDP and TCP on {host}")
+
+
 async def start_listeners(
     endpoints: list[Endpoint],
     answer: Answer,
@@ -174,13 +194,12 @@ async def start_listeners(
     listeners = Listeners()
     try:
         for host, port in endpoints:
-            udp_sock = bind_socket(host, port, socket.SOCK_DGRAM, reuse_port)
+            udp_sock, tcp_sock = bind_pair(host, port, reuse_port)
+            bound_port = udp_sock.getsockname()[1]
             transport, _ = await loop.create_datagram_endpoint(
                 lambda: UdpListener(answer), sock=udp_sock
             )
             listeners.udp.append(transport)
-            bound_port = udp_sock.getsockname()[1]
-            tcp_sock = bind_socket(host, bound_port, socket.SOCK_STREAM, reuse_port)
             server = await loop.create_server(
                 lambda: TcpConnection(answer, limits, listeners.connections),
                 sock=tcp_sock,

@@ -1,8 +1,9 @@
 """HealthService: what the API's /health routes do with probes' reports.
 
-Control plane: does I/O through the Store. How reports combine is the one small pure
-function `decide` (until the health issue's quorum vote replaces it: pass another
-function with the same shape to HealthService).
+Control plane: does I/O through the Store. How reports combine is the process's one
+HealthDecider (geodns.health.state: probe quorum, report expiry, flap damping), passed
+in so that every decision about an address, from the API or the built-in checker, goes
+through the same damper.
 """
 
 from __future__ import annotations
@@ -21,22 +22,6 @@ from geodns.store.repository import (
 )
 
 TRANSITIONS_SHOWN = 20
-
-
-def decide(reports: Sequence[Report], now: datetime) -> tuple[bool, str, dict[str, bool]]:
-    """The newest live report is the state; no live report: up.
-
-    A report is live while now < reported_at + ttl, so a probe that stops reporting
-    cannot pin an address down. Returns (down, reason, votes {probe: says down}).
-    """
-    live = [r for r in reports if now < r.reported_at + timedelta(seconds=r.ttl_s)]
-    votes = {r.probe: r.down for r in sorted(live, key=lambda r: r.probe)}
-    if not live:
-        return False, "", votes
-    newest = max(live, key=lambda r: (r.reported_at, r.probe))
-    if not newest.down:
-        return False, "", votes
-    return True, newest.reason or f"reported down by {newest.probe}", votes
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +56,7 @@ class AddressView:
 
 class HealthService:
     def __init__(
-        self, store: Store, clock: Callable[[], datetime], decide: Decide = decide
+        self, store: Store, clock: Callable[[], datetime], decide: Decide
     ) -> None:
         self._store = store
         self._clock = clock

@@ -117,7 +117,8 @@ def test_an_operator_adds_a_pool_and_a_probe_takes_a_member_out_and_back(
         ("local", "token.create", "tokens/probe-eu1"),
         ("local", "token.create", "tokens/ops"),
     ]
-    assert audit["entries"][1]["after"] == {"down": True, "reason": "http 503",
+    # the reason names the probes that voted down (geodns.health.state.decide)
+    assert audit["entries"][1]["after"] == {"down": True, "reason": "http 503 (probe-eu1)",
                                             "votes": {"probe-eu1": True}}
     # the prober may report, not edit
     status, refused = http(server, "DELETE", f"/api/v1/pools/{LB}", token=prober)

@@ -77,8 +77,8 @@ def test_explain_agrees_with_the_dns_answer_and_ecs_scope_and_names_exclusions(s
         assert why["rule_reason"] == "continent rule"
         assert [(r["region"], r["outcome"]) for r in why["regions"]] == [
             ("as", "down: no usable member"), ("us", "answered")]
-        assert why["excluded"] == [{"address": "192.0.2.12", "reason": "down: http 503"}]
-        assert [m["status"] for m in why["regions"][0]["members"]] == ["down: http 503"]
+        assert why["excluded"] == [{"address": "192.0.2.12", "reason": "down: http 503 (prober)"}]
+        assert [m["status"] for m in why["regions"][0]["members"]] == ["down: http 503 (prober)"]
         reply = await api.query(GEO, "A", ecs="67.43.156.0/24")
         assert [rr.to_text() for rrset in reply.answer for rr in rrset] == ["192.0.2.13"]
 

@@ -26,7 +26,7 @@ from geodns.api.app import make_api
 from geodns.api.keys import PERMISSIONS
 from geodns.api.openapi import document
 from geodns.api.routes import ROUTES
-from geodns.app import Runtime
+from geodns.runtime import Runtime
 from geodns.settings import Settings
 
 APP = make_api(Runtime(Settings()))

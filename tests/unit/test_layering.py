@@ -9,8 +9,8 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[2] / "geodns"
 DATA_PLANE = ("geodns.dns", "geodns.geo", "geodns.pools", "geodns.snapshot")
-CONTROL_PLANE = ("geodns.store", "geodns.api", "geodns.health", "geodns.app", "geodns.cli",
-                 "aiohttp", "sqlalchemy", "alembic", "asyncpg", "aiosqlite")
+CONTROL_PLANE = ("geodns.store", "geodns.api", "geodns.health", "geodns.app", "geodns.runtime",
+                 "geodns.cli", "aiohttp", "sqlalchemy", "alembic", "asyncpg", "aiosqlite")
 ASYNCIO_ALLOWED = {"geodns.dns.server"}
 BANNED_NAMES = {"utils", "helpers", "common", "manager"}
 
