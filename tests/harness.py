@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import signal
@@ -9,12 +10,14 @@ import subprocess
 import sys
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import dns.message
 import dns.query
 import dns.rcode
+
+from geodns.store.repository import Store
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "tests" / "data"
@@ -122,3 +125,18 @@ def apply_pools(database: str, zones: Path, pools_file: Path) -> str:
                             capture_output=True, text=True, env=clean_environ(), cwd=ROOT, timeout=60)
     assert result.returncode == 0, result.stderr
     return result.stdout
+
+
+def drain_member(database: str, name: str, address: str) -> None:
+    """Set one member's weight to 0 through the store, as the API or a script would."""
+
+    async def write() -> None:
+        store = await Store.open(database)
+        try:
+            pool, version = await store.get_pool(name)
+            members = tuple(replace(m, weight=0) if m.address == address else m for m in pool.members)
+            await store.replace_pool(replace(pool, members=members), version)
+        finally:
+            await store.close()
+
+    asyncio.run(write())

@@ -2,21 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
 import shutil
 import socket
 import threading
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import dns.rcode
 import pytest
+from harness import DATA, SERVE_ZONES, GeodnsProcess, apply_pools, drain_member, start_geodns
 from sqlalchemy.engine import make_url
-
-from harness import DATA, SERVE_ZONES, GeodnsProcess, apply_pools, start_geodns
-
-from geodns.store.repository import Store
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 POOLS_FILE = DATA / "pools" / "example.test.yaml"
@@ -36,21 +31,6 @@ def wait_for_answer(server: GeodnsProcess, qname: str, expected: set[str], timeo
     return time.monotonic() - started
 
 
-def drain_pool(database: str, name: str, address: str) -> None:
-    """Set one member's weight to 0 through the store, as the API or a script would."""
-
-    async def write() -> None:
-        store = await Store.open(database)
-        try:
-            pool, version = await store.get_pool(name)
-            members = tuple(replace(m, weight=0) if m.address == address else m for m in pool.members)
-            await store.replace_pool(replace(pool, members=members), version)
-        finally:
-            await store.close()
-
-    asyncio.run(write())
-
-
 def start_node(address: str, zones: Path, database: str) -> GeodnsProcess:
     return start_geodns(["--dns", f"{address}:0", "--api", "off", "--zones", str(zones),
                          "--database", database, "--no-geoip"])
@@ -66,7 +46,7 @@ def test_a_change_reaches_every_node_sharing_the_database_within_a_second(tmp_pa
         for node in nodes:
             assert answers(node, "open.example.test.") <= {"192.0.2.141", "192.0.2.142"}
             wait_for_answer(node, "failover.example.test.", {"192.0.2.171"}, timeout=1.0)
-        drain_pool(database_url, "open.example.test.", "192.0.2.141")
+        drain_member(database_url, "open.example.test.", "192.0.2.141")
         for node in nodes:
             wait_for_answer(node, "open.example.test.", {"192.0.2.142"}, timeout=1.0)
     finally:
