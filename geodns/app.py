@@ -21,7 +21,8 @@ from aiohttp import web
 from geodns.api.app import make_api
 from geodns.api.keys import RUNTIME
 from geodns.dns.fastpath import FastAnswerer
-from geodns.dns.server import TcpLimits, start_listeners
+from geodns.dns.querylog import QueryLogger
+from geodns.dns.server import Answer, TcpLimits, start_listeners
 from geodns.geo import open_geo
 from geodns.health.checker import HealthChecker, HealthRecorder, first_report_timeout_s
 from geodns.runtime import Runtime
@@ -109,8 +110,11 @@ async def serve_dns(app: web.Application) -> AsyncIterator[None]:
     runtime.answerer = FastAnswerer(runtime.holder)
     limits = TcpLimits(settings.tcp_idle_timeout, settings.tcp_max_connections)
     shared = settings.workers > 1 or settings.worker  # SO_REUSEPORT: the kernel spreads queries
+    answer: Answer = runtime.answerer
+    if settings.query_log:
+        answer = QueryLogger(answer)
     runtime.listeners = await start_listeners(
-        list(settings.dns), runtime.answerer, limits=limits, reuse_port=shared
+        list(settings.dns), answer, limits=limits, reuse_port=shared
     )
     yield
     await runtime.listeners.close()

@@ -92,6 +92,11 @@ def add_setting_flags(parser: argparse.ArgumentParser, *, dns: bool = True) -> N
         help="how often to check the database for changes; default 0.25",
     )
     parser.add_argument(
+        "--node-name",
+        metavar="NAME",
+        help="this node's name as a health probe (GEODNS_NODE_NAME); default the host name",
+    )
+    parser.add_argument(
         "--query-log",
         action="store_const",
         const=True,
@@ -112,6 +117,7 @@ SETTING_FLAGS = (
     "poll_interval",
     "log_level",
     "query_log",
+    "node_name",
 )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import shutil
 import signal
 import socket
 import struct
@@ -12,6 +13,8 @@ import dns.message
 import dns.query
 import dns.rcode
 import pytest
+
+from harness import SERVE_ZONES, start_geodns
 
 pytestmark = pytest.mark.e2e
 
@@ -158,3 +161,20 @@ def test_sigterm_stops_cleanly_and_closes_the_sockets(fresh_geodns_server):
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.settimeout(1)
         assert sock.connect_ex((geodns_server.host, geodns_server.port)) != 0
+
+
+def test_query_log_writes_one_line_per_query_when_asked(tmp_path):
+    zones = tmp_path / "zones"
+    shutil.copytree(SERVE_ZONES, zones)
+    server = start_geodns(["--dns", "127.0.0.1:0", "--api", "off", "--zones", str(zones),
+                           "--database", f"sqlite+aiosqlite:///{tmp_path / 'db'}", "--no-geoip",
+                           "--query-log"])
+    try:
+        server.query("WwW.example.test.", "A")
+        server.query("nope.example.test.", "AAAA", tcp=True)
+        server.wait_for_log(r"query client=127\.0\.0\.1 transport=udp www\.example\.test\. type=1 "
+                            r"rcode=NOERROR answers=1")
+        server.wait_for_log(r"query client=127\.0\.0\.1 transport=tcp nope\.example\.test\. type=28 "
+                            r"rcode=NXDOMAIN answers=0")
+    finally:
+        server.stop()
