@@ -16,53 +16,63 @@ import time
 
 from geodns.dns.authority import SERVFAIL, Answer, client_for, negative_soa
 from geodns.dns.edns import encode_opt
-from geodns.dns.encode import COPIED_FLAGS, POINTER_TO_QUESTION
+from geodns.dns.encode import COPIED_FLAGS
 from geodns.dns.packet import LATENCY_SAMPLE_EVERY, PacketAnswerer, QueryStats
 from geodns.dns.query import QueryContext, Transport, source_network
 from geodns.dns.wire import FLAG_AA, FLAG_QR, Query
 from geodns.dns.zone import TYPE_A, TYPE_AAAA, Zone
 from geodns.pools.compile import CompiledPool
-from geodns.pools.select import Client, select
+from geodns.pools.select import Prepared, prepare
 from geodns.snapshot import Snapshot, SnapshotHolder, containing_zone
 
 MAX_ENTRIES = 65536  # then start over: bounded memory whatever names a flood asks for
+MAX_SOURCES = 4096  # per pool plan: resolvers asking without ECS
 COUNTS = struct.Struct("!HHHH")
 
 
+class PoolReply:
+    """A pool reply for one client, all but the drawn members precomputed."""
+
+    __slots__ = ("draw", "head", "tail", "fits")
+
+    def __init__(self, plan: PoolPlan, prepared: Prepared) -> None:
+        self.draw = prepared.draw
+        edns = plan.query.edns
+        opt = encode_opt(edns, 0, prepared.scope_prefix) if edns is not None else b""
+        additional = 1 if opt else 0
+        size = prepared.draw.size
+        if size:
+            counts = COUNTS.pack(1, size, 0, additional)
+            self.tail = opt
+        else:  # NODATA (RFC 2308 §2.2): the zone's SOA in authority
+            counts = COUNTS.pack(1, 0, 1, additional)
+            self.tail = plan.nodata + opt
+        self.head = plan.flags.to_bytes(2, "big") + counts + plan.question
+        # every member's record of one family has the same length: the reply's size is known
+        record = 16 if plan.qtype == TYPE_A else 28
+        self.fits = 2 + len(self.head) + size * record + len(self.tail) <= plan.limit
+
+
 class PoolPlan:
-    """What a pool query's reply needs besides the selection itself."""
+    """What every reply to one pool query shares; per client, a PoolReply."""
 
-    __slots__ = (
-        "pool",
-        "qtype",
-        "client",
-        "flags",
-        "question",
-        "query",
-        "nodata",
-        "stats_key",
-        "limit",
-    )
+    __slots__ = ("pool", "qtype", "flags", "question", "query", "nodata", "stats_key",
+                 "ecs_reply", "by_source", "transport", "limit")
 
-    def __init__(
-        self,
-        pool: CompiledPool,
-        query: Query,
-        client: Client | None,
-        zone: Zone,
-        transport: Transport,
-        limit: int,
-    ) -> None:
+    def __init__(self, pool: CompiledPool, query: Query, zone: Zone, transport: Transport,
+                 limit: int) -> None:
         self.pool = pool
+        self.transport = transport
+        self.limit = limit
         self.qtype = query.qtype
-        self.client = client  # None: the query has no ECS, so the client is its source
         self.flags = FLAG_QR | FLAG_AA | (query.flags & COPIED_FLAGS)
         self.question = query.question
         self.query = query  # for its OPT record: echoed with each reply's scope
         owner, tails = negative_soa(zone)
-        self.nodata = owner + tails[0]  # RFC 2308 §2.2: NODATA carries the zone's SOA
+        self.nodata = owner + tails[0]
         self.stats_key = (0, query.qtype, transport.value, pool.pool.name)
-        self.limit = limit
+        self.ecs_reply: PoolReply | None = None  # the ECS bytes fix the client: one reply
+        self.by_source: dict[str, PoolReply] = {}  # otherwise the client is the source
 
 
 class FastAnswerer:
@@ -121,9 +131,8 @@ class FastAnswerer:
             self._entries[key] = plan
         return reply
 
-    def _plan(
-        self, query: Query, answer: Answer, source: str, transport: Transport, snapshot: Snapshot
-    ) -> PoolPlan | None:
+    def _plan(self, query: Query, answer: Answer, source: str, transport: Transport,
+              snapshot: Snapshot) -> PoolPlan | None:
         """A plan for a query straight at a pool's A/AAAA (not through a CNAME or ANY)."""
         if query.qtype not in (TYPE_A, TYPE_AAAA):
             return None
@@ -132,31 +141,27 @@ class FastAnswerer:
         if pool is None or zone is None:
             return None
         ctx = QueryContext(query, source, transport)
-        client = None
+        plan = PoolPlan(pool, query, zone, transport, ctx.size_limit)
         edns = query.edns
         if edns is not None and edns.client_subnet is not None:
-            # fixed by the ECS bytes, which are part of the key
             client = client_for(pool, ctx.client_network(), snapshot)
-        return PoolPlan(pool, query, client, zone, transport, ctx.size_limit)
+            plan.ecs_reply = PoolReply(plan, prepare(pool, query.qtype, client, snapshot.health))
+        return plan
 
-    def _pool_reply(self, plan: PoolPlan, data: bytes, source: str, snapshot: Snapshot) -> bytes:
-        client = plan.client
-        if client is None:
-            client = client_for(plan.pool, source_network(source), snapshot)
-        selection = select(plan.pool, plan.qtype, client, snapshot.health, self.rng)
-        members = selection.members
-        edns = plan.query.edns
-        opt = encode_opt(edns, 0, selection.scope_prefix) if edns is not None else b""
-        if members:
-            body = b"".join([POINTER_TO_QUESTION + m.tail for m in members])
-            counts = COUNTS.pack(1, len(members), 0, 1 if opt else 0)
-        else:
-            body = plan.nodata
-            counts = COUNTS.pack(1, 0, 1, 1 if opt else 0)
-        reply = b"".join(
-            (data[:2], plan.flags.to_bytes(2, "big"), counts, plan.question, body, opt)
-        )
-        if len(reply) > plan.limit:  # cannot happen with 8 answers, but never send too much
-            return self.full(data, source, Transport.UDP) or reply
+    def _pool_reply(
+        self, plan: PoolPlan, data: bytes, source: str, snapshot: Snapshot
+    ) -> bytes | None:
+        reply = plan.ecs_reply
+        if reply is None:
+            reply = plan.by_source.get(source)
+            if reply is None:
+                if len(plan.by_source) >= MAX_SOURCES:
+                    plan.by_source.clear()
+                client = client_for(plan.pool, source_network(source), snapshot)
+                reply = PoolReply(plan, prepare(plan.pool, plan.qtype, client, snapshot.health))
+                plan.by_source[source] = reply
+        if not reply.fits:  # a long name and 8 AAAA over a 512-byte limit: TC, the full path
+            return self.full(data, source, plan.transport)
+        members = reply.draw(self.rng)
         self.stats.answered[plan.stats_key] += 1
-        return reply
+        return b"".join((data[:2], reply.head, *[m.record for m in members], reply.tail))

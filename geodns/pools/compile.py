@@ -46,6 +46,12 @@ class CompiledMember:
     member: Member
     index: int
     tail: bytes
+    # the whole record owned by a compression pointer to the question name (offset 12):
+    # what a reply to a query for the pool's own name carries
+    record: bytes = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "record", b"\xc0\x0c" + self.tail)
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,7 +27,9 @@ __all__ = [
     "Explanation",
     "MemberOutcome",
     "RegionOutcome",
+    "Prepared",
     "Selection",
+    "prepare",
     "select",
 ]
 
@@ -70,7 +72,10 @@ def select(
     explain: bool = False,
 ) -> Selection:
     """Pick up to max_answers members for qtype's family; same inputs and rng state, same answer."""
-    trace = Trace(pool, qtype, client) if explain else None
+    if not explain:
+        prepared = prepare(pool, qtype, client, health)
+        return Selection(prepared.draw(rng), prepared.scope_prefix)
+    trace = Trace(pool, qtype, client)
     family = QTYPE_FAMILY.get(qtype)
     if family is None or family not in pool.families:
         # no member of this family anywhere: NODATA for every client, scope 0
@@ -190,6 +195,86 @@ _STICKY, _NEAREST, _ROUND_ROBIN, _FAILOVER = (
 )
 
 
+class Draw:
+    """What is left of a selection once the client, the health and the route are known:
+    a function of the random source (and, for round robin, of the rotation) alone."""
+
+    __slots__ = ("kind", "members", "weights", "cumulative", "count", "pool", "location")
+
+    def __init__(self, kind: int, members: Sequence[CompiledMember], count: int = 0, *,
+                 weights: Sequence[int] | None = None, cumulative: Sequence[int] | None = None,
+                 pool: CompiledPool | None = None, location: Location | None = None) -> None:
+        self.kind = kind
+        self.members = members
+        self.count = count
+        self.weights = weights
+        self.cumulative = cumulative
+        self.pool = pool
+        self.location = location
+
+    @property
+    def size(self) -> int:
+        """How many members every draw returns."""
+        if self.kind == FIXED:
+            return len(self.members)
+        return min(self.count, len(self.members))
+
+    def __call__(self, rng: random.Random) -> tuple[CompiledMember, ...]:
+        kind, members = self.kind, self.members
+        if kind == WEIGHTED:
+            return _weighted(members, self.weights, self.count, rng, self.cumulative)
+        if kind == FIXED:
+            return members  # type: ignore[return-value]
+        if kind == ROTATE:
+            assert self.pool is not None
+            n = len(members)
+            start = next(self.pool.round_robin) % n
+            return tuple(members[(start + i) % n] for i in range(min(self.count, n)))
+        assert self.location is not None
+        return _nearest(members, self.location, self.count, rng)
+
+
+FIXED, WEIGHTED, ROTATE, NEAREST = 0, 1, 2, 3
+NOTHING = Draw(FIXED, EMPTY)
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """A selection for one (pool, qtype, client, health): draw(rng) gives the members."""
+
+    draw: Draw
+    scope_prefix: int
+
+
+def prepare(pool: CompiledPool, qtype: int, client: Client, health: HealthView) -> Prepared:
+    """Everything select() decides before it needs the random source.
+
+    The hot path keeps a Prepared per client for as long as its snapshot lives (the
+    health in it cannot change), so repeated queries only draw.
+    """
+    family = QTYPE_FAMILY.get(qtype)
+    if family is None or family not in pool.families:
+        return Prepared(NOTHING, 0)  # no member of this family anywhere: NODATA, scope 0
+    plan, scope = _route(pool, family, client, None)
+    draw = NOTHING
+    for group in plan:
+        usable, weights = _usable(pool, group, health, None)
+        if usable:
+            draw, policy_scope = _prepare_pick(pool, group, usable, weights, client)
+            scope = max(scope, policy_scope)
+            break
+    else:
+        if pool.fail_open:  # every region down: the first region with eligible members
+            for group in plan:
+                if group.eligible:
+                    draw, policy_scope = _prepare_pick(pool, group, group.eligible, None, client)
+                    scope = max(scope, policy_scope)
+                    break
+    if not pool.depends_on_client or client.source_prefix == 0:
+        scope = 0
+    return Prepared(draw, min(scope, BITS[client.family]))
+
+
 def _pick(
     pool: CompiledPool,
     group: Group,
@@ -198,7 +283,18 @@ def _pick(
     client: Client,
     rng: random.Random,
 ) -> tuple[tuple[CompiledMember, ...], int]:
-    """Apply the pool's policy to a non-empty usable list; returns (members, scope it needs).
+    draw, scope = _prepare_pick(pool, group, usable, weights, client)
+    return draw(rng), scope
+
+
+def _prepare_pick(
+    pool: CompiledPool,
+    group: Group,
+    usable: Sequence[CompiledMember],
+    weights: list[int] | None,
+    client: Client,
+) -> tuple[Draw, int]:
+    """The pool's policy over a non-empty usable list: (what to draw, the scope it needs).
 
     When usable is group.eligible itself nothing was excluded, so the group's precomputed
     tables (cumulative weights, failover tiers, the ring without exclusions) apply.
@@ -215,25 +311,24 @@ def _pick(
         network = client.address >> (bits - prefix) << (bits - prefix) if prefix else 0
         allowed = None if every else {m.index for m in usable}
         found = group.ring.walk(network << 8 | prefix, allowed, count)
-        return tuple(pool.members[i] for i in found), prefix
+        return Draw(FIXED, tuple(pool.members[i] for i in found)), prefix
     if policy is _NEAREST and pool.uses_coordinates and client.location is not None:
         # geo decided even when it found no coordinates for the client (then: weighted)
-        return _nearest(usable, client.location, count, rng), client.location.prefix
+        location = client.location
+        return Draw(NEAREST, usable, count, location=location), location.prefix
     if policy is _ROUND_ROBIN:
-        n = len(usable)
-        start = next(pool.round_robin) % n
-        return tuple(usable[(start + i) % n] for i in range(min(count, n))), 0
+        return Draw(ROTATE, tuple(usable), count, pool=pool), 0
     if policy is _FAILOVER:
         for tier in group.tiers:
             if every:
-                return _weighted(tier.members, None, count, rng, tier.cumulative), 0
+                return Draw(WEIGHTED, tier.members, count, cumulative=tier.cumulative), 0
             members = [m for m in usable if m.member.priority == tier.priority]
             if members:
-                return _weighted(members, None, count, rng, None), 0
-        return EMPTY, 0
+                return Draw(WEIGHTED, members, count), 0
+        return NOTHING, 0
     # weighted; adaptive (weights are the effective ones); nearest without coordinates
     cumulative = group.cumulative if every and weights is None else None
-    return _weighted(usable, weights, count, rng, cumulative), 0
+    return Draw(WEIGHTED, usable, count, weights=weights, cumulative=cumulative), 0
 
 
 def _weighted(

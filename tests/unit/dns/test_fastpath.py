@@ -125,3 +125,25 @@ def test_repeated_static_query_is_served_from_the_cache_with_its_own_id():
     reply = dns.message.from_wire(fast(second.to_wire(), "127.0.0.1", Transport.UDP))
     assert reply.id == second.id
     assert fast.stats.answered[(0, 1, "udp", "")] == 2
+
+
+def test_a_pool_reply_too_big_for_the_client_goes_the_full_way_and_is_truncated_rfc6891_7():
+    from geodns.dns.zonefile import parse_zone_text
+    from geodns.pools.model import Member, Pool
+
+    origin = ".".join(["x" * 60] * 3 + ["y" * 61]) + ".test."  # www.<this> is 255 bytes
+    zone = parse_zone_text(f"$ORIGIN {origin}\n@ 60 SOA ns hm 1 2 3 4 5\n@ 60 NS ns\nns 60 A 192.0.2.1\n",
+                           origin=None, source="long.zone", include_root=None)
+    name = "www." + origin
+    pool = Pool(name, tuple(Member(f"2001:db8::{i}") for i in range(1, 9)), max_answers=8)
+    holder = SnapshotHolder(empty_snapshot())
+    holder.publish(build_snapshot(1, {zone.origin: zone}, [pool], HealthView(), None))
+    fast = FastAnswerer(holder, random.Random(3))
+    full = PacketAnswerer(holder, random.Random(3))
+    query = dns.message.make_query(name, "AAAA", use_edns=0, payload=512,
+                                   options=[dns.edns.ECSOption("2001:db8:1::", 56)]).to_wire()
+    for _ in range(3):  # first sight, then the plan, then the plan again
+        got = fast(query, "::1", Transport.UDP)
+        assert got == full(query, "::1", Transport.UDP)
+        reply = dns.message.from_wire(got)
+        assert reply.flags & dns.flags.TC and len(got) <= 512
