@@ -25,6 +25,7 @@ from geodns.dns.querylog import QueryLogger
 from geodns.dns.server import Answer, TcpLimits, start_listeners
 from geodns.geo import open_geo
 from geodns.health.checker import HealthChecker, HealthRecorder, first_report_timeout_s
+from geodns.health.state import FlapDamper, HealthDecider
 from geodns.runtime import Runtime
 from geodns.settings import Settings
 from geodns.store.migrate import ensure_schema
@@ -37,7 +38,8 @@ HEALTH_REDECIDE_INTERVAL_S = 1.0  # reports expire and damping releases without 
 
 
 async def open_runtime(settings: Settings) -> Runtime:
-    runtime = Runtime(settings)
+    damper = FlapDamper(settings.flap_max_changes, settings.flap_window, settings.flap_hold)
+    runtime = Runtime(settings, decider=HealthDecider(settings.health_quorum or None, damper))
     runtime.geo = open_geo(settings.geoip_db, bundled=settings.geoip_bundled)
     if runtime.geo is None:
         log.warning("no geoip database: every client gets the pools' default region order")

@@ -201,7 +201,9 @@ def build_parser() -> argparse.ArgumentParser:
         "each interval and reports up/down through POST /api/v1/health/reports "
         "(the token's name is the probe's name; use a prober token).",
     )
-    probe.add_argument("--api", required=True, metavar="URL", help="e.g. http://10.0.0.5:8053")
+    # dest api_url: "api" is serve's listen address, which settings_from reads
+    probe.add_argument("--api", dest="api_url", required=True, metavar="URL",
+                       help="e.g. http://10.0.0.5:8053")
     probe.add_argument(
         "--token",
         metavar="TOKEN",
@@ -318,7 +320,7 @@ def run_probe(args: argparse.Namespace) -> int:
     if args.body_contains:
         fields["body_contains"] = args.body_contains
     options = probe_options(
-        args.api,
+        args.api_url,
         token,
         args.pool,
         args.check,

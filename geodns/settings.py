@@ -47,6 +47,10 @@ class Settings:
     log_level: str = "info"
     query_log: bool = False
     worker: bool = False  # set by --workers for the processes it starts: DNS only
+    health_quorum: int = 0  # down votes that take an address out; 0: a strict majority
+    flap_max_changes: int = 4  # more state changes than this within flap_window...
+    flap_window: float = 300.0  # seconds
+    flap_hold: float = 120.0  # ...hold the address down until stable this long (seconds)
 
     def __repr__(self) -> str:
         fields = ", ".join(
@@ -91,6 +95,20 @@ def _positive_int(value: Any) -> int:
     return number
 
 
+def _non_negative_int(value: Any) -> int:
+    number = int(value)
+    if isinstance(value, bool) or number < 0:
+        raise ValueError(f"expected 0 or a positive integer, got {value!r}")
+    return number
+
+
+def _non_negative_float(value: Any) -> float:
+    number = float(value)
+    if number < 0:
+        raise ValueError(f"expected 0 or a positive number, got {value!r}")
+    return number
+
+
 def _positive_float(value: Any) -> float:
     number = float(value)
     if number <= 0:
@@ -124,6 +142,10 @@ PARSERS: dict[str, Callable[[Any], Any]] = {
     "log_level": _level,
     "query_log": _bool,
     "worker": _bool,
+    "health_quorum": _non_negative_int,
+    "flap_max_changes": _positive_int,
+    "flap_window": _positive_float,
+    "flap_hold": _non_negative_float,
 }
 
 

@@ -3,19 +3,25 @@
 Linux routes all of 127.0.0.0/8 to lo, so each backend gets its own address (127.0.0.2,
 127.0.0.3, ...) like the members of a pool. Each is proven listening before start()
 returns; stop() closes it (connections are then refused) and start() again reopens it on
-the same port.
+the same port. start_on_one_port() gives several the one port a pool's check names, and
+BackendLoop runs them for synchronous tests (the e2e tests beside a geodns process).
 """
 
 from __future__ import annotations
 
 import asyncio
+import errno
 import ssl
 import subprocess
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, TypeVar
 
 from aiohttp import web
+
+T = TypeVar("T")
 
 
 async def until(condition: Callable[[], bool], timeout_s: float = 5.0) -> None:
@@ -93,6 +99,80 @@ class TcpBackend:
             await writer.wait_closed()
         except OSError:
             pass
+
+
+Backend = HttpBackend | TcpBackend
+
+
+async def start_on_one_port(backends: Sequence[Backend], attempts: int = 20) -> int:
+    """Start backends on one port that is free on every one of their addresses (a pool's
+    check names one port for all its members); the port. Retries with another port when
+    a later address has the first one's port taken."""
+    for _ in range(attempts):
+        first, *rest = backends
+        first.port = 0
+        await first.start()
+        started: list[Backend] = [first]
+        try:
+            for backend in rest:
+                backend.port = first.port
+                await backend.start()
+                started.append(backend)
+        except OSError as exc:
+            if exc.errno != errno.EADDRINUSE:
+                raise
+            for backend in started:
+                await backend.stop()
+            continue
+        return first.port
+    raise AssertionError(f"no port free on all of {[b.host for b in backends]}")
+
+
+class BackendLoop:
+    """An event loop on a thread of its own, for tests that are not coroutines: call()
+    runs a coroutine there (start, stop a backend) and returns its result.
+    stop_running() stops every backend start() started; close() also ends the loop."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.running: list[Backend] = []
+        self._thread = threading.Thread(target=self.loop.run_forever, name="backends")
+        self._thread.start()
+
+    def call(self, coroutine: Coroutine[Any, Any, T], timeout_s: float = 10.0) -> T:
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout_s)
+
+    def start(self, *backends: Backend) -> int:
+        """Start backends on one port (start_on_one_port); they stop in close()."""
+        port = self.call(start_on_one_port(backends))
+        self.running.extend(backends)
+        return port
+
+    def stop_running(self) -> None:
+        """Stop every backend start() started (a test's clean-up); the loop goes on."""
+
+        async def stop_all() -> None:
+            for backend in self.running:
+                await backend.stop()
+
+        self.call(stop_all())
+        self.running.clear()
+
+    def close(self) -> None:
+        async def cancel_rest() -> None:
+            current = asyncio.current_task()
+            rest = [task for task in asyncio.all_tasks() if task is not current]
+            for task in rest:
+                task.cancel()
+            await asyncio.gather(*rest, return_exceptions=True)
+
+        try:
+            self.stop_running()
+            self.call(cancel_rest())
+        finally:
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self._thread.join(10)
+            self.loop.close()
 
 
 def self_signed(directory: Path, name: str = "backend.test", ip: str = "127.0.0.1") -> Path:
