@@ -12,26 +12,21 @@ pytest-asyncio is not used: tests are plain functions that run coroutines with `
 from __future__ import annotations
 
 import asyncio
-import os
-import uuid
-from collections.abc import Awaitable, Callable, Coroutine, Iterator
-from pathlib import Path
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
-import asyncpg  # type: ignore[import-untyped]
 import pytest
-from sqlalchemy.engine import make_url
+from databases import (  # noqa: F401 (fixtures, and what store tests import from here)
+    BACKENDS,
+    POSTGRES_URL,
+    backend,
+    database_url,
+    empty_database_url,
+)
 
-from geodns.store.migrate import upgrade
 from geodns.store.repository import Store
 
 T = TypeVar("T")
-
-POSTGRES_URL = os.environ.get("GEODNS_TEST_POSTGRES_URL")
-
-BACKENDS = [pytest.param("sqlite", id="sqlite")]
-if POSTGRES_URL:
-    BACKENDS.append(pytest.param("postgresql", id="postgresql", marks=pytest.mark.postgres))
 
 
 def run(coroutine: Coroutine[Any, Any, T]) -> T:
@@ -39,57 +34,8 @@ def run(coroutine: Coroutine[Any, Any, T]) -> T:
     return asyncio.run(coroutine)
 
 
-def _admin_dsn(url: str) -> str:
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-
-
-async def _create_database(name: str) -> None:
-    assert POSTGRES_URL is not None
-    connection = await asyncpg.connect(_admin_dsn(POSTGRES_URL))
-    try:
-        await connection.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await connection.close()
-
-
-async def _drop_database(name: str) -> None:
-    assert POSTGRES_URL is not None
-    connection = await asyncpg.connect(_admin_dsn(POSTGRES_URL))
-    try:
-        await connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await connection.close()
-
-
-@pytest.fixture(params=BACKENDS)
-def backend(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
-
-
 @pytest.fixture
-def empty_database_url(backend: str, tmp_path: Path) -> Iterator[str]:
-    """A URL of an empty database of the parametrized backend, removed after the test."""
-    if backend == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path / 'geodns.db'}"
-        return
-    assert POSTGRES_URL is not None
-    name = f"geodns_test_{uuid.uuid4().hex[:16]}"
-    run(_create_database(name))
-    try:
-        yield make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
-    finally:
-        run(_drop_database(name))
-
-
-@pytest.fixture
-def database_url(empty_database_url: str) -> str:
-    """A database migrated to head by alembic (geodns.store.migrate.upgrade)."""
-    run(upgrade(empty_database_url))
-    return empty_database_url
-
-
-@pytest.fixture
-def with_store(database_url: str) -> Callable[[Callable[[Store], Awaitable[T]]], T]:
+def with_store(database_url: str) -> Callable[[Callable[[Store], Awaitable[T]]], T]:  # noqa: F811
     """with_store(check): open a Store on the test database, await check(store), close it."""
 
     def use(check: Callable[[Store], Awaitable[T]]) -> T:
