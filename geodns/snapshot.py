@@ -1,6 +1,7 @@
 """Snapshot: the immutable world a query reads; SnapshotHolder: the one cell that changes.
 
-Pure: no I/O. build_snapshot() compiles zones + pools + health into a Snapshot;
+Pure: no I/O. build_snapshot() compiles zones + pools + health into a Snapshot, and
+SnapshotBuilder does it again after a change by redoing only what changed;
 SnapshotHolder.publish() swaps it in with one assignment, so a query sees the old
 world or the new one, never a mix.
 """
@@ -11,14 +12,17 @@ import logging
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 
 from geodns.dns import names
-from geodns.dns.zone import TYPE_CNAME, Zone
+from geodns.dns.zone import TYPE_CNAME, Node, RRset, Zone
 from geodns.geo import GeoReader
 from geodns.pools.compile import CompiledPool, compile_pool
 from geodns.pools.model import HealthView, Pool
 
 log = logging.getLogger(__name__)
+
+NO_RRSETS: Mapping[int, RRset] = MappingProxyType({})  # every pool name's node: one empty map
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,43 +67,189 @@ def build_snapshot(
     geo: GeoReader | None,
     *,
     store_generation: int = 0,
-    compiled_cache: Mapping[Pool, CompiledPool] | None = None,
 ) -> Snapshot:
-    """Compile pools into the zones they live in. A pool no zone can serve is left out and
-    named in problems (the database keeps it: a zone reload must not orphan it for good)."""
-    compiled: dict[bytes, CompiledPool] = {}
-    names_by_zone: dict[bytes, list[bytes]] = {}
-    problems: list[str] = []
-    pool_list = tuple(pools)
-    for pool in pool_list:
-        key = names.from_text(pool.name)
-        zone = containing_zone(zones, key)
+    """Compile pools into the zones they live in, from nothing (SnapshotBuilder keeps what
+    one build made for the next). A pool no zone can serve is left out and named in
+    problems (the database keeps it: a zone reload must not orphan it for good)."""
+    builder = SnapshotBuilder()
+    builder.set_zones(zones)
+    builder.apply(pools)
+    return builder.build(generation, health, geo, store_generation=store_generation)
+
+
+class SnapshotBuilder:
+    """What the last snapshot was built from, so that the next one redoes only what changed.
+
+    Mutable, and the control plane's alone: every Snapshot it returns has its own copies of
+    the dicts a query reads (a 100k-entry dict copies in about a millisecond), so a query
+    never sees a change that was not published. A changed pool is compiled again and its
+    name added to or removed from its zone's tree; unchanged pools keep their compiled form.
+    """
+
+    def __init__(self) -> None:
+        self._zones: dict[bytes, Zone] = {}  # as loaded: static names only
+        self._trees: dict[bytes, PoolNames] = {}  # origin -> the zone with its pool names
+        self._pools: dict[bytes, Pool] = {}  # every pool by name key, served or not
+        self._compiled: dict[bytes, CompiledPool] = {}  # the served ones
+        self._placed: dict[bytes, bytes] = {}  # served pool key -> its zone's origin
+        self._problems: dict[bytes, str] = {}  # unserved pool key -> why
+        self._pools_changed = True
+        self._published: tuple[Mapping[bytes, CompiledPool], tuple[str, ...], tuple[Pool, ...]]
+        self._published = ({}, (), ())
+
+    @property
+    def pools(self) -> Mapping[bytes, Pool]:
+        """Every pool the next build holds, by name key (served or not); do not modify."""
+        return self._pools
+
+    def set_zones(self, zones: Mapping[bytes, Zone]) -> None:
+        """Serve these zones; every pool is placed again (and compiled only if new)."""
+        if zones.keys() == self._zones.keys() and all(
+            zone is self._zones[origin] for origin, zone in zones.items()
+        ):
+            return
+        self._zones = dict(zones)
+        self._trees = {origin: PoolNames(zone) for origin, zone in zones.items()}
+        compiled, self._compiled = self._compiled, {}
+        self._placed.clear()
+        self._problems.clear()
+        for key, pool in self._pools.items():
+            self._place(key, pool, compiled.get(key))
+        self._pools_changed = True
+
+    def apply(self, changed: Iterable[Pool], deleted: Iterable[str] = ()) -> None:
+        """Pools created or changed, and names deleted (deletions first)."""
+        for name in deleted:
+            key = names.from_text(name)
+            if self._pools.pop(key, None) is not None:
+                self._unplace(key)
+                self._pools_changed = True
+        for pool in changed:
+            key = names.from_text(pool.name)
+            before = self._pools.get(key)
+            if before == pool:
+                continue
+            self._pools[key] = pool
+            self._pools_changed = True
+            if key in self._compiled:  # served where it was: placement is by name alone
+                try:
+                    self._compiled[key] = compile_pool(pool)
+                    continue
+                except ValueError:
+                    pass  # placed again below, to be named in problems
+            self._unplace(key)
+            self._place(key, pool, None)
+
+    def replace(self, pools: Iterable[Pool]) -> None:
+        """Exactly these pools from now on (a full reload); unchanged ones stay compiled."""
+        pools = tuple(pools)
+        kept = {names.from_text(pool.name) for pool in pools}
+        gone = [self._pools[key].name for key in self._pools.keys() - kept]
+        self.apply(pools, gone)
+
+    def build(
+        self,
+        generation: int,
+        health: HealthView,
+        geo: GeoReader | None,
+        *,
+        store_generation: int = 0,
+    ) -> Snapshot:
+        """A Snapshot of the current zones and pools with this health; shares nothing the
+        builder will change."""
+        if self._pools_changed:
+            self._published = (
+                dict(self._compiled),
+                tuple(self._problems.values()),
+                tuple(self._pools.values()),
+            )
+            self._pools_changed = False
+        served, problems, source_pools = self._published
+        return Snapshot(
+            generation,
+            {origin: tree.publish() for origin, tree in self._trees.items()},
+            served,
+            health,
+            geo,
+            store_generation,
+            time.time(),
+            problems,
+            source_pools,
+        )
+
+    def _place(self, key: bytes, pool: Pool, compiled: CompiledPool | None) -> None:
+        zone = containing_zone(self._zones, key)
         if zone is None:
-            problems.append(f"pool {pool.name} is in no served zone: not served")
-            continue
-        problem = placement_problem(zone, key)
-        if problem:
-            problems.append(f"pool {pool.name}: {problem}: not served")
-            continue
-        cached = compiled_cache.get(pool) if compiled_cache is not None else None
-        compiled[key] = cached if cached is not None else compile_pool(pool)
-        names_by_zone.setdefault(zone.origin, []).append(key)
-    served = {
-        origin: zone.with_names(names_by_zone.get(origin, ())) for origin, zone in zones.items()
-    }
-    for problem in problems:
+            problem = f"pool {pool.name} is in no served zone: not served"
+        elif (why := placement_problem(zone, key)) is not None:
+            problem = f"pool {pool.name}: {why}: not served"
+        else:
+            try:
+                self._compiled[key] = compiled if compiled is not None else compile_pool(pool)
+            except ValueError as exc:  # validation keeps these out; a bad row must not stop us
+                problem = f"pool {pool.name}: {exc}: not served"
+            else:
+                self._placed[key] = zone.origin
+                self._trees[zone.origin].add(key)
+                return
+        self._problems[key] = problem
         log.warning("%s", problem)
-    return Snapshot(
-        generation,
-        served,
-        compiled,
-        health,
-        geo,
-        store_generation,
-        time.time(),
-        tuple(problems),
-        pool_list,
-    )
+
+    def _unplace(self, key: bytes) -> None:
+        self._problems.pop(key, None)
+        origin = self._placed.pop(key, None)
+        if origin is not None:
+            del self._compiled[key]
+            self._trees[origin].remove(key)
+
+
+class PoolNames:
+    """One zone with its served pool names present as nodes, as lookup() needs them: a pool
+    name exists (NODATA, not NXDOMAIN, for its other types), and so do the names between it
+    and the apex (empty non-terminals, RFC 4592 §2.2.2: they also stop wildcard synthesis).
+
+    refs counts, for each name the pools added, the pool names at or below it, so that a
+    removed pool takes away exactly the names no other pool and no zone record needs.
+    """
+
+    __slots__ = ("zone", "nodes", "refs", "served", "dirty")
+
+    def __init__(self, zone: Zone) -> None:
+        self.zone = zone  # as loaded
+        self.nodes = dict(zone.nodes)
+        self.refs: dict[bytes, int] = {}
+        self.served = zone  # the last Zone published
+        self.dirty = False
+
+    def add(self, key: bytes) -> None:
+        static, refs = self.zone.nodes, self.refs
+        for name in (key, *names.ancestors(key, self.zone.origin)):
+            if name in refs:
+                refs[name] += 1
+            elif name not in static:
+                refs[name] = 1
+                self.nodes[name] = Node(name, NO_RRSETS)
+                self.dirty = True
+
+    def remove(self, key: bytes) -> None:
+        refs = self.refs
+        for name in (key, *names.ancestors(key, self.zone.origin)):
+            count = refs.get(name)
+            if count == 1:
+                del refs[name], self.nodes[name]
+                self.dirty = True
+            elif count is not None:
+                refs[name] = count - 1
+
+    def publish(self) -> Zone:
+        """The zone as it stands; a new Zone (with its own copy of the nodes) only if changed."""
+        if self.dirty:
+            zone = self.zone
+            self.served = Zone(
+                zone.origin, dict(self.nodes), zone.cuts, zone.source, zone.origin_text
+            )
+            self.dirty = False
+        return self.served
 
 
 def containing_zone(zones: Mapping[bytes, Zone], key: bytes) -> Zone | None:

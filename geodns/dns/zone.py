@@ -1,6 +1,6 @@
 """An immutable zone: a name tree with precomputed record bytes, and lookup().
 
-Pure: no I/O. Built once per load (by zonefile.py, or by the snapshot when pool
+Pure: no I/O. Built once per load (by zonefile.py, or by the snapshot builder when pool
 names join the tree); a query only reads it. lookup() is RFC 1034 §4.3.2 steps
 3a-3c for one zone: exact match, delegation below a cut, wildcard (RFC 4592) or
 name error.
@@ -131,18 +131,6 @@ class Zone:
         if wildcard is not None:
             return Lookup(Found.WILDCARD, wildcard)
         return Lookup(Found.NXDOMAIN, None)
-
-    def with_names(self, extra: Iterable[bytes]) -> Zone:
-        """This zone with more owner names (pools) present as empty nodes."""
-        added = [n for n in extra if n not in self.nodes]
-        if not added:
-            return self
-        nodes = dict(self.nodes)
-        for name in added:
-            nodes[name] = Node(name, {})
-            for above in names.ancestors(name, self.origin):
-                nodes.setdefault(above, Node(above, {}))
-        return Zone(self.origin, nodes, self.cuts, self.source, self.origin_text)
 
 
 def build_zone(origin: bytes, rrsets: Iterable[RRset], source: str = "") -> Zone:

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from geodns.store import tables as t
 from geodns.store.audit import write_audit
+from geodns.store.changes import mark_health_changed
 from geodns.store.core import StoreCore, lock_writers
 
 
@@ -112,7 +113,7 @@ class HealthMethods(StoreCore):
             await lock_writers(conn)
             change = await apply_health(conn, address, down, reason, probes, now, actor)
             if change.changed:
-                await self._bump(conn)
+                await mark_health_changed(conn, [address], await self._bump(conn))
         self._count([change])
         return change.transition
 
@@ -136,8 +137,9 @@ class HealthMethods(StoreCore):
             for address in addresses:
                 down, reason, votes = decide(by_address[address], now)
                 changes.append(await apply_health(conn, address, down, reason, votes, now, probe))
-            if any(change.changed for change in changes):
-                await self._bump(conn)
+            changed = [change.address for change in changes if change.changed]
+            if changed:
+                await mark_health_changed(conn, changed, await self._bump(conn))
         self._count(changes)
         return changes
 

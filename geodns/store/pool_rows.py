@@ -5,10 +5,11 @@ Control plane: does I/O on the connection it is given, inside the caller's trans
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, Row, insert, select
+from sqlalchemy import ColumnElement, Row, Text, cast, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from geodns.errors import NotFound, StaleVersion, StoreUnavailable
@@ -23,6 +24,9 @@ from geodns.pools.model import (
     check_to_document,
 )
 from geodns.store import tables as t
+
+POOL_COLUMNS = [c for c in t.pools.c if c.name not in ("created_at", "updated_at")]
+KINDS = {kind.value: kind for kind in MatchKind}  # faster than MatchKind(value), a million times
 
 
 def fqdn(name: str) -> str:
@@ -71,35 +75,65 @@ async def insert_children(conn: AsyncConnection, pool_id: int, pool: Pool) -> No
 
 
 async def load_pools(
-    conn: AsyncConnection, where: Iterable[ColumnElement[bool]], limit: int | None
+    conn: AsyncConnection,
+    where: Iterable[ColumnElement[bool]],
+    limit: int | None,
+    *,
+    ordered_by: ColumnElement[Any] | None = None,
 ) -> list[tuple[Pool, int]]:
-    """Pools in name order with their versions."""
-    query = select(t.pools).where(*where).order_by(t.pools.c.name)
+    """Pools in name order with their versions.
+
+    ordered_by: the column the database sorts by before the (Python) sort by name; for a
+    condition on an indexed column, that column, or SQLite walks the name index instead.
+    """
+    where = list(where)
+    query = (
+        select(*POOL_COLUMNS)
+        .where(*where)
+        .order_by(t.pools.c.name if ordered_by is None else ordered_by)
+    )
     if limit is not None:
         query = query.limit(limit)
-    pool_rows = (await conn.execute(query)).all()
+    pool_rows = list((await conn.execute(query)).all())
+    if ordered_by is not None:
+        pool_rows.sort(key=lambda row: str(row.name))
     if not pool_rows:
         return []
-    ids = [row.id for row in pool_rows]
-    only = limit is not None or len(pool_rows) < 500  # a full load reads every child row
-    member_query = select(t.members).order_by(t.members.c.pool_id, t.members.c.position)
-    rule_query = select(t.rules).order_by(t.rules.c.pool_id, t.rules.c.position)
-    if only:
-        member_query = member_query.where(t.members.c.pool_id.in_(ids))
-        rule_query = rule_query.where(t.rules.c.pool_id.in_(ids))
+    m, r = t.members.c, t.rules.c
+    # plain columns, read as tuples: a full load reads a million rows. Region labels and
+    # rules' region lists repeat across pools: one object each (decoded once), not one per row
+    member_query = select(
+        m.pool_id, m.address, m.weight, m.region, m.latitude, m.longitude, m.priority, m.enabled
+    ).order_by(m.pool_id, m.position)
+    rule_query = select(r.pool_id, r.kind, r.value, cast(r.regions, Text)).order_by(
+        r.pool_id, r.position
+    )
+    if limit is not None or len(pool_rows) < 500:  # a page, or a few: by id
+        ids = [row.id for row in pool_rows]
+        member_query = member_query.where(m.pool_id.in_(ids))
+        rule_query = rule_query.where(r.pool_id.in_(ids))
+    elif where:  # many changed pools: their children, by the same condition
+        chosen = select(t.pools.c.id).where(*where)
+        member_query = member_query.where(m.pool_id.in_(chosen))
+        rule_query = rule_query.where(r.pool_id.in_(chosen))
     members_of: dict[int, list[Member]] = {}
     rules_of: dict[int, list[Rule]] = {}
+    regions: dict[str, tuple[str, ...]] = {}
+    labels: dict[str, str] = {}
     try:
-        for r in await conn.execute(member_query):
-            members_of.setdefault(r.pool_id, []).append(
+        member_rows: Sequence[Any] = (await conn.execute(member_query)).all()
+        for pool_id, address, weight, region, lat, lon, priority, enabled in member_rows:
+            members_of.setdefault(pool_id, []).append(
                 Member(
-                    r.address, r.weight, r.region, r.latitude, r.longitude, r.priority, r.enabled
+                    address, weight, labels.setdefault(region, region), lat, lon, priority, enabled
                 )
             )
-        for r in await conn.execute(rule_query):
-            rules_of.setdefault(r.pool_id, []).append(
-                Rule(MatchKind(r.kind), r.value, tuple(r.regions))
-            )
+        rule_rows: Sequence[Any] = (await conn.execute(rule_query)).all()
+        for pool_id, kind, value, regions_json in rule_rows:
+            order = regions.get(regions_json)
+            if order is None:
+                order = regions[regions_json] = tuple(json.loads(regions_json))
+            rules_of.setdefault(pool_id, []).append(Rule(KINDS[kind], value, order))
         return [
             (pool_from_row(row, members_of.get(row.id, ()), rules_of.get(row.id, ())), row.version)
             for row in pool_rows

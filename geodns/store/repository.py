@@ -3,8 +3,9 @@
 Control plane: async, does I/O. Callers see geodns values and geodns.errors only:
 every driver error becomes StoreUnavailable (or Conflict for a constraint), never a
 SQLAlchemy type. Every write that changes what a snapshot shows bumps the generation
-in the same transaction and, on PostgreSQL, NOTIFYs geodns_changes with it; every
-change writes its audit row in that same transaction too. Health calls live in
+in the same transaction (and stamps what it changed with it, so that nodes read only
+the changes: geodns.store.changes) and, on PostgreSQL, NOTIFYs geodns_changes with it;
+every change writes its audit row in that same transaction too. Health calls live in
 geodns.store.health_rows, token calls in geodns.store.tokens; Store is all of them.
 """
 
@@ -20,6 +21,14 @@ from geodns.errors import Conflict, NotFound, StaleVersion
 from geodns.pools.model import AddressHealth, Member, Pool
 from geodns.store import tables as t
 from geodns.store.audit import AuditEntry, read_audit, write_audit
+from geodns.store.changes import (
+    Changes,
+    clear_tombstone,
+    read_deleted,
+    read_generations,
+    read_health,
+    write_tombstone,
+)
 from geodns.store.core import LOCAL_ACTOR, lock_writers, read_generation
 from geodns.store.engine import DEFAULT_URL, database_url, open_engine, safe_url, transaction
 from geodns.store.health_rows import (
@@ -47,6 +56,7 @@ __all__ = [  # what callers import from here (the engine helpers for older call 
     "LOCAL_ACTOR",
     "AddressState",
     "AuditEntry",
+    "Changes",
     "Decide",
     "HealthChange",
     "Report",
@@ -103,9 +113,37 @@ class Store(HealthMethods, TokenMethods):
         async with self._read() as conn:
             gen = await read_generation(conn)
             loaded = await load_pools(conn, [], None)
-            rows = await conn.execute(select(t.address_health))
-            health = {r.address: AddressHealth(down=r.down, reason=r.reason) for r in rows}
+            health = await read_health(conn, None)
         return StoreState(gen, tuple(pool for pool, _ in loaded), health)
+
+    async def load_changes(self, since: int) -> Changes:
+        """What changed after generation since, in one read transaction.
+
+        Changes.complete (everything, as load_state reads it) when since is older than the
+        tombstone horizon, or newer than the store (a database put back from a backup); a
+        negative since asks for everything.
+        """
+        async with self._read() as conn:
+            generation, horizon = await read_generations(conn)
+            if since < horizon or since < 0 or since > generation:
+                loaded = await load_pools(conn, [], None)
+                pools = tuple(pool for pool, _ in loaded)
+                return Changes(generation, True, pools, (), await read_health(conn, None))
+            if since == generation:
+                return Changes(generation, False)
+            loaded = await load_pools(
+                conn,
+                [t.pools.c.changed_generation > since],
+                None,
+                ordered_by=t.pools.c.changed_generation,
+            )
+            return Changes(
+                generation,
+                False,
+                tuple(pool for pool, _ in loaded),
+                await read_deleted(conn, since),
+                await read_health(conn, since),
+            )
 
     # -- pool writes ------------------------------------------------------------------
 
@@ -116,16 +154,23 @@ class Store(HealthMethods, TokenMethods):
             if await pool_row(conn, pool.name) is not None:
                 raise Conflict(f"pool {pool.name} already exists")
             now = self._clock()
+            generation = await self._bump(conn)
             pool_id = (
                 await conn.execute(
                     insert(t.pools)
-                    .values(**pool_values(pool), version=1, created_at=now, updated_at=now)
+                    .values(
+                        **pool_values(pool),
+                        version=1,
+                        created_at=now,
+                        updated_at=now,
+                        changed_generation=generation,
+                    )
                     .returning(t.pools.c.id)
                 )
             ).scalar_one()
             await insert_children(conn, pool_id, pool)
+            await clear_tombstone(conn, pool.name)
             await self._audit(conn, actor, "pool.create", _target(pool.name), None, pool)
-            await self._bump(conn)
             return 1
 
     async def replace_pool(
@@ -136,16 +181,21 @@ class Store(HealthMethods, TokenMethods):
             await lock_writers(conn)
             pool_id, version = await existing(conn, pool.name, if_version)
             before = await load_pool(conn, pool.name)
+            generation = await self._bump(conn)
             await conn.execute(
                 update(t.pools)
                 .where(t.pools.c.id == pool_id)
-                .values(**pool_values(pool), version=version + 1, updated_at=self._clock())
+                .values(
+                    **pool_values(pool),
+                    version=version + 1,
+                    updated_at=self._clock(),
+                    changed_generation=generation,
+                )
             )
             await conn.execute(delete(t.members).where(t.members.c.pool_id == pool_id))
             await conn.execute(delete(t.rules).where(t.rules.c.pool_id == pool_id))
             await insert_children(conn, pool_id, pool)
             await self._audit(conn, actor, "pool.replace", _target(pool.name), before, pool)
-            await self._bump(conn)
             return version + 1
 
     async def delete_pool(
@@ -157,9 +207,10 @@ class Store(HealthMethods, TokenMethods):
             await lock_writers(conn)
             pool_id, _ = await existing(conn, name, if_version)
             before = await load_pool(conn, name)
+            generation = await self._bump(conn)
             await conn.execute(delete(t.pools).where(t.pools.c.id == pool_id))
+            await write_tombstone(conn, name, generation, self._clock())
             await self._audit(conn, actor, "pool.delete", _target(name), before, None)
-            await self._bump(conn)
 
     async def upsert_member(
         self,
@@ -248,12 +299,13 @@ class Store(HealthMethods, TokenMethods):
     # -- internals --------------------------------------------------------------------
 
     async def _touch(self, conn: AsyncConnection, pool_id: int, version: int) -> int:
+        """A member changed: the pool's version and change generation move with it."""
+        generation = await self._bump(conn)
         await conn.execute(
             update(t.pools)
             .where(t.pools.c.id == pool_id)
-            .values(version=version + 1, updated_at=self._clock())
+            .values(version=version + 1, updated_at=self._clock(), changed_generation=generation)
         )
-        await self._bump(conn)
         return version + 1
 
 

@@ -1,5 +1,5 @@
 """The database schema as SQLAlchemy Core tables: pools, members, rules, health, generation,
-API tokens and the audit log.
+pool tombstones, API tokens and the audit log.
 
 Schema only: no queries, no engine. Types are portable between SQLite and PostgreSQL;
 migrations/versions/*.py must create exactly this (a test compares them with alembic).
@@ -83,6 +83,10 @@ pools = Table(
     Column("version", Integer, nullable=False),  # ETag: +1 on every change to the pool
     Column("created_at", UtcDateTime, nullable=False),
     Column("updated_at", UtcDateTime, nullable=False),
+    # the generation of the pool's last change (its row, members or rules): a node that
+    # has generation G reads only the pools changed after it (Store.load_changes)
+    Column("changed_generation", BigInteger, nullable=False, server_default="0"),
+    Index(None, "changed_generation"),
 )
 
 members = Table(
@@ -138,6 +142,9 @@ address_health = Table(
     Column("reason", Text, nullable=False),
     Column("since", UtcDateTime, nullable=False),
     Column("probes", JSON, nullable=False),  # {probe: says_down}
+    # the generation at which (down, reason) last changed: what load_changes reads
+    Column("changed_generation", BigInteger, nullable=False, server_default="0"),
+    Index(None, "changed_generation"),
 )
 
 health_transitions = Table(
@@ -185,6 +192,21 @@ generation = Table(
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=False),
     Column("value", BigInteger, nullable=False),
+    # tombstones up to this generation are pruned: changes since an older generation
+    # cannot be told apart from nothing, so load_changes answers with everything
+    Column("tombstone_horizon", BigInteger, nullable=False, server_default="0"),
+)
+
+# A deleted pool's name and the generation that deleted it, so nodes learn of deletes by
+# reading changes; pruned after TOMBSTONE_KEEP (geodns.store.changes), re-created names
+# lose theirs.
+pool_tombstones = Table(
+    "pool_tombstones",
+    metadata,
+    Column("name", String(NAME_LENGTH), primary_key=True),
+    Column("generation", BigInteger, nullable=False),
+    Column("deleted_at", UtcDateTime, nullable=False),
+    Index(None, "generation"),
 )
 
 GENERATION_ROW_ID = 1
