@@ -23,14 +23,14 @@ from aiohttp import web
 from geodns.api.http import JSON
 from geodns.api.keys import RUNTIME
 from geodns.dns import names
-from geodns.dns.authority import Answer, client_for, find_zone, negative_soa, resolve
+from geodns.dns.authority import Answer, client_for, negative_soa, resolve
 from geodns.dns.encode import encode_answer
 from geodns.dns.query import QueryContext, Transport
 from geodns.dns.wire import decode_query
 from geodns.errors import Problem, ValidationError
 from geodns.pools.select import Selection, select
 from geodns.pools.validate import name_problem, normalise_name
-from geodns.snapshot import Snapshot
+from geodns.snapshot import Snapshot, containing_zone
 
 QTYPES = {"A": 1, "AAAA": 28}
 ECS_OPTION = 8  # RFC 7871 §6
@@ -128,7 +128,7 @@ def explain(
     network = ctx.client_network()
     rng = random.Random(seed)
     pool = snapshot.pools.get(qname)
-    zone = find_zone(snapshot, qname)
+    zone = containing_zone(snapshot.zones, qname)
     selection: Selection | None = None
     location = None
     if pool is not None and zone is not None:

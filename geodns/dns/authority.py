@@ -26,7 +26,7 @@ from geodns.dns.zone import (
 )
 from geodns.pools.compile import CompiledPool
 from geodns.pools.select import Client, select
-from geodns.snapshot import Snapshot
+from geodns.snapshot import Snapshot, containing_zone
 
 NOERROR, FORMERR, SERVFAIL, NXDOMAIN, NOTIMP, REFUSED = 0, 1, 2, 3, 4, 5
 BADVERS = 16  # RFC 6891 §6.1.3: 12-bit RCODE, upper 8 bits in the OPT record
@@ -68,24 +68,12 @@ def resolve(ctx: QueryContext, snapshot: Snapshot, rng: random.Random) -> Answer
         return refusal(REFUSED)  # CH, HS: no data here; RFC 8906 §3.1.4 wants an answer
     if qtype in (TYPE_AXFR, TYPE_IXFR):
         return refusal(REFUSED)  # zone transfers are not offered (RFC 5936 §4.2)
-    zone = find_zone(snapshot, query.qname)
+    zone = containing_zone(snapshot.zones, query.qname)
     if zone is None:
         return refusal(REFUSED)  # not ours: no recursion, no upward referral (RFC 8906 §3.1.4)
     answer = Answer()
     answer_from_zone(answer, ctx, snapshot, zone, query.qname, qtype, rng)
     return answer
-
-
-def find_zone(snapshot: Snapshot, qname: bytes) -> Zone | None:
-    zones = snapshot.zones
-    name = qname
-    while True:
-        zone = zones.get(name)
-        if zone is not None:
-            return zone
-        if name == names.ROOT:
-            return None
-        name = names.parent(name)
 
 
 def answer_from_zone(
@@ -123,7 +111,7 @@ def answer_from_zone(
         if cname is not None and qtype != TYPE_CNAME:
             answer.answer.append((qname, cname.tails))
             target = cname.rdatas[0].lower()
-            next_zone = find_zone(snapshot, target)
+            next_zone = containing_zone(snapshot.zones, target)
             if next_zone is None or target in seen:
                 return  # out of our zones, or a loop: the resolver takes it from here
             zone, qname = next_zone, target
@@ -205,7 +193,7 @@ def refer(answer: Answer, zone: Zone, cut: Node) -> None:
 def add_addresses(answer: Answer, snapshot: Snapshot, targets: tuple[bytes, ...]) -> None:
     """Additional-section A/AAAA for NS, MX and SRV targets in our zones (RFC 1034 §3.6)."""
     for target in targets:
-        zone = find_zone(snapshot, target)
+        zone = containing_zone(snapshot.zones, target)
         if zone is None:
             continue
         node = zone.nodes.get(target)
