@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import socket
+import subprocess
+import sys
 import threading
 import time
+import urllib.request
 from pathlib import Path
 
 import dns.rcode
 import pytest
-from harness import DATA, SERVE_ZONES, GeodnsProcess, apply_pools, drain_member, start_geodns
+from harness import DATA, ROOT, SERVE_ZONES, GeodnsProcess, apply_pools, clean_environ, start_geodns
 from sqlalchemy.engine import make_url
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -36,19 +40,32 @@ def start_node(address: str, zones: Path, database: str) -> GeodnsProcess:
                          "--database", database, "--no-geoip"])
 
 
-def test_a_change_reaches_every_node_sharing_the_database_within_a_second(tmp_path, database_url):
+def test_a_change_made_through_one_node_reaches_the_other_within_a_second(tmp_path, database_url):
     zones = tmp_path / "zones"
     shutil.copytree(SERVE_ZONES, zones)
     apply_pools(database_url, zones, POOLS_FILE)
-    nodes = [start_node("127.0.0.21", zones, database_url)]
+    created = subprocess.run([sys.executable, "-m", "geodns", "token", "create", "--role", "editor",
+                              "--name", "ops", "--database", database_url], capture_output=True,
+                             text=True, env=clean_environ(), cwd=ROOT, timeout=60)
+    assert created.returncode == 0, created.stderr
+    token = created.stdout.strip()
+    nodes = [start_geodns(["--dns", "127.0.0.21:0", "--api", "127.0.0.21:0", "--zones", str(zones),
+                           "--database", database_url, "--no-geoip"])]
     try:
         nodes.append(start_node("127.0.0.22", zones, database_url))
         for node in nodes:
             assert answers(node, "open.example.test.") <= {"192.0.2.141", "192.0.2.142"}
             wait_for_answer(node, "failover.example.test.", {"192.0.2.171"}, timeout=1.0)
-        drain_member(database_url, "open.example.test.", "192.0.2.141")
-        for node in nodes:
-            wait_for_answer(node, "open.example.test.", {"192.0.2.142"}, timeout=1.0)
+        # drain one member through node A's REST API, as an operator would
+        request = urllib.request.Request(
+            nodes[0].api + "/api/v1/pools/open.example.test./members/192.0.2.141", method="PATCH",
+            data=json.dumps({"weight": 0}).encode(),
+            headers={"Authorization": f"Bearer {token}",
+                     "Content-Type": "application/merge-patch+json"})
+        with urllib.request.urlopen(request, timeout=10) as response:
+            assert response.status == 200
+        wait_for_answer(nodes[0], "open.example.test.", {"192.0.2.142"}, timeout=0.2)  # at once
+        wait_for_answer(nodes[1], "open.example.test.", {"192.0.2.142"}, timeout=1.0)
     finally:
         for node in nodes:
             node.stop()
