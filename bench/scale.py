@@ -123,6 +123,9 @@ async def bulk_insert(url: str, count: int) -> None:
                 await conn.execute(insert(t.members), members)
                 await conn.execute(insert(t.rules), rules)
             await conn.execute(update(t.generation).values(value=t.generation.c.value + 1))
+            if conn.dialect.name == "postgresql":  # the ids were given: move the sequence on
+                await conn.exec_driver_sql(
+                    "SELECT setval('pools_id_seq', (SELECT max(id) FROM pools))")
     finally:
         await engine.dispose()
 
