@@ -68,7 +68,8 @@ class Runtime:
     store_error: str | None = None
     listeners: Listeners | None = None
     answerer: FastAnswerer | None = None
-    # one decider per process: flap damping must see every decision for an address
+    # the health policy (quorum, damping) the API and the checker decide with; its
+    # memory of each address is stored with the address, shared by every node
     decider: HealthDecider = field(default_factory=HealthDecider)
     checker: HealthChecker | None = None  # the main process's built-in checks
     _generation: int = 0

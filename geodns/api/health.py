@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import math
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
@@ -20,6 +20,7 @@ from geodns.api.pools import publish, store_of
 from geodns.errors import Problem, ValidationError
 from geodns.health.service import HealthService, ReportIn
 from geodns.pools.validate import show
+from geodns.store.repository import AddressState
 
 REPORT_FIELDS = ("address", "status", "reason", "ttl")
 DEFAULT_TTL_S = 60.0
@@ -29,7 +30,7 @@ MAX_REASON = 500
 
 
 def service(request: web.Request) -> HealthService:
-    # the process's one decider: quorum votes and flap damping see every decision
+    # the configured policy (quorum, damping), the same as the built-in checker's
     return HealthService(store_of(request), request.app[CLOCK], request.app[RUNTIME].decider)
 
 
@@ -102,6 +103,14 @@ def _report(item: Any, where: str, problems: list[Problem]) -> ReportIn | None:
     return ReportIn(address, status == "down", reason, float(ttl))
 
 
+def _held_until(state: AddressState | None, now: datetime) -> str | None:
+    """When flap damping lets the address up again if it stays stable (None: not held)."""
+    held_until = None if state is None else state.history.held_until
+    if held_until is None or held_until <= now.timestamp():
+        return None
+    return _time(datetime.fromtimestamp(held_until, UTC))
+
+
 def _time(value: datetime | None) -> str | None:
     return None if value is None else value.isoformat()
 
@@ -166,6 +175,7 @@ async def get_address(request: web.Request) -> web.Response:
             "known": state is not None,
             "reason": state.reason if state is not None else "",
             "since": _time(state.since if state is not None else None),
+            "held_until": _held_until(state, health.now()),
             "probes": [
                 {
                     "probe": p.probe,

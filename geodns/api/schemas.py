@@ -164,13 +164,15 @@ SCHEMAS: JSON = {
         },
     ),
     "AddressHealth": obj(
-        ["address", "status", "known", "reason", "since", "probes", "transitions"],
+        ["address", "status", "known", "reason", "since", "held_until", "probes", "transitions"],
         {
             "address": STRING,
             "status": STATUS,
             "known": BOOLEAN,
             "reason": STRING,
             "since": {**TIME, "nullable": True},
+            # flap damping: down until this time if nothing changes, whatever the votes say
+            "held_until": {**TIME, "nullable": True},
             "probes": array(
                 obj(
                     ["probe", "status", "reason", "reported_at", "ttl", "live"],

@@ -236,7 +236,9 @@ class HealthRecorder:
     record() saves a report and re-decides its address in one store transaction
     (Store.record_reports, the path the API's POST /health/reports takes too, with the
     same HealthDecider); redecide_all(), run every interval_s by run(), votes again over
-    every address, because reports expire and damping releases without any new report.
+    every address (Store.redecide_health), because reports expire and damping releases
+    without any new report. Both run under the store's writers' lock and read the flap
+    history stored with the state, so every node sharing the database decides alike.
     on_transition(change) is called once per up <-> down change this recorder stored.
     """
 
@@ -252,7 +254,6 @@ class HealthRecorder:
         self.decider = decider if decider is not None else HealthDecider()
         self._wall_clock = wall_clock
         self._on_transition = on_transition
-        self._lock = asyncio.Lock()  # a redecision never interleaves with this one's records
 
     async def record(
         self,
@@ -264,10 +265,9 @@ class HealthRecorder:
         now: datetime | None = None,
     ) -> HealthChange:
         """Store probe's report and the address's state decided over every probe's reports."""
-        async with self._lock:
-            now = now if now is not None else self._wall_clock()
-            report = Report(probe, address, down, reason, now, ttl_s)
-            [change] = await self.store.record_reports(probe, [report], now, self.decider)
+        now = now if now is not None else self._wall_clock()
+        report = Report(probe, address, down, reason, now, ttl_s)
+        [change] = await self.store.record_reports(probe, [report], now, self.decider)
         self._transitioned(change)
         return change
 
@@ -281,36 +281,12 @@ class HealthRecorder:
 
     async def redecide_all(self, now: datetime | None = None) -> list[str]:
         """Vote again over every address with reports or a stored state; store what
-        differs. Returns the addresses whose served state (down, reason) changed.
-
-        Read, vote and write are separate transactions: a report stored in between can
-        be overwritten by this older view until the next round (or its own next report).
-        """
-        async with self._lock:
-            now = now if now is not None else self._wall_clock()
-            reports: dict[str, list[Report]] = {}
-            for report in await self.store.list_reports():
-                reports.setdefault(report.address, []).append(report)
-            stored = {s.address: s for s in await self.store.list_address_health()}
-            changed: list[str] = []
-            for address in sorted(reports.keys() | stored.keys()):
-                decision = self.decider.decide(address, reports.get(address, ()), now)
-                old = stored.get(address)
-                new = (decision.down, decision.reason, decision.votes)
-                if old is None and not decision.down and not decision.votes:
-                    continue  # never stored, nobody votes: up, as it already counts
-                if old is not None and (old.down, old.reason, dict(old.probes)) == new:
-                    continue
-                transition = await self.store.set_address_health(
-                    address, decision.down, decision.reason, decision.votes, now
-                )
-                if old is None or (old.down, old.reason) != new[:2]:
-                    changed.append(address)
-                if transition:
-                    self._transitioned(
-                        HealthChange(address, decision.down, decision.reason, True, True, old)
-                    )
-            return changed
+        differs. Returns the addresses whose served state (down, reason) changed."""
+        now = now if now is not None else self._wall_clock()
+        changes = await self.store.redecide_health(now, self.decider)
+        for change in changes:
+            self._transitioned(change)
+        return [change.address for change in changes if change.changed]
 
     async def run(self, interval_s: float = 1.0) -> None:
         """redecide_all every interval_s until cancelled; a store outage is logged, retried."""

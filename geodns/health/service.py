@@ -1,9 +1,9 @@
 """HealthService: what the API's /health routes do with probes' reports.
 
-Control plane: does I/O through the Store. How reports combine is the process's one
+Control plane: does I/O through the Store. How reports combine is the configured
 HealthDecider (geodns.health.state: probe quorum, report expiry, flap damping), passed
-in so that every decision about an address, from the API or the built-in checker, goes
-through the same damper.
+in so that every decision about an address, from the API or the built-in checker, is
+made by the same policy over the same stored damping history.
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ import math
 import statistics
 from collections import deque
 from collections.abc import Collection, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Protocol
 
@@ -93,10 +93,34 @@ class Vote(Protocol):
 
 
 @dataclass(frozen=True, slots=True)
+class FlapHistory:
+    """What flap damping remembers of one address, stored beside its decided state.
+
+    Kept in the database (address_health), not in a process, so every node sharing the
+    store damps an address alike: a node that never saw the flaps reads them here.
+    Times are Unix seconds. raw_down: the latest voted state, before damping (a never-seen
+    address counts as up); changes: when the voted state changed, newest last, only those
+    inside the window that can still count; held_until: while now is before it, the
+    address is served down whatever the votes say.
+    """
+
+    raw_down: bool = False
+    changes: tuple[float, ...] = ()
+    held_until: float | None = None
+
+    def held(self, now: float) -> bool:
+        return self.held_until is not None and now < self.held_until
+
+
+NO_HISTORY = FlapHistory()
+
+
+@dataclass(frozen=True, slots=True)
 class Decision:
     """The state an address should be served in, and the live votes behind it.
 
     votes maps probe name -> says down (the shape Store.set_address_health stores).
+    history is the flap damping memory to store with it (HealthDecider fills it in).
     """
 
     down: bool
@@ -105,6 +129,7 @@ class Decision:
     live: int  # probes whose report had not expired
     quorum: int  # down votes needed (0 when no probe is live)
     damped: bool = False  # held down by flap damping although the votes say up
+    history: FlapHistory = NO_HISTORY  # the damping memory to store with it
 
 
 def is_live(report: Vote, now: datetime) -> bool:
@@ -163,14 +188,7 @@ class Damped:
     down: bool
     held: bool  # down because of damping, whatever the votes say
     reason: str
-
-
-@dataclass(slots=True)
-class _Flaps:
-    down: bool = False  # the latest raw state (a never-seen address counts as up)
-    changes: deque[float] | None = None
-    last_change: float = -math.inf
-    held: bool = False
+    history: FlapHistory  # what to store for the next decision
 
 
 class FlapDamper:
@@ -184,6 +202,9 @@ class FlapDamper:
     rise 2, fall 3) one real down-up cycle takes at least 50 s, so five changes in 300 s
     is not noise of the checker itself. A hold of 120 s is six clean rise windows: long
     enough to trust, short enough that a fixed backend is back within two minutes.
+
+    The damper holds only the policy; each address's memory is a FlapHistory the caller
+    keeps (the store, in the transaction that decides).
     """
 
     def __init__(
@@ -194,42 +215,27 @@ class FlapDamper:
         self.max_changes = max_changes
         self.window_s = window_s
         self.hold_s = hold_s
-        self._flaps: dict[str, _Flaps] = {}
 
-    def apply(self, address: str, down: bool, now: float) -> Damped:
-        """Record the raw state of address at now; the state to serve."""
-        flaps = self._flaps.setdefault(address, _Flaps())
-        if flaps.changes is None:
-            flaps.changes = deque()
-        if down != flaps.down:
-            flaps.down = down
-            flaps.changes.append(now)
-            flaps.last_change = now
-        while flaps.changes and flaps.changes[0] <= now - self.window_s:
-            flaps.changes.popleft()
-        # latched: once flapping, held until stable for hold_s, even inside the window
-        flaps.held = (flaps.held or len(flaps.changes) > self.max_changes) and (
-            now - flaps.last_change < self.hold_s
-        )
-        if not flaps.held:
-            if not down and not flaps.changes:
-                del self._flaps[address]  # nothing to remember
-            return Damped(down, False, "")
+    def apply(self, history: FlapHistory, down: bool, now: float) -> Damped:
+        """The state to serve when the votes say down at now, and the history to keep."""
+        changes = history.changes
+        held_until = history.held_until
+        if down != history.raw_down:
+            changes += (now,)
+            if history.held(now):  # latched: a change while held restarts the hold
+                held_until = now + self.hold_s
+        # only the newest max_changes + 1 inside the window can ever tip the count
+        changes = tuple(t for t in changes if t > now - self.window_s)[-(self.max_changes + 1):]
+        if len(changes) > self.max_changes:
+            held_until = max(held_until or -math.inf, changes[-1] + self.hold_s)
+        kept = FlapHistory(down, changes, held_until)
+        if not kept.held(now):
+            return Damped(down, False, "", FlapHistory(down, changes, None))
         reason = (
-            f"flapping: {len(flaps.changes)} changes in {self.window_s:g}s, "
+            f"flapping: more than {self.max_changes} changes in {self.window_s:g}s, "
             f"held down until stable for {self.hold_s:g}s"
         )
-        return Damped(True, not down, reason)
-
-    def release_at(self, address: str) -> float | None:
-        """When a held address is released if nothing changes (None: not held)."""
-        flaps = self._flaps.get(address)
-        if flaps is None or not flaps.held:
-            return None
-        return flaps.last_change + self.hold_s
-
-    def forget(self, address: str) -> None:
-        self._flaps.pop(address, None)
+        return Damped(True, not down, reason, kept)
 
 
 class AddressVote(Vote, Protocol):
@@ -238,33 +244,35 @@ class AddressVote(Vote, Protocol):
 
 
 class HealthDecider:
-    """decide() then FlapDamper: the one object that turns reports into served states.
+    """decide() then FlapDamper: the one policy that turns reports into served states.
 
-    Stateful (the damper remembers changes): one per process, used only on the paths
-    that store the outcome (reports arriving, and the periodic redecision for expiry and
-    release). Read-only callers (explain, dashboards) use the module's decide(). Calling
-    the decider itself has the shape of geodns.store's Decide, for Store.record_reports
-    and HealthService: (one address's reports, now) -> (down, reason, votes).
+    Stateless: the damper's memory of an address comes in and goes out as a FlapHistory,
+    which the store keeps in the same transaction as the decided state, so every node and
+    every path (reports arriving, the periodic redecision for expiry and release) decides
+    alike. Read-only callers (explain, dashboards) use the module's decide(). Calling the
+    decider itself has the shape of geodns.store's Decide, for Store.record_reports and
+    Store.redecide_health.
     """
 
     def __init__(self, quorum: int | None = None, damper: FlapDamper | None = None) -> None:
         self.quorum = quorum
         self.damper = damper if damper is not None else FlapDamper()
 
-    def decide(self, address: str, reports: Iterable[Vote], now: datetime) -> Decision:
+    def decide(
+        self, reports: Iterable[Vote], history: FlapHistory, now: datetime
+    ) -> Decision:
         voted = decide(reports, now, self.quorum)
-        damped = self.damper.apply(address, voted.down, now.timestamp())
+        damped = self.damper.apply(history, voted.down, now.timestamp())
         if not damped.held:
-            return voted
-        return Decision(True, damped.reason, voted.votes, voted.live, voted.quorum, True)
+            return replace(voted, history=damped.history)
+        return Decision(
+            True, damped.reason, voted.votes, voted.live, voted.quorum, True, damped.history
+        )
 
     def __call__(
-        self, reports: Sequence[AddressVote], now: datetime
-    ) -> tuple[bool, str, dict[str, bool]]:
-        if not reports:
-            return False, "", {}
-        decision = self.decide(reports[0].address, reports, now)
-        return decision.down, decision.reason, decision.votes
+        self, reports: Sequence[AddressVote], history: FlapHistory, now: datetime
+    ) -> Decision:
+        return self.decide(reports, history, now)
 
 
 # -- adaptive weights -----------------------------------------------------------------

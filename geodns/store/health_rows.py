@@ -2,7 +2,9 @@
 
 Control plane: does I/O. HealthMethods are Store's health calls; the functions below work
 on the caller's connection. Deciding what reports mean is not done here: callers pass
-the decided state, or a decide function, in.
+the decided state, or a decide function, in. The decide function gets, and the store
+keeps, each address's flap damping memory (FlapHistory) in the same transaction as the
+reports it decides from, under the writers' lock, so every node decides alike.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from geodns.health.state import NO_HISTORY, Decision, FlapHistory
 from geodns.store import tables as t
 from geodns.store.audit import write_audit
 from geodns.store.changes import mark_health_changed
@@ -41,6 +44,7 @@ class AddressState:
     reason: str
     since: datetime
     probes: dict[str, bool]  # probe name -> says down
+    history: FlapHistory = NO_HISTORY  # flap damping's memory of this address
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,8 +68,8 @@ class HealthChange:
     before: AddressState | None  # None: never seen, counted as up
 
 
-# (one address's reports, now) -> (down, reason, votes {probe: says down})
-Decide = Callable[[Sequence[Report], datetime], tuple[bool, str, dict[str, bool]]]
+# (one address's reports, its stored damping memory, now) -> what to serve and keep
+Decide = Callable[[Sequence[Report], FlapHistory, datetime], Decision]
 
 
 class HealthMethods(StoreCore):
@@ -122,7 +126,7 @@ class HealthMethods(StoreCore):
     ) -> list[HealthChange]:
         """Save a probe's batch of reports and re-decide each address, in one transaction.
 
-        decide(every stored report on one address, now) -> (down, reason, votes) is the
+        decide(every stored report on one address, its stored FlapHistory, now) is the
         health policy; the store keeps what it says. One HealthChange per address, in order.
         """
         async with self._write(f"reports from {probe}") as conn:
@@ -130,17 +134,64 @@ class HealthMethods(StoreCore):
             for report in reports:
                 await upsert_report(conn, report)
             addresses = list(dict.fromkeys(r.address for r in reports))
-            by_address: dict[str, list[Report]] = {a: [] for a in addresses}
-            for report in await read_reports(conn, addresses):
-                by_address[report.address].append(report)
-            changes = []
-            for address in addresses:
-                down, reason, votes = decide(by_address[address], now)
-                changes.append(await apply_health(conn, address, down, reason, votes, now, probe))
-            changed = [change.address for change in changes if change.changed]
-            if changed:
-                await mark_health_changed(conn, changed, await self._bump(conn))
+            changes = await self._redecide(conn, addresses, now, decide, probe, always=True)
         self._count(changes)
+        return changes
+
+    async def redecide_health(self, now: datetime, decide: Decide) -> list[HealthChange]:
+        """Vote again over every address with reports or a stored state, in one transaction
+        under the writers' lock, and store what differs: reports expire and holds end
+        without any new report. A report stored meanwhile waits for the lock, so this
+        never writes over a newer decision. One HealthChange per address it wrote.
+        """
+        async with self._write("health redecision") as conn:
+            await lock_writers(conn)
+            changes = await self._redecide(conn, None, now, decide, "health", always=False)
+        self._count(changes)
+        return changes
+
+    async def _redecide(
+        self,
+        conn: AsyncConnection,
+        addresses: Sequence[str] | None,
+        now: datetime,
+        decide: Decide,
+        actor: str,
+        *,
+        always: bool,
+    ) -> list[HealthChange]:
+        """Decide addresses (None: every one known) from their reports and stored history;
+        write each decision (always) or only those that differ from what is stored."""
+        reports: dict[str, list[Report]] = {a: [] for a in addresses or ()}
+        for report in await read_reports(conn, addresses):
+            reports.setdefault(report.address, []).append(report)
+        stored = {s.address: s for s in await read_states(conn, addresses=addresses)}
+        chosen = addresses if addresses is not None else sorted(reports.keys() | stored.keys())
+        changes = []
+        for address in chosen:
+            decision = decide(reports.get(address, []), _history(stored.get(address)), now)
+            old = stored.get(address)
+            if not always:
+                if old is None and not decision.down and not decision.votes:
+                    if decision.history == NO_HISTORY:
+                        continue  # never stored, nobody votes: up, as it already counts
+                elif old is not None and _same(old, decision):
+                    continue
+            changes.append(
+                await apply_health(
+                    conn,
+                    address,
+                    decision.down,
+                    decision.reason,
+                    decision.votes,
+                    now,
+                    actor,
+                    decision.history,
+                )
+            )
+        changed = [change.address for change in changes if change.changed]
+        if changed:
+            await mark_health_changed(conn, changed, await self._bump(conn))
         return changes
 
     def _count(self, changes: Iterable[HealthChange]) -> None:
@@ -211,15 +262,45 @@ async def read_state(conn: AsyncConnection, address: str) -> AddressState | None
     return None if row is None else _state(row)
 
 
-async def read_states(conn: AsyncConnection, down: bool | None = None) -> list[AddressState]:
-    query = select(t.address_health).order_by(t.address_health.c.address)
+async def read_states(
+    conn: AsyncConnection, down: bool | None = None, addresses: Iterable[str] | None = None
+) -> list[AddressState]:
+    table = t.address_health
+    query = select(table).order_by(table.c.address)
     if down is not None:
-        query = query.where(t.address_health.c.down == down)
+        query = query.where(table.c.down == down)
+    if addresses is not None:
+        query = query.where(table.c.address.in_(sorted(set(addresses))))
     return [_state(r) for r in await conn.execute(query)]
 
 
 def _state(row: Any) -> AddressState:
-    return AddressState(row.address, row.down, row.reason, row.since, row.probes)
+    held_until = None if row.held_until is None else row.held_until.timestamp()
+    history = FlapHistory(row.raw_down, tuple(float(t) for t in row.raw_changes), held_until)
+    return AddressState(row.address, row.down, row.reason, row.since, row.probes, history)
+
+
+def _history(state: AddressState | None) -> FlapHistory:
+    """The stored damping memory; a never-seen address has none and counts as up."""
+    return NO_HISTORY if state is None else state.history
+
+
+def _same(state: AddressState, decision: Decision) -> bool:
+    return (state.down, state.reason, dict(state.probes), state.history) == (
+        decision.down,
+        decision.reason,
+        decision.votes,
+        decision.history,
+    )
+
+
+def _history_values(history: FlapHistory) -> dict[str, Any]:
+    held_until = history.held_until
+    return {
+        "raw_down": history.raw_down,
+        "raw_changes": list(history.changes),
+        "held_until": None if held_until is None else datetime.fromtimestamp(held_until, UTC),
+    }
 
 
 async def store_state(
@@ -229,14 +310,20 @@ async def store_state(
     reason: str,
     probes: Mapping[str, bool],
     now: datetime,
+    history: FlapHistory | None = None,
 ) -> HealthChange:
     """Write the decided state; a transition row when up/down changed. A never-seen address
-    counts as up. The caller bumps the generation when the change says changed."""
+    counts as up. history None keeps the stored damping memory (a new row: the decided
+    state as the voted one). The caller bumps the generation when the change says changed."""
     now = aware(now)
     votes = {str(probe): bool(says_down) for probe, says_down in probes.items()}
     before = await read_state(conn, address)
     was_down = before.down if before is not None else False
     values: dict[str, Any] = {"down": down, "reason": reason, "probes": votes}
+    if history is not None:
+        values.update(_history_values(history))
+    elif before is None:
+        values.update(_history_values(FlapHistory(raw_down=down)))
     if before is None:
         await conn.execute(insert(t.address_health).values(address=address, since=now, **values))
     else:
@@ -263,9 +350,10 @@ async def apply_health(
     probes: Mapping[str, bool],
     now: datetime,
     actor: str,
+    history: FlapHistory | None = None,
 ) -> HealthChange:
     """store_state, plus an audit row by actor when up/down changed."""
-    change = await store_state(conn, address, down, reason, probes, now)
+    change = await store_state(conn, address, down, reason, probes, now, history)
     if change.transition:
         before = change.before
         await write_audit(

@@ -27,6 +27,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.engine import Dialect
+from sqlalchemy.sql.expression import false
 from sqlalchemy.types import TypeDecorator
 
 # Deterministic constraint names, so migrations can name what they alter.
@@ -144,6 +145,12 @@ address_health = Table(
     Column("probes", JSON, nullable=False),  # {probe: says_down}
     # the generation at which (down, reason) last changed: what load_changes reads
     Column("changed_generation", BigInteger, nullable=False, server_default="0"),
+    # flap damping's memory (geodns.health.state.FlapHistory), shared by every node: the
+    # voted state before damping, when it changed (Unix seconds, newest last), and until
+    # when the address is held down whatever the votes say
+    Column("raw_down", Boolean, nullable=False, server_default=false()),
+    Column("raw_changes", JSON, nullable=False, server_default="[]"),
+    Column("held_until", UtcDateTime, nullable=True),
     Index(None, "changed_generation"),
 )
 

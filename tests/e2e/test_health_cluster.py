@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from harness import ROOT, SERVE_ZONES, GeodnsProcess, clean_environ, start_geodns
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -41,17 +40,10 @@ def answers(node: GeodnsProcess) -> set[str]:
     return {rr.to_text() for rrset in node.query(NAME, "A").answer for rr in rrset}
 
 
-# BUG for the lead (geodns/health/state.py FlapDamper, geodns/health/checker.py
-# HealthRecorder.redecide_all, geodns/store): the damper's memory is per process, but the
-# decided state is shared. Node A holds a flapping address down; node B never saw the
-# flaps, so its once-a-second redecision votes "up" and stores it; A's next round stores
-# "down" again: the served state flips every second on both nodes (measured: 16
-# transitions in 6 s) until A's 120 s hold ends. Fix: keep the damper's history (raw
-# change times, held-until) in address_health and decide from it in the same transaction
-# that reads the reports (record_reports, and a redecide of the same shape), so every
-# node damps alike. Remove the xfail with the fix.
-@pytest.mark.xfail(strict=True, reason="flap damping is per process: two nodes fight over "
-                   "a damped address; see the comment above")
+# The damper's memory is stored with the address (address_health), not kept per process:
+# before it was, node B, which never saw the flaps, voted "up" every second while node A
+# held the address down, and the served state flipped on both nodes (16 transitions in
+# 6 s) until A's hold ended.
 def test_an_address_damped_by_one_node_stays_down_on_every_node_issue5_s3(tmp_path: Path):
     zones = tmp_path / "zones"
     shutil.copytree(SERVE_ZONES, zones)

@@ -107,7 +107,8 @@ def test_an_address_never_reported_is_up_and_unknown_and_a_bad_one_is_422(serve)
     async def body(api: Api) -> None:
         fresh = await api.call("GET", "/api/v1/health/addresses/192.0.2.200")
         assert fresh.body == {"address": "192.0.2.200", "status": "up", "known": False,
-                              "reason": "", "since": None, "probes": [], "transitions": []}
+                              "reason": "", "since": None, "held_until": None, "probes": [],
+                              "transitions": []}
         bad = await api.call("GET", "/api/v1/health/addresses/nope")
         assert (bad.status, bad.body) == (422, {"error": "invalid address", "errors": [
             {"field": "address", "message": 'not an IPv4 or IPv6 address, got "nope"'}]})

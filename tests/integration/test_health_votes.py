@@ -17,7 +17,9 @@ from integration.health_backends import HttpBackend
 from geodns.health.checker import HealthChecker, HealthRecorder
 from geodns.health.state import FlapDamper, HealthDecider
 from geodns.pools.model import AddressHealth, Check, CheckType, Member, Pool
-from geodns.store.repository import Store
+from geodns.store.core import lock_writers
+from geodns.store.health_rows import Report, upsert_report
+from geodns.store.repository import Store, transaction
 
 T0 = datetime(2026, 5, 1, 12, 0, 0, tzinfo=UTC)
 ADDRESS = "192.0.2.11"
@@ -80,11 +82,68 @@ def test_a_flapping_address_is_held_down_until_stable(with_store: WithStore) -> 
         for second, down in [(0, True), (5, False), (10, True), (15, False)]:
             change = await recorder.record("node-a", ADDRESS, down, "x", 600, at(second))
         assert change.down is True  # the votes say up
-        assert change.reason == "flapping: 4 changes in 100s, held down until stable for 30s"
+        assert change.reason == (
+            "flapping: more than 2 changes in 100s, held down until stable for 30s")
         assert (await store.load_state()).health[ADDRESS].down is True
         assert await recorder.redecide_all(at(44)) == []
         assert await recorder.redecide_all(at(45)) == [ADDRESS]  # stable 30 s: released
         assert (await store.load_state()).health[ADDRESS].down is False
+
+    with_store(body)
+
+
+def test_two_nodes_on_one_database_damp_an_address_alike_issue5_s3(
+    database_url: str, with_store: WithStore
+) -> None:
+    """The flap history lives with the address: node B, which saw none of the flaps,
+    neither releases node A's hold early nor holds it longer."""
+
+    async def body(store_a: Store) -> None:
+        store_b = await Store.open(database_url)  # a second node: its own engine, own decider
+        try:
+            def policy() -> HealthDecider:
+                return HealthDecider(damper=FlapDamper(max_changes=2, window_s=100, hold_s=30))
+
+            node_a, node_b = HealthRecorder(store_a, policy()), HealthRecorder(store_b, policy())
+            for second, down in [(0, True), (5, False), (10, True), (15, False)]:
+                await node_a.record("node-a", ADDRESS, down, "x", 600, at(second))
+            assert await node_b.redecide_all(at(16)) == []  # B reads A's hold and keeps it
+            assert await node_b.redecide_all(at(44)) == []
+            [state] = await store_b.list_address_health()
+            assert (state.down, state.history.held_until) == (True, at(45).timestamp())
+            assert await node_b.redecide_all(at(45)) == [ADDRESS]  # 30 s stable: released
+            assert await node_a.redecide_all(at(46)) == []  # and A agrees
+            assert (await store_a.load_state()).health[ADDRESS].down is False
+            # down, up, down (held from here), up at the release: no flip-flop between nodes
+            downs = [t.down for t in await store_a.list_transitions(ADDRESS)]
+            assert downs == [False, True, False, True]  # newest first
+        finally:
+            await store_b.close()
+
+    with_store(body)
+
+
+def test_a_redecision_waits_for_a_report_being_stored_and_decides_with_it(
+    database_url: str, with_store: WithStore
+) -> None:
+    """Store.redecide_health reads under the writers' lock: a report committed while it
+    waits is in its vote, never overwritten by an older view of the reports."""
+
+    async def body(store: Store) -> None:
+        reporter = await Store.open(database_url)
+        recorder = HealthRecorder(store)
+        try:
+            async with transaction(reporter._engine, write=True) as conn:
+                await lock_writers(conn)
+                redecision = asyncio.create_task(recorder.redecide_all(at(1)))
+                await asyncio.sleep(0.3)  # the redecision is waiting for the lock now
+                assert not redecision.done()
+                await upsert_report(conn, Report("probe-a", ADDRESS, True, "refused", at(0), 60))
+            assert await redecision == [ADDRESS]  # it saw the committed report
+            [state] = await store.list_address_health()
+            assert (state.down, state.probes) == (True, {"probe-a": True})
+        finally:
+            await reporter.close()
 
     with_store(body)
 
