@@ -1,7 +1,10 @@
 """Tell the caller when the store's generation moves: PostgreSQL LISTEN/NOTIFY, SQLite polling.
 
 Control plane: a background loop. It never raises: failures are logged at WARNING,
-backed off and retried until stop is set.
+backed off and retried until stop is set. On SQLite each poll first asks SQLite whether
+anything at all was committed since the last one (PRAGMA data_version, on a connection
+of its own, a few microseconds): the generation is read through the store only then, so
+an idle database costs the event loop, which also answers DNS, next to nothing.
 """
 
 from __future__ import annotations
@@ -9,8 +12,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sqlite3
 from collections.abc import Awaitable, Callable
 from typing import Any
+from urllib.parse import quote
 
 import asyncpg  # no stubs: see the mypy overrides in pyproject.toml
 
@@ -45,19 +50,22 @@ async def watch_changes(
     poke = asyncio.Event()
     listener = asyncio.create_task(_listen(url, poke, stop)) if postgres else None
     interval = safety_poll_s if postgres else poll_interval_s
+    commits = None if postgres else SqliteCommits.open(url)
     last = since
     failures = 0
     try:
         while not stop.is_set():
+            wait_s = interval
             try:
-                current = await store.generation()
-                if last is None:
-                    last = current
-                elif current != last:
-                    await on_change(current)
-                    last = current  # only once handled: a failed on_change is retried
+                # after a failure, read whatever SQLite says: the change is still unhandled
+                if failures or last is None or _moved(commits):
+                    current = await store.generation()
+                    if last is None:
+                        last = current
+                    elif current != last:
+                        await on_change(current)
+                        last = current  # only once handled: a failed on_change is retried
                 failures = 0
-                wait_s = interval
             except Exception as exc:  # background loop: log, back off, go on
                 failures += 1
                 wait_s = min(poll_interval_s * 2**failures, MAX_BACKOFF_S)
@@ -65,10 +73,57 @@ async def watch_changes(
             await _first(stop, poke, timeout_s=wait_s)
             poke.clear()
     finally:
+        if commits is not None:
+            commits.close()
         if listener is not None:
             listener.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await listener
+
+
+def _moved(commits: SqliteCommits | None) -> bool:
+    """Whether the database may have changed (always, where it cannot be asked cheaply)."""
+    return commits is None or commits.moved()
+
+
+class SqliteCommits:
+    """Whether anything was committed to a SQLite database since the last question.
+
+    PRAGMA data_version changes when another connection commits (every store connection
+    is another one), and reading it needs no disk I/O in WAL mode: the answer comes from
+    the shared-memory index. moved() says True when it cannot tell (the first call, an
+    error), so a doubt costs one store read, never a missed change.
+    """
+
+    def __init__(self, connection: sqlite3.Connection) -> None:
+        self._connection = connection
+        self._version: int | None = None
+
+    @classmethod
+    def open(cls, url: str) -> SqliteCommits | None:
+        """None for an in-memory database (no other connection can see it)."""
+        path = database_url(url).database
+        if not path or path == ":memory:" or path.startswith("file:"):
+            return None
+        try:
+            # mode=rw: never create the file; this connection only ever reads a pragma
+            connection = sqlite3.connect(f"file:{quote(path)}?mode=rw", uri=True, timeout=0)
+        except sqlite3.Error:
+            return None  # no file yet: the store will make it; poll the slow way
+        return cls(connection)
+
+    def moved(self) -> bool:
+        try:
+            version = int(self._connection.execute("PRAGMA data_version").fetchone()[0])
+        except sqlite3.Error:
+            self._version = None
+            return True
+        moved = version != self._version
+        self._version = version
+        return moved
+
+    def close(self) -> None:
+        self._connection.close()
 
 
 async def _listen(url: str, poke: asyncio.Event, stop: asyncio.Event) -> None:

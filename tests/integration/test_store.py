@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+import sqlite3
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
@@ -30,7 +31,7 @@ from geodns.pools.model import (
 from geodns.store import tables
 from geodns.store.migrate import ensure_schema, upgrade
 from geodns.store.repository import StaleVersion, Store, open_engine
-from geodns.store.watch import watch_changes
+from geodns.store.watch import SqliteCommits, watch_changes
 
 POSTGRES = bool(os.environ.get("GEODNS_TEST_POSTGRES_URL"))
 BACKENDS = [pytest.param("sqlite", id="sqlite")]
@@ -489,3 +490,75 @@ def test_watch_retries_a_failed_on_change(database_url: str) -> None:
         return calls
 
     assert asyncio.run(scenario()) == [1, 1]
+
+
+class CountingStore(Store):
+    """The real store, counting how often the watch reads the generation."""
+
+    reads = 0
+
+    async def generation(self) -> int:
+        self.reads += 1
+        return await super().generation()
+
+
+@pytest.mark.parametrize("backend", [p for p in BACKENDS if p.id == "sqlite"])
+def test_an_idle_sqlite_watch_reads_the_generation_only_when_something_was_committed(
+    database_url: str,
+) -> None:
+    """PRAGMA data_version answers "anything committed?" without the store: an idle
+    database costs the DNS event loop no query, a commit is still seen at once."""
+
+    async def scenario() -> tuple[int, int, list[int]]:
+        store = await CountingStore.open(database_url)
+        writer = await Store.open(database_url)
+        seen: list[int] = []
+        changed = asyncio.Event()
+        stop = asyncio.Event()
+
+        async def on_change(generation: int) -> None:
+            seen.append(generation)
+            changed.set()
+
+        task = asyncio.create_task(
+            watch_changes(store, database_url, on_change, stop=stop, poll_interval_s=0.02)
+        )
+        try:
+            await asyncio.sleep(0.5)  # some 25 polls of an idle database
+            idle_reads = store.reads
+            await writer.create_pool(www())
+            await asyncio.wait_for(changed.wait(), timeout=5)
+            return idle_reads, store.reads, seen
+        finally:
+            stop.set()
+            await asyncio.wait_for(task, timeout=5)
+            await writer.close()
+            await store.close()
+
+    idle_reads, reads, seen = asyncio.run(scenario())
+    assert idle_reads <= 2  # the first read, and one for the probe's own first answer
+    assert reads > idle_reads and seen == [1]
+
+
+def test_sqlite_commits_tells_a_commit_from_a_read(tmp_path: Path) -> None:
+    path = tmp_path / "watched.db"
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("PRAGMA journal_mode=WAL")
+    other.execute("CREATE TABLE t (x)")
+    commits = SqliteCommits.open(f"sqlite+aiosqlite:///{path}")
+    assert commits is not None
+    try:
+        assert commits.moved() is True  # the first answer: it cannot know
+        assert commits.moved() is False
+        other.execute("SELECT * FROM t").fetchall()
+        other.execute("BEGIN IMMEDIATE")
+        other.execute("COMMIT")
+        assert commits.moved() is False  # reads and empty transactions commit nothing
+        other.execute("INSERT INTO t VALUES (1)")
+        assert commits.moved() is True
+        assert commits.moved() is False
+    finally:
+        commits.close()
+        other.close()
+    assert SqliteCommits.open("sqlite+aiosqlite:///:memory:") is None
+    assert SqliteCommits.open(f"sqlite+aiosqlite:///{tmp_path / 'absent.db'}") is None
