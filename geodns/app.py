@@ -34,7 +34,9 @@ from geodns.store.watch import watch_changes
 from geodns.workers import WorkerPool, worker_environment
 
 log = logging.getLogger(__name__)
-HEALTH_REDECIDE_INTERVAL_S = 1.0  # reports expire and damping releases without new reports
+# Reports expire and holds end without new reports: each node redecides when its store
+# says that is due, and sweeps at least this often for reports a dead node stored.
+HEALTH_REDECIDE_CEILING_S = 5.0
 
 
 async def open_runtime(settings: Settings) -> Runtime:
@@ -98,8 +100,10 @@ async def run_health_checks(app: web.Application) -> AsyncIterator[None]:
         await checker.wait_first_reports(first_report_timeout_s(added))
         runtime.store_generation = -1  # read health again, with the first results in
         await runtime.refresh_from_store()
-    redecide = asyncio.create_task(recorder.run(HEALTH_REDECIDE_INTERVAL_S))
+    runtime.recorder = recorder
+    redecide = asyncio.create_task(recorder.run(HEALTH_REDECIDE_CEILING_S))
     yield
+    runtime.recorder = None
     redecide.cancel()
     await asyncio.gather(redecide, return_exceptions=True)
     runtime.checker = None

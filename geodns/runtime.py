@@ -26,7 +26,7 @@ from geodns.dns.zone import Zone
 from geodns.dns.zonefile import ZoneLoad, load_zone_dir, merge_reload
 from geodns.errors import GeodnsError, StoreUnavailable, ZoneFileError
 from geodns.geo import GeoReader
-from geodns.health.checker import HealthChecker, first_report_timeout_s
+from geodns.health.checker import HealthChecker, HealthRecorder, first_report_timeout_s
 from geodns.health.state import HealthDecider
 from geodns.pools.model import AddressHealth, HealthView, Pool
 from geodns.settings import Settings
@@ -72,6 +72,7 @@ class Runtime:
     # memory of each address is stored with the address, shared by every node
     decider: HealthDecider = field(default_factory=HealthDecider)
     checker: HealthChecker | None = None  # the main process's built-in checks
+    recorder: HealthRecorder | None = None  # stores reports; redecides when one is due
     _generation: int = 0
     _builder: SnapshotBuilder = field(default_factory=SnapshotBuilder)
     _down: dict[str, str] = field(default_factory=dict)  # address -> reason, of health

@@ -120,6 +120,9 @@ async def post_reports(request: web.Request) -> web.Response:
     health = service(request)
     probe = caller(request).name
     changes = await health.accept_reports(probe, reports, health.now())
+    recorder = request.app[RUNTIME].recorder
+    if recorder is not None:  # these reports expire: redecide by then
+        recorder.due_by(min((c.due for c in changes if c.due is not None), default=None))
     if any(change.changed for change in changes):
         await publish(request)
     return web.json_response(

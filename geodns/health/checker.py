@@ -23,6 +23,9 @@ from geodns.store.repository import HealthChange, Report, Store
 log = logging.getLogger(__name__)
 
 
+DUE_SLACK_S = 0.01  # redecide just after a report's expiry, when it no longer counts
+
+
 def first_report_timeout_s(added: Iterable[Target]) -> float:
     """How long to wait for new targets' first reports: the longest of their timeouts,
     plus the grace the scheduler allows a probe and one second to store the reports."""
@@ -235,10 +238,17 @@ class HealthRecorder:
 
     record() saves a report and re-decides its address in one store transaction
     (Store.record_reports, the path the API's POST /health/reports takes too, with the
-    same HealthDecider); redecide_all(), run every interval_s by run(), votes again over
-    every address (Store.redecide_health), because reports expire and damping releases
-    without any new report. Both run under the store's writers' lock and read the flap
-    history stored with the state, so every node sharing the database decides alike.
+    same HealthDecider); redecide_all(), which run() calls, votes again over every address
+    (Store.redecide_health), because reports expire and damping releases without any new
+    report. Both run under the store's writers' lock and read the flap history stored
+    with the state, so every node sharing the database decides alike.
+
+    run() redecides when the store said something is next due (a report expiring, a hold
+    ending), when due_by() was told of an earlier time (this node stored a report), and
+    at least every ceiling_s: that sweep catches reports other nodes stored whose node
+    has died since (a live node redecides its own on time). A redecision is a write
+    transaction; once a second, whether due or not, it cost the event loop that answers
+    DNS some 6 ms a second for nothing.
     on_transition(change) is called once per up <-> down change this recorder stored.
     """
 
@@ -254,6 +264,14 @@ class HealthRecorder:
         self.decider = decider if decider is not None else HealthDecider()
         self._wall_clock = wall_clock
         self._on_transition = on_transition
+        self.next_due: datetime | None = None  # when run() redecides next, at the latest
+        self._sooner = asyncio.Event()
+
+    def due_by(self, when: datetime | None) -> None:
+        """A decision may change by itself at when: make run() redecide by then."""
+        if when is not None and (self.next_due is None or when < self.next_due):
+            self.next_due = when
+            self._sooner.set()
 
     async def record(
         self,
@@ -269,6 +287,7 @@ class HealthRecorder:
         report = Report(probe, address, down, reason, now, ttl_s)
         [change] = await self.store.record_reports(probe, [report], now, self.decider)
         self._transitioned(change)
+        self.due_by(change.due)
         return change
 
     def sink(self, probe: str) -> ReportSink:
@@ -283,19 +302,42 @@ class HealthRecorder:
         """Vote again over every address with reports or a stored state; store what
         differs. Returns the addresses whose served state (down, reason) changed."""
         now = now if now is not None else self._wall_clock()
-        changes = await self.store.redecide_health(now, self.decider)
-        for change in changes:
+        redecided = await self.store.redecide_health(now, self.decider)
+        self.next_due = redecided.next_due
+        for change in redecided.changes:
             self._transitioned(change)
-        return [change.address for change in changes if change.changed]
+        return [change.address for change in redecided.changes if change.changed]
 
-    async def run(self, interval_s: float = 1.0) -> None:
-        """redecide_all every interval_s until cancelled; a store outage is logged, retried."""
+    async def run(self, ceiling_s: float = 5.0, retry_s: float = 1.0) -> None:
+        """redecide_all when due, and at least every ceiling_s, until cancelled; a store
+        outage is logged and retried every retry_s."""
         while True:
+            self._sooner.clear()
+            wait_s = ceiling_s
             try:
                 await self.redecide_all()
+                if self.next_due is not None:
+                    until_due = (self.next_due - self._wall_clock()).total_seconds()
+                    wait_s = min(ceiling_s, max(0.0, until_due) + DUE_SLACK_S)
             except Exception as exc:  # background loop: log, back off, go on
                 log.warning("health redecision failed error=%s", exc)
-            await asyncio.sleep(interval_s)
+                wait_s = retry_s
+            await self._wait_sooner(wait_s)
+
+    async def _wait_sooner(self, wait_s: float) -> None:
+        """Sleep wait_s, or until the time due_by() brought forward."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + wait_s
+        while loop.time() < deadline:
+            try:
+                async with asyncio.timeout_at(deadline):
+                    await self._sooner.wait()
+            except TimeoutError:
+                return
+            self._sooner.clear()
+            if self.next_due is not None:
+                until_due = (self.next_due - self._wall_clock()).total_seconds()
+                deadline = min(deadline, loop.time() + max(0.0, until_due) + DUE_SLACK_S)
 
     def _transitioned(self, change: HealthChange) -> None:
         if not change.transition:

@@ -55,9 +55,7 @@ class AddressView:
 
 
 class HealthService:
-    def __init__(
-        self, store: Store, clock: Callable[[], datetime], decide: Decide
-    ) -> None:
+    def __init__(self, store: Store, clock: Callable[[], datetime], decide: Decide) -> None:
         self._store = store
         self._clock = clock
         self._decide = decide

@@ -225,7 +225,7 @@ class FlapDamper:
             if history.held(now):  # latched: a change while held restarts the hold
                 held_until = now + self.hold_s
         # only the newest max_changes + 1 inside the window can ever tip the count
-        changes = tuple(t for t in changes if t > now - self.window_s)[-(self.max_changes + 1):]
+        changes = tuple(t for t in changes if t > now - self.window_s)[-(self.max_changes + 1) :]
         if len(changes) > self.max_changes:
             held_until = max(held_until or -math.inf, changes[-1] + self.hold_s)
         kept = FlapHistory(down, changes, held_until)
@@ -258,9 +258,7 @@ class HealthDecider:
         self.quorum = quorum
         self.damper = damper if damper is not None else FlapDamper()
 
-    def decide(
-        self, reports: Iterable[Vote], history: FlapHistory, now: datetime
-    ) -> Decision:
+    def decide(self, reports: Iterable[Vote], history: FlapHistory, now: datetime) -> Decision:
         voted = decide(reports, now, self.quorum)
         damped = self.damper.apply(history, voted.down, now.timestamp())
         if not damped.held:

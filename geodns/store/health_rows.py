@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import insert, select, update
@@ -66,6 +66,17 @@ class HealthChange:
     transition: bool  # up <-> down
     changed: bool  # (down, reason) moved: the snapshot serves something new
     before: AddressState | None  # None: never seen, counted as up
+    # when the decision can next change with no new report (a report expiring, a hold
+    # ending): the redecision loop's wake-up time; None: not by itself
+    due: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Redecided:
+    """What Store.redecide_health stored, and when a redecision is next due."""
+
+    changes: list[HealthChange]
+    next_due: datetime | None  # the earliest due over every address
 
 
 # (one address's reports, its stored damping memory, now) -> what to serve and keep
@@ -134,21 +145,27 @@ class HealthMethods(StoreCore):
             for report in reports:
                 await upsert_report(conn, report)
             addresses = list(dict.fromkeys(r.address for r in reports))
-            changes = await self._redecide(conn, addresses, now, decide, probe, always=True)
+            changes = await self._redecide(
+                conn, addresses, now, decide, probe, always=True, dues=[]
+            )
         self._count(changes)
         return changes
 
-    async def redecide_health(self, now: datetime, decide: Decide) -> list[HealthChange]:
+    async def redecide_health(self, now: datetime, decide: Decide) -> Redecided:
         """Vote again over every address with reports or a stored state, in one transaction
         under the writers' lock, and store what differs: reports expire and holds end
         without any new report. A report stored meanwhile waits for the lock, so this
-        never writes over a newer decision. One HealthChange per address it wrote.
+        never writes over a newer decision. One HealthChange per address it wrote, and
+        the earliest time any address's decision can change by itself.
         """
+        dues: list[datetime] = []
         async with self._write("health redecision") as conn:
             await lock_writers(conn)
-            changes = await self._redecide(conn, None, now, decide, "health", always=False)
+            changes = await self._redecide(
+                conn, None, now, decide, "health", always=False, dues=dues
+            )
         self._count(changes)
-        return changes
+        return Redecided(changes, min(dues, default=None))
 
     async def _redecide(
         self,
@@ -159,9 +176,11 @@ class HealthMethods(StoreCore):
         actor: str,
         *,
         always: bool,
+        dues: list[datetime],
     ) -> list[HealthChange]:
         """Decide addresses (None: every one known) from their reports and stored history;
-        write each decision (always) or only those that differ from what is stored."""
+        write each decision (always) or only those that differ from what is stored. Each
+        address's due time, where it has one, is appended to dues."""
         reports: dict[str, list[Report]] = {a: [] for a in addresses or ()}
         for report in await read_reports(conn, addresses):
             reports.setdefault(report.address, []).append(report)
@@ -170,6 +189,9 @@ class HealthMethods(StoreCore):
         changes = []
         for address in chosen:
             decision = decide(reports.get(address, []), _history(stored.get(address)), now)
+            due = _due(reports.get(address, []), decision.history, now)
+            if due is not None:
+                dues.append(due)
             old = stored.get(address)
             if not always:
                 if old is None and not decision.down and not decision.votes:
@@ -177,18 +199,17 @@ class HealthMethods(StoreCore):
                         continue  # never stored, nobody votes: up, as it already counts
                 elif old is not None and _same(old, decision):
                     continue
-            changes.append(
-                await apply_health(
-                    conn,
-                    address,
-                    decision.down,
-                    decision.reason,
-                    decision.votes,
-                    now,
-                    actor,
-                    decision.history,
-                )
+            change = await apply_health(
+                conn,
+                address,
+                decision.down,
+                decision.reason,
+                decision.votes,
+                now,
+                actor,
+                decision.history,
             )
+            changes.append(replace(change, due=due))
         changed = [change.address for change in changes if change.changed]
         if changed:
             await mark_health_changed(conn, changed, await self._bump(conn))
@@ -278,6 +299,19 @@ def _state(row: Any) -> AddressState:
     held_until = None if row.held_until is None else row.held_until.timestamp()
     history = FlapHistory(row.raw_down, tuple(float(t) for t in row.raw_changes), held_until)
     return AddressState(row.address, row.down, row.reason, row.since, row.probes, history)
+
+
+def _due(reports: Iterable[Report], history: FlapHistory, now: datetime) -> datetime | None:
+    """When this address's decision can next change by itself: its earliest live report
+    expiring, or its flap hold ending."""
+    times = [
+        r.reported_at + timedelta(seconds=r.ttl_s)
+        for r in reports
+        if r.reported_at + timedelta(seconds=r.ttl_s) > now
+    ]
+    if history.held(now.timestamp()) and history.held_until is not None:
+        times.append(datetime.fromtimestamp(history.held_until, UTC))
+    return min(times, default=None)
 
 
 def _history(state: AddressState | None) -> FlapHistory:

@@ -36,6 +36,7 @@ from geodns.store.health_rows import (
     Decide,
     HealthChange,
     HealthMethods,
+    Redecided,
     Report,
     Transition,
 )
@@ -59,6 +60,7 @@ __all__ = [  # what callers import from here (the engine helpers for older call 
     "Changes",
     "Decide",
     "HealthChange",
+    "Redecided",
     "Report",
     "StaleVersion",
     "Store",

@@ -8,6 +8,7 @@ PostgreSQL when GEODNS_TEST_POSTGRES_URL is set, through the with_store fixture)
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -206,3 +207,53 @@ async def until_async(condition: Callable[[], Awaitable[bool]], timeout_s: float
     while not await condition():
         assert loop.time() < deadline, "condition not met before the deadline"
         await asyncio.sleep(0.02)
+
+
+def test_the_store_says_when_a_redecision_is_next_due(with_store: WithStore) -> None:
+    async def body(store: Store) -> None:
+        recorder = HealthRecorder(
+            store, HealthDecider(damper=FlapDamper(max_changes=1, window_s=100, hold_s=30))
+        )
+        first = await recorder.record("probe-a", ADDRESS, True, "refused", 20, at(0))
+        assert first.due == at(20)  # the report expires
+        await recorder.record("probe-b", "192.0.2.12", False, "ok", 8, at(1))
+        await recorder.redecide_all(at(2))
+        assert recorder.next_due == at(9)  # the earliest expiry of any address
+        flapped = await recorder.record("probe-b", "192.0.2.12", True, "refused", 60, at(3))
+        flapped = await recorder.record("probe-b", "192.0.2.12", False, "ok", 60, at(4))
+        assert (flapped.down, flapped.due) == (True, at(34))  # the hold ends first
+        # probe-a's report expired: ADDRESS's second change in the window, held to 55
+        await recorder.redecide_all(at(25))
+        assert recorder.next_due == at(34)
+        await recorder.redecide_all(at(35))  # 192.0.2.12 released; next: ADDRESS's hold
+        assert recorder.next_due == at(55)
+        await recorder.redecide_all(at(56))
+        assert recorder.next_due == at(64)  # probe-b's last report expires
+
+    with_store(body)
+
+
+def test_run_redecides_at_a_reports_expiry_not_at_its_ceiling(with_store: WithStore) -> None:
+    """The loop sleeps until the store's next due time, and a report stored meanwhile
+    brings it forward (due_by): a 0.3 s report expires on time under a 60 s ceiling."""
+
+    async def body(store: Store) -> None:
+        recorder = HealthRecorder(store)
+        runner = asyncio.create_task(recorder.run(ceiling_s=60))
+        try:
+            await asyncio.sleep(0.2)  # the first redecision found nothing due: 60 s sleep
+            assert recorder.next_due is None
+            sent = time.monotonic()
+            down = await recorder.record("probe-a", ADDRESS, True, "refused", 0.3)
+            assert down.down is True
+
+            async def up_again() -> bool:
+                return (await store.load_state()).health[ADDRESS].down is False
+
+            await until_async(up_again, timeout_s=5)
+            assert time.monotonic() - sent < 3  # at the expiry, not at the 60 s ceiling
+        finally:
+            runner.cancel()
+            await asyncio.gather(runner, return_exceptions=True)
+
+    with_store(body)
