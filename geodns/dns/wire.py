@@ -141,44 +141,30 @@ def read_question_name(data: bytes, offset: int) -> tuple[bytes, int]:
 
 
 def skip_name(data: bytes, offset: int) -> int:
-    """Offset after a possibly compressed name; pointers must point strictly backwards."""
-    size = len(data)
+    """Offset after a possibly compressed name; the whole name is walked through its
+    pointers, so a loop, a forward jump or a name over 255 bytes in all is refused.
+
+    Each pointer must point strictly backwards, and the name it points at must end
+    before the pointer itself (RFC 1035 §4.1.4 only ever points at earlier names).
+    """
+    end = 0  # where the name ends in place: after its terminal zero or first pointer
+    limit = len(data)  # where the part being read must end
     total = 0
     while True:
-        if offset >= size:
-            raise BadName("name overruns the packet")
+        if offset >= limit:
+            raise BadName(
+                "compressed name runs into what points at it" if end else "name overruns the packet"
+            )
         length = data[offset]
         if length == 0:
-            return offset + 1
+            return end or offset + 1
         if length & 0xC0 == 0xC0:
-            if offset + 2 > size:
+            if offset + 2 > limit:
                 raise BadName("compression pointer overruns the packet")
             target = ((length & 0x3F) << 8) | data[offset + 1]
             if target >= offset:
                 raise BadName("compression pointer does not point backwards (loop)")
-            check_pointed_name(data, target, offset)
-            return offset + 2
-        if length > 63:
-            raise BadName(f"label type 0x{length & 0xC0:02x}")
-        total += length + 1
-        if total > 255:
-            raise BadName("name longer than 255 bytes (RFC 1035 §2.3.4)")
-        offset += length + 1
-
-
-def check_pointed_name(data: bytes, offset: int, limit: int) -> None:
-    """Follow a compressed name to its end, refusing loops and forward jumps."""
-    total = 0
-    while True:
-        length = data[offset]
-        if length == 0:
-            return
-        if length & 0xC0 == 0xC0:
-            if offset + 2 > limit:
-                raise BadName("compression pointer overruns")
-            target = ((length & 0x3F) << 8) | data[offset + 1]
-            if target >= offset:
-                raise BadName("compression pointer loop")
+            end = end or offset + 2
             limit, offset = offset, target
             continue
         if length > 63:
@@ -187,8 +173,6 @@ def check_pointed_name(data: bytes, offset: int, limit: int) -> None:
         if total > 255:
             raise BadName("name longer than 255 bytes (RFC 1035 §2.3.4)")
         offset += length + 1
-        if offset >= limit:
-            raise BadName("compressed name runs into what points at it")
 
 
 def read_records(

@@ -150,3 +150,18 @@ def test_edns_version_and_do_bit_are_read_rfc6891_6_1_3():
 def test_udp_limit_floors_at_512_and_caps_at_our_1232_rfc6891_6_2_5(payload, limit):
     query = decode_query(header(arcount=1) + QUESTION + opt(payload=payload))
     assert query.edns is not None and query.edns.udp_limit == limit
+
+
+def test_a_compressed_name_counts_its_pointed_labels_toward_255_bytes_rfc1035_2_3_4():
+    """The labels before a pointer and those it points at are one name: over 255 in all
+    is refused, wherever the pointer splits it."""
+    long_question = dns.name.from_text("a" * 63 + ".test.").to_wire() + struct.pack("!HH", 1, 1)
+
+    def answer_owned_by(labels: int) -> bytes:
+        owner = (b"\x3f" + b"b" * 63) * labels + b"\xc0\x0c"  # then the question's name
+        record = owner + struct.pack("!HHIH", 1, 1, 60, 4) + b"\xc0\x00\x02\x01"
+        return header(ancount=1) + long_question + record
+
+    assert decode_query(answer_owned_by(2)).qname  # 2 x 64 + 69 = 197 bytes: a name
+    with pytest.raises(BadName):
+        decode_query(answer_owned_by(3))  # 3 x 64 + 69 = 261 bytes
