@@ -105,10 +105,8 @@ def _report(item: Any, where: str, problems: list[Problem]) -> ReportIn | None:
 
 def _held_until(state: AddressState | None, now: datetime) -> str | None:
     """When flap damping lets the address up again if it stays stable (None: not held)."""
-    held_until = None if state is None else state.history.held_until
-    if held_until is None or held_until <= now.timestamp():
-        return None
-    return _time(datetime.fromtimestamp(held_until, UTC))
+    hold_end = None if state is None else state.history.hold_end(now.timestamp())
+    return None if hold_end is None else _time(datetime.fromtimestamp(hold_end, UTC))
 
 
 def _time(value: datetime | None) -> str | None:

@@ -313,31 +313,31 @@ class HealthRecorder:
         outage is logged and retried every retry_s."""
         while True:
             self._sooner.clear()
-            wait_s = ceiling_s
             try:
                 await self.redecide_all()
-                if self.next_due is not None:
-                    until_due = (self.next_due - self._wall_clock()).total_seconds()
-                    wait_s = min(ceiling_s, max(0.0, until_due) + DUE_SLACK_S)
             except Exception as exc:  # background loop: log, back off, go on
                 log.warning("health redecision failed error=%s", exc)
-                wait_s = retry_s
-            await self._wait_sooner(wait_s)
+                self.next_due = None  # not known until a redecision succeeds
+                await self._sleep_until_due(retry_s)
+                continue
+            await self._sleep_until_due(ceiling_s)
 
-    async def _wait_sooner(self, wait_s: float) -> None:
-        """Sleep wait_s, or until the time due_by() brought forward."""
+    async def _sleep_until_due(self, ceiling_s: float) -> None:
+        """Sleep until next_due (just after it), or ceiling_s at most; due_by() may bring
+        next_due forward meanwhile."""
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + wait_s
-        while loop.time() < deadline:
+        ceiling = loop.time() + ceiling_s
+        while True:
+            deadline = ceiling
+            if self.next_due is not None:
+                until_due = (self.next_due - self._wall_clock()).total_seconds()
+                deadline = min(ceiling, loop.time() + max(0.0, until_due) + DUE_SLACK_S)
             try:
                 async with asyncio.timeout_at(deadline):
                     await self._sooner.wait()
             except TimeoutError:
                 return
             self._sooner.clear()
-            if self.next_due is not None:
-                until_due = (self.next_due - self._wall_clock()).total_seconds()
-                deadline = min(deadline, loop.time() + max(0.0, until_due) + DUE_SLACK_S)
 
     def _transitioned(self, change: HealthChange) -> None:
         if not change.transition:

@@ -11,9 +11,9 @@ import enum
 import math
 import statistics
 from collections import deque
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from geodns.pools.model import Policy, Pool
@@ -109,7 +109,11 @@ class FlapHistory:
     held_until: float | None = None
 
     def held(self, now: float) -> bool:
-        return self.held_until is not None and now < self.held_until
+        return self.hold_end(now) is not None
+
+    def hold_end(self, now: float) -> float | None:
+        """held_until while it is still ahead of now; None when not held."""
+        return self.held_until if self.held_until is not None and now < self.held_until else None
 
 
 NO_HISTORY = FlapHistory()
@@ -130,6 +134,9 @@ class Decision:
     quorum: int  # down votes needed (0 when no probe is live)
     damped: bool = False  # held down by flap damping although the votes say up
     history: FlapHistory = NO_HISTORY  # the damping memory to store with it
+    # when the decision can next change with no new report (a live report expiring, a
+    # hold ending): when to decide again; None: not by itself (HealthDecider fills it in)
+    due: datetime | None = None
 
 
 def is_live(report: Vote, now: datetime) -> bool:
@@ -238,18 +245,13 @@ class FlapDamper:
         return Damped(True, not down, reason, kept)
 
 
-class AddressVote(Vote, Protocol):
-    @property
-    def address(self) -> str: ...
-
-
 class HealthDecider:
     """decide() then FlapDamper: the one policy that turns reports into served states.
 
     Stateless: the damper's memory of an address comes in and goes out as a FlapHistory,
     which the store keeps in the same transaction as the decided state, so every node and
-    every path (reports arriving, the periodic redecision for expiry and release) decides
-    alike. Read-only callers (explain, dashboards) use the module's decide(). Calling the
+    every path (reports arriving, the redecision for expiry and release) decides alike.
+    Read-only callers (explain, dashboards) use the module's decide(). Calling the
     decider itself has the shape of geodns.store's Decide, for Store.record_reports and
     Store.redecide_health.
     """
@@ -259,18 +261,24 @@ class HealthDecider:
         self.damper = damper if damper is not None else FlapDamper()
 
     def decide(self, reports: Iterable[Vote], history: FlapHistory, now: datetime) -> Decision:
+        reports = tuple(reports)
         voted = decide(reports, now, self.quorum)
         damped = self.damper.apply(history, voted.down, now.timestamp())
+        hold_end = damped.history.hold_end(now.timestamp())
+        ends = [next_expiry(reports, now), None if hold_end is None else _utc(hold_end)]
+        due = min((end for end in ends if end is not None), default=None)
         if not damped.held:
-            return replace(voted, history=damped.history)
+            return replace(voted, history=damped.history, due=due)
         return Decision(
-            True, damped.reason, voted.votes, voted.live, voted.quorum, True, damped.history
+            True, damped.reason, voted.votes, voted.live, voted.quorum, True, damped.history, due
         )
 
-    def __call__(
-        self, reports: Sequence[AddressVote], history: FlapHistory, now: datetime
-    ) -> Decision:
+    def __call__(self, reports: Iterable[Vote], history: FlapHistory, now: datetime) -> Decision:
         return self.decide(reports, history, now)
+
+
+def _utc(seconds: float) -> datetime:
+    return datetime.fromtimestamp(seconds, UTC)
 
 
 # -- adaptive weights -----------------------------------------------------------------

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import insert, select, update
@@ -145,11 +145,9 @@ class HealthMethods(StoreCore):
             for report in reports:
                 await upsert_report(conn, report)
             addresses = list(dict.fromkeys(r.address for r in reports))
-            changes = await self._redecide(
-                conn, addresses, now, decide, probe, always=True, dues=[]
-            )
-        self._count(changes)
-        return changes
+            redecided = await self._redecide(conn, addresses, now, decide, probe, always=True)
+        self._count(redecided.changes)
+        return redecided.changes
 
     async def redecide_health(self, now: datetime, decide: Decide) -> Redecided:
         """Vote again over every address with reports or a stored state, in one transaction
@@ -158,14 +156,11 @@ class HealthMethods(StoreCore):
         never writes over a newer decision. One HealthChange per address it wrote, and
         the earliest time any address's decision can change by itself.
         """
-        dues: list[datetime] = []
         async with self._write("health redecision") as conn:
             await lock_writers(conn)
-            changes = await self._redecide(
-                conn, None, now, decide, "health", always=False, dues=dues
-            )
-        self._count(changes)
-        return Redecided(changes, min(dues, default=None))
+            redecided = await self._redecide(conn, None, now, decide, "health", always=False)
+        self._count(redecided.changes)
+        return redecided
 
     async def _redecide(
         self,
@@ -176,22 +171,20 @@ class HealthMethods(StoreCore):
         actor: str,
         *,
         always: bool,
-        dues: list[datetime],
-    ) -> list[HealthChange]:
+    ) -> Redecided:
         """Decide addresses (None: every one known) from their reports and stored history;
-        write each decision (always) or only those that differ from what is stored. Each
-        address's due time, where it has one, is appended to dues."""
+        write each decision (always) or only those that differ from what is stored."""
         reports: dict[str, list[Report]] = {a: [] for a in addresses or ()}
         for report in await read_reports(conn, addresses):
             reports.setdefault(report.address, []).append(report)
         stored = {s.address: s for s in await read_states(conn, addresses=addresses)}
         chosen = addresses if addresses is not None else sorted(reports.keys() | stored.keys())
         changes = []
+        dues = []
         for address in chosen:
             decision = decide(reports.get(address, []), _history(stored.get(address)), now)
-            due = _due(reports.get(address, []), decision.history, now)
-            if due is not None:
-                dues.append(due)
+            if decision.due is not None:
+                dues.append(decision.due)
             old = stored.get(address)
             if not always:
                 if old is None and not decision.down and not decision.votes:
@@ -209,11 +202,11 @@ class HealthMethods(StoreCore):
                 actor,
                 decision.history,
             )
-            changes.append(replace(change, due=due))
+            changes.append(replace(change, due=decision.due))
         changed = [change.address for change in changes if change.changed]
         if changed:
             await mark_health_changed(conn, changed, await self._bump(conn))
-        return changes
+        return Redecided(changes, min(dues, default=None))
 
     def _count(self, changes: Iterable[HealthChange]) -> None:
         """Count committed transitions (called after the transaction, never on rollback)."""
@@ -299,19 +292,6 @@ def _state(row: Any) -> AddressState:
     held_until = None if row.held_until is None else row.held_until.timestamp()
     history = FlapHistory(row.raw_down, tuple(float(t) for t in row.raw_changes), held_until)
     return AddressState(row.address, row.down, row.reason, row.since, row.probes, history)
-
-
-def _due(reports: Iterable[Report], history: FlapHistory, now: datetime) -> datetime | None:
-    """When this address's decision can next change by itself: its earliest live report
-    expiring, or its flap hold ending."""
-    times = [
-        r.reported_at + timedelta(seconds=r.ttl_s)
-        for r in reports
-        if r.reported_at + timedelta(seconds=r.ttl_s) > now
-    ]
-    if history.held(now.timestamp()) and history.held_until is not None:
-        times.append(datetime.fromtimestamp(history.held_until, UTC))
-    return min(times, default=None)
 
 
 def _history(state: AddressState | None) -> FlapHistory:

@@ -20,7 +20,7 @@ from geodns.health.state import FlapDamper, HealthDecider
 from geodns.pools.model import AddressHealth, Check, CheckType, Member, Pool
 from geodns.store.core import lock_writers
 from geodns.store.health_rows import Report, upsert_report
-from geodns.store.repository import Store, transaction
+from geodns.store.repository import Store, open_engine, transaction
 
 T0 = datetime(2026, 5, 1, 12, 0, 0, tzinfo=UTC)
 ADDRESS = "192.0.2.11"
@@ -131,10 +131,10 @@ def test_a_redecision_waits_for_a_report_being_stored_and_decides_with_it(
     waits is in its vote, never overwritten by an older view of the reports."""
 
     async def body(store: Store) -> None:
-        reporter = await Store.open(database_url)
+        reporter = open_engine(database_url)  # another node's connection
         recorder = HealthRecorder(store)
         try:
-            async with transaction(reporter._engine, write=True) as conn:
+            async with transaction(reporter, write=True) as conn:
                 await lock_writers(conn)
                 redecision = asyncio.create_task(recorder.redecide_all(at(1)))
                 await asyncio.sleep(0.3)  # the redecision is waiting for the lock now
@@ -144,7 +144,7 @@ def test_a_redecision_waits_for_a_report_being_stored_and_decides_with_it(
             [state] = await store.list_address_health()
             assert (state.down, state.probes) == (True, {"probe-a": True})
         finally:
-            await reporter.close()
+            await reporter.dispose()
 
     with_store(body)
 
