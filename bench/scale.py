@@ -65,8 +65,13 @@ ZONE = "example.test."
 GEO_DB = BENCH / "loopback-geo.mmdb"
 SOURCES = ["127.0.1.1", "127.0.2.1", "127.0.3.1", "127.0.4.1"]  # US, DE, JP, BR (README.md)
 REGIONS = ("us", "eu", "ap", "sa")
-RULES = (("NA", ("us", "eu")), ("EU", ("eu", "us")), ("AS", ("ap", "us")),
-         ("OC", ("ap", "us")), ("SA", ("sa", "us")))
+RULES = (
+    ("NA", ("us", "eu")),
+    ("EU", ("eu", "us")),
+    ("AS", ("ap", "us")),
+    ("OC", ("ap", "us")),
+    ("SA", ("sa", "us")),
+)
 HOT_QUERIES = 2048  # distinct (name, source) queries the hot case cycles over
 COLD_QUERIES = 10000
 ROUNDS = 20
@@ -78,6 +83,7 @@ END = "<!-- bench/scale.py writes up to here -->"
 
 # -- the pools ---------------------------------------------------------------------------
 
+
 def pool_name(i: int) -> str:
     return f"p{i}.{ZONE}"
 
@@ -88,11 +94,11 @@ def address(k: int) -> str:
 
 def make_pool(i: int, first_address: int | None = None) -> Pool:
     base = i * 8 + 1 if first_address is None else first_address
-    members = tuple(Member(address(base + j), 100 if j % 2 == 0 else 50, REGIONS[j // 2])
-                    for j in range(8))
+    members = tuple(
+        Member(address(base + j), 100 if j % 2 == 0 else 50, REGIONS[j // 2]) for j in range(8)
+    )
     rules = tuple(Rule(MatchKind.CONTINENT, continent, regions) for continent, regions in RULES)
-    return Pool(pool_name(i), members, rules, ttl=30, max_answers=2,
-                default_regions=("us", "eu"))
+    return Pool(pool_name(i), members, rules, ttl=30, max_answers=2, default_regions=("us", "eu"))
 
 
 async def bulk_insert(url: str, count: int) -> None:
@@ -105,27 +111,54 @@ async def bulk_insert(url: str, count: int) -> None:
                 pools, members, rules = [], [], []
                 for i in range(start, min(count, start + 5000)):
                     pool = make_pool(i)
-                    pools.append({"id": i + 1, "name": pool.name, "ttl": pool.ttl,
-                                  "policy": pool.policy.value, "max_answers": pool.max_answers,
-                                  "min_healthy_fraction": pool.min_healthy_fraction,
-                                  "fail_open": pool.fail_open,
-                                  "default_regions": list(pool.default_regions or ()),
-                                  "check": None, "version": 1, "created_at": now,
-                                  "updated_at": now})
-                    members += [{"pool_id": i + 1, "position": p, "address": m.address,
-                                 "weight": m.weight, "region": m.region, "latitude": None,
-                                 "longitude": None, "priority": 0, "enabled": True}
-                                for p, m in enumerate(pool.members)]
-                    rules += [{"pool_id": i + 1, "position": p, "kind": r.kind.value,
-                               "value": r.value, "regions": list(r.regions)}
-                              for p, r in enumerate(pool.rules)]
+                    pools.append(
+                        {
+                            "id": i + 1,
+                            "name": pool.name,
+                            "ttl": pool.ttl,
+                            "policy": pool.policy.value,
+                            "max_answers": pool.max_answers,
+                            "min_healthy_fraction": pool.min_healthy_fraction,
+                            "fail_open": pool.fail_open,
+                            "default_regions": list(pool.default_regions or ()),
+                            "check": None,
+                            "version": 1,
+                            "created_at": now,
+                            "updated_at": now,
+                        }
+                    )
+                    members += [
+                        {
+                            "pool_id": i + 1,
+                            "position": p,
+                            "address": m.address,
+                            "weight": m.weight,
+                            "region": m.region,
+                            "latitude": None,
+                            "longitude": None,
+                            "priority": 0,
+                            "enabled": True,
+                        }
+                        for p, m in enumerate(pool.members)
+                    ]
+                    rules += [
+                        {
+                            "pool_id": i + 1,
+                            "position": p,
+                            "kind": r.kind.value,
+                            "value": r.value,
+                            "regions": list(r.regions),
+                        }
+                        for p, r in enumerate(pool.rules)
+                    ]
                 await conn.execute(insert(t.pools), pools)
                 await conn.execute(insert(t.members), members)
                 await conn.execute(insert(t.rules), rules)
             await conn.execute(update(t.generation).values(value=t.generation.c.value + 1))
             if conn.dialect.name == "postgresql":  # the ids were given: move the sequence on
                 await conn.exec_driver_sql(
-                    "SELECT setval('pools_id_seq', (SELECT max(id) FROM pools))")
+                    "SELECT setval('pools_id_seq', (SELECT max(id) FROM pools))"
+                )
         if engine.dialect.name == "postgresql":  # as autovacuum does within a minute or so:
             async with engine.connect() as conn:  # without statistics, no index for a range
                 await conn.execution_options(isolation_level="AUTOCOMMIT")
@@ -136,6 +169,7 @@ async def bulk_insert(url: str, count: int) -> None:
 
 # -- queries -----------------------------------------------------------------------------
 
+
 def query_bytes(name: str, qid: int) -> bytes:
     """A plain A query (RD set, no EDNS), as a stub resolver sends it."""
     wire = b"".join(bytes([len(label)]) + label.encode() for label in name.rstrip(".").split("."))
@@ -144,8 +178,10 @@ def query_bytes(name: str, qid: int) -> bytes:
 
 def queries(names: list[str], count: int, seed: int) -> list[tuple[bytes, str]]:
     rng = random.Random(seed)
-    return [(query_bytes(rng.choice(names), rng.randrange(65536)), rng.choice(SOURCES))
-            for _ in range(count)]
+    return [
+        (query_bytes(rng.choice(names), rng.randrange(65536)), rng.choice(SOURCES))
+        for _ in range(count)
+    ]
 
 
 Answerer = Callable[[bytes, str, Transport], bytes | None]
@@ -176,8 +212,9 @@ def query_costs(big: SnapshotHolder, small: SnapshotHolder, count: int) -> dict[
     for fast, batch in ((fast_big, hot_ten + hot_spread), (fast_small, hot_ten)):
         for data, source in batch:  # every key seen once: the plans exist
             assert fast(data, source, Transport.UDP) is not None
-    cases: dict[str, tuple[Answerer, list[tuple[bytes, str]], Answerer,
-                           list[tuple[bytes, str]], int]] = {
+    cases: dict[
+        str, tuple[Answerer, list[tuple[bytes, str]], Answerer, list[tuple[bytes, str]], int]
+    ] = {
         "hot10": (fast_big, hot_ten, fast_small, hot_ten, 10),
         "hot": (fast_big, hot_spread, fast_small, hot_ten, 10),
         "cold10": (full_big, cold_ten, full_small, cold_ten, 1),
@@ -195,18 +232,20 @@ def query_costs(big: SnapshotHolder, small: SnapshotHolder, count: int) -> dict[
 
 def answers(holder: SnapshotHolder, name: str) -> tuple[int, set[str]]:
     """(rcode, A addresses) for a client in the US; parses only what these replies hold."""
-    reply = PacketAnswerer(holder, random.Random(0))(query_bytes(name, 1), SOURCES[0],
-                                                     Transport.UDP)
+    reply = PacketAnswerer(holder, random.Random(0))(
+        query_bytes(name, 1), SOURCES[0], Transport.UDP
+    )
     assert reply is not None
     rcode, count = reply[3] & 15, struct.unpack("!H", reply[6:8])[0]
     found, offset = set(), len(query_bytes(name, 1))
     for _ in range(count):  # each answer: pointer(2) type class ttl rdlength(10) rdata(4)
-        found.add(".".join(str(b) for b in reply[offset + 12: offset + 16]))
+        found.add(".".join(str(b) for b in reply[offset + 12 : offset + 16]))
         offset += 16
     return rcode, found
 
 
 # -- one size, in its own process --------------------------------------------------------
+
 
 def rss_bytes() -> int:
     with open("/proc/self/statm") as statm:
@@ -219,8 +258,9 @@ async def timed(work: Awaitable[Any]) -> tuple[float, Any]:
     return time.perf_counter() - started, value
 
 
-async def change_latency(runtime: Runtime, count: int, api: Callable[..., Awaitable[float]],
-                         changes: int) -> dict[str, Any]:
+async def change_latency(
+    runtime: Runtime, count: int, api: Callable[..., Awaitable[float]], changes: int
+) -> dict[str, Any]:
     """Commit single-pool changes through the Store (then refresh) and through the API
     (whose reply comes after the refresh); each must show in the answers at once."""
     store, holder = runtime.store, runtime.holder
@@ -258,11 +298,17 @@ async def change_latency(runtime: Runtime, count: int, api: Callable[..., Awaita
     }
 
 
-async def serve_and_change(url: str, count: int, workdir: Path, changes: int
-                           ) -> dict[str, Any]:
+async def serve_and_change(url: str, count: int, workdir: Path, changes: int) -> dict[str, Any]:
     """geodns's own start-up (full load and build), then changes through store and API."""
-    settings = Settings(dns=(("127.0.0.1", 0),), zones=workdir, api=None, database_url=url,
-                        geoip_db=str(GEO_DB), geoip_bundled=False, poll_interval=0.25)
+    settings = Settings(
+        dns=(("127.0.0.1", 0),),
+        zones=workdir,
+        api=None,
+        database_url=url,
+        geoip_db=str(GEO_DB),
+        geoip_bundled=False,
+        poll_interval=0.25,
+    )
     runtime = await open_runtime(settings)
     app = make_app(runtime)
     runner = web.AppRunner(app, access_log=None)
@@ -274,11 +320,14 @@ async def serve_and_change(url: str, count: int, workdir: Path, changes: int
         assert runtime.store is not None
         token = await issue_token(runtime.store, "bench", "admin")
         async with aiohttp.ClientSession() as session:
+
             async def api(pool: Pool) -> float:
                 started = time.perf_counter()
-                async with session.put(f"http://{host}:{port}/api/v1/pools/{pool.name}",
-                                       json=to_document(pool),
-                                       headers={"Authorization": f"Bearer {token}"}) as reply:
+                async with session.put(
+                    f"http://{host}:{port}/api/v1/pools/{pool.name}",
+                    json=to_document(pool),
+                    headers={"Authorization": f"Bearer {token}"},
+                ) as reply:
                     assert reply.status == 200, await reply.text()
                 return time.perf_counter() - started
 
@@ -288,8 +337,9 @@ async def serve_and_change(url: str, count: int, workdir: Path, changes: int
     return {"startup_s": start_s, **latency}
 
 
-async def measure_backend(url: str, count: int, workdir: Path, full: bool, changes: int
-                          ) -> dict[str, Any]:
+async def measure_backend(
+    url: str, count: int, workdir: Path, full: bool, changes: int
+) -> dict[str, Any]:
     await upgrade(url)
     write_s, _ = await timed(bulk_insert(url, count))
     result: dict[str, Any] = {"write_s": write_s}
@@ -314,10 +364,18 @@ async def measure_backend(url: str, count: int, workdir: Path, full: bool, chang
         assert len(snapshot.pools) == count
         holder, small = SnapshotHolder(empty_snapshot()), SnapshotHolder(empty_snapshot())
         holder.publish(snapshot)
-        small.publish(build_snapshot(1, zones, [make_pool(i) for i in range(10)],
-                                     empty_snapshot().health, geo))
-        result |= {"load_s": load_s, "build_s": build_s, "pools_mb": (rss1 - rss0) / 2**20,
-                   "snapshot_mb": (rss2 - rss1) / 2**20, **query_costs(holder, small, count)}
+        small.publish(
+            build_snapshot(
+                1, zones, [make_pool(i) for i in range(10)], empty_snapshot().health, geo
+            )
+        )
+        result |= {
+            "load_s": load_s,
+            "build_s": build_s,
+            "pools_mb": (rss1 - rss0) / 2**20,
+            "snapshot_mb": (rss2 - rss1) / 2**20,
+            **query_costs(holder, small, count),
+        }
         del state, snapshot, holder, small
         gc.collect()
     return result | await serve_and_change(url, count, workdir, changes)
@@ -354,11 +412,13 @@ def one_size(count: int, changes: int) -> dict[str, Any]:
         if postgres:
             for pg_url in postgres_database(postgres):
                 result["postgresql"] = asyncio.run(
-                    measure_backend(pg_url, count, workdir, False, changes))
+                    measure_backend(pg_url, count, workdir, False, changes)
+                )
         return result
 
 
 # -- the table ---------------------------------------------------------------------------
+
 
 def table(results: list[dict[str, Any]]) -> list[str]:
     lines = [
@@ -380,19 +440,25 @@ def table(results: list[dict[str, Any]]) -> list[str]:
             f"| {vs(r, 'hot10')} | {vs(r, 'hot')} | {vs(r, 'cold10')} | {vs(r, 'cold')} "
             f"| {r['startup_s']:.2f} | {r['write_ms']:.1f} "
             f"| {r['visible_ms']:.1f} ({r['visible_max_ms']:.1f}) "
-            f"| {r['api_ms']:.1f} ({r['api_max_ms']:.1f}) |")
+            f"| {r['api_ms']:.1f} ({r['api_max_ms']:.1f}) |"
+        )
     if any("postgresql" in r for r in results):
-        lines += ["", "PostgreSQL (same pools; the writes go over a loopback connection):", "",
-                  "| pools | write s | start-up s | change: write ms "
-                  "| change: visible ms (max) | API PUT ms (max) |",
-                  "|---:|---:|---:|---:|---:|---:|"]
+        lines += [
+            "",
+            "PostgreSQL (same pools; the writes go over a loopback connection):",
+            "",
+            "| pools | write s | start-up s | change: write ms "
+            "| change: visible ms (max) | API PUT ms (max) |",
+            "|---:|---:|---:|---:|---:|---:|",
+        ]
         for result in results:
             if "postgresql" in result:
                 r = result["postgresql"]
                 lines.append(
                     f"| {result['pools']} | {r['write_s']:.1f} | {r['startup_s']:.2f} "
                     f"| {r['write_ms']:.1f} | {r['visible_ms']:.1f} ({r['visible_max_ms']:.1f}) "
-                    f"| {r['api_ms']:.1f} ({r['api_max_ms']:.1f}) |")
+                    f"| {r['api_ms']:.1f} ({r['api_max_ms']:.1f}) |"
+                )
     return lines
 
 
@@ -414,21 +480,36 @@ def write_results(lines: list[str], path: Path) -> None:
 
 def describe() -> list[str]:
     try:
-        commit = subprocess.run(["git", "-C", str(BENCH), "describe", "--always", "--dirty"],
-                                capture_output=True, text=True, check=True).stdout.strip()
+        commit = subprocess.run(
+            ["git", "-C", str(BENCH), "describe", "--always", "--dirty"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         commit = "unknown"
-    return [f"`bench/scale.py` at {commit}, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, "
-            f"Python {platform.python_version()}, {os.cpu_count()} CPUs, load average "
-            + " ".join(f"{x:.2f}" for x in os.getloadavg()) + ".", ""]
+    return [
+        f"`bench/scale.py` at {commit}, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, "
+        f"Python {platform.python_version()}, {os.cpu_count()} CPUs, load average "
+        + " ".join(f"{x:.2f}" for x in os.getloadavg())
+        + ".",
+        "",
+    ]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--pools", default="1000,10000,100000",
-                        help="comma-separated pool counts (10 always runs: the baseline)")
-    parser.add_argument("--changes", type=int, default=5,
-                        help="single-pool changes of each kind (replace, create, delete, API)")
+    parser.add_argument(
+        "--pools",
+        default="1000,10000,100000",
+        help="comma-separated pool counts (10 always runs: the baseline)",
+    )
+    parser.add_argument(
+        "--changes",
+        type=int,
+        default=5,
+        help="single-pool changes of each kind (replace, create, delete, API)",
+    )
     parser.add_argument("--no-write", action="store_true", help="leave bench/RESULTS.md alone")
     parser.add_argument("--one", type=int, help=argparse.SUPPRESS)  # a child: one size, JSON
     args = parser.parse_args()
@@ -439,9 +520,11 @@ def main() -> None:
     results = []
     for count in counts:
         print(f"measuring {count} pools ...", file=sys.stderr, flush=True)
-        child = subprocess.run([sys.executable, __file__, "--one", str(count),
-                                "--changes", str(args.changes)],
-                               capture_output=True, text=True)
+        child = subprocess.run(
+            [sys.executable, __file__, "--one", str(count), "--changes", str(args.changes)],
+            capture_output=True,
+            text=True,
+        )
         if child.returncode != 0:
             sys.exit(f"{count} pools failed:\n{child.stderr}")
         results.append(json.loads(child.stdout.strip().splitlines()[-1]))

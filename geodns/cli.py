@@ -202,8 +202,9 @@ def build_parser() -> argparse.ArgumentParser:
         "(the token's name is the probe's name; use a prober token).",
     )
     # dest api_url: "api" is serve's listen address, which settings_from reads
-    probe.add_argument("--api", dest="api_url", required=True, metavar="URL",
-                       help="e.g. http://10.0.0.5:8053")
+    probe.add_argument(
+        "--api", dest="api_url", required=True, metavar="URL", help="e.g. http://10.0.0.5:8053"
+    )
     probe.add_argument(
         "--token",
         metavar="TOKEN",

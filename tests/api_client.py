@@ -22,12 +22,12 @@ import dns.asyncquery
 import dns.edns
 import dns.message
 from aiohttp import web
+from harness import MAXMIND, SERVE_ZONES
 
 from geodns.app import make_app, open_runtime
-from geodns.runtime import Runtime
 from geodns.auth import issue_token
+from geodns.runtime import Runtime
 from geodns.settings import Settings
-from harness import MAXMIND, SERVE_ZONES
 
 T = TypeVar("T")
 ROLES = ("admin", "editor", "prober", "reader")
@@ -70,8 +70,9 @@ class Api:
         if body is not None:
             data = json.dumps(body)
             sent.setdefault("Content-Type", "application/json")
-        async with self.session.request(method, self.base + path, data=data,
-                                        headers=sent) as response:
+        async with self.session.request(
+            method, self.base + path, data=data, headers=sent
+        ) as response:
             text = await response.text()
             try:
                 parsed = json.loads(text) if response.content_type == "application/json" else text
@@ -79,19 +80,20 @@ class Api:
                 parsed = text
             return Reply(response.status, response.headers, parsed)
 
-    async def query(self, name: str, rdtype: str = "A", ecs: str | None = None
-                    ) -> dns.message.Message:
+    async def query(
+        self, name: str, rdtype: str = "A", ecs: str | None = None
+    ) -> dns.message.Message:
         options = [dns.edns.ECSOption.from_text(ecs)] if ecs else None
-        message = dns.message.make_query(name, rdtype, use_edns=0 if ecs else None,
-                                         options=options)
+        message = dns.message.make_query(name, rdtype, use_edns=0 if ecs else None, options=options)
         return await dns.asyncquery.udp(message, self.dns[0], port=self.dns[1], timeout=2)
 
     async def addresses(self, name: str, rdtype: str = "A", ecs: str | None = None) -> set[str]:
         reply = await self.query(name, rdtype, ecs)
         return {item.to_text() for rrset in reply.answer for item in rrset}
 
-    async def eventually(self, check: Callable[[], Awaitable[bool]], within_s: float = 1.0
-                         ) -> float:
+    async def eventually(
+        self, check: Callable[[], Awaitable[bool]], within_s: float = 1.0
+    ) -> float:
         """Poll check until true; the seconds it took, AssertionError after within_s."""
         started = time.monotonic()
         while True:
@@ -148,8 +150,9 @@ async def serve_api(
                 await runtime.store.revoke_token(role)
             tokens[role] = await issue_token(runtime.store, role, role)
         async with aiohttp.ClientSession() as session:
-            api = Api(f"http://{host}:{port}", session, runtime, tokens,
-                      runtime.listeners.endpoints[0])
+            api = Api(
+                f"http://{host}:{port}", session, runtime, tokens, runtime.listeners.endpoints[0]
+            )
             return await body(api)
     finally:
         await runner.cleanup()

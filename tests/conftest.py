@@ -7,16 +7,28 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
 from harness import SERVE_ZONES, GeodnsProcess, start_geodns
 
 
 def serve_test_zones(workdir: Path, *extra: str) -> GeodnsProcess:
     zones = workdir / "zones"
     shutil.copytree(SERVE_ZONES, zones)
-    return start_geodns(["--dns", "127.0.0.1:0", "--api", "127.0.0.1:0", "--zones", str(zones),
-                         "--database", f"sqlite+aiosqlite:///{workdir / 'geodns.db'}",
-                         "--no-geoip", "--tcp-idle-timeout", "2", *extra])
+    return start_geodns(
+        [
+            "--dns",
+            "127.0.0.1:0",
+            "--api",
+            "127.0.0.1:0",
+            "--zones",
+            str(zones),
+            "--database",
+            f"sqlite+aiosqlite:///{workdir / 'geodns.db'}",
+            "--no-geoip",
+            "--tcp-idle-timeout",
+            "2",
+            *extra,
+        ]
+    )
 
 
 @pytest.fixture(scope="module")

@@ -61,8 +61,9 @@ class GeodnsProcess:
             time.sleep(0.02)
         raise AssertionError(f"no log line matching {pattern!r}; log:\n{self.log()}")
 
-    def query(self, qname: str, rdtype: str = "A", *, tcp: bool = False, **kwargs: object
-              ) -> dns.message.Message:
+    def query(
+        self, qname: str, rdtype: str = "A", *, tcp: bool = False, **kwargs: object
+    ) -> dns.message.Message:
         message = dns.message.make_query(qname, rdtype, **kwargs)  # type: ignore[arg-type]
         send = dns.query.tcp if tcp else dns.query.udp
         return send(message, self.host, port=self.port, timeout=2)
@@ -82,12 +83,24 @@ class GeodnsProcess:
         return self.process.returncode
 
 
-def start_geodns(args: list[str], *, env: dict[str, str] | None = None, cwd: Path | None = None,
-                 ready_name: str = "example.test.", timeout: float = 20.0) -> GeodnsProcess:
+def start_geodns(
+    args: list[str],
+    *,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+    ready_name: str = "example.test.",
+    timeout: float = 20.0,
+) -> GeodnsProcess:
     """Start `python -m geodns serve ARGS` and return once it answered a SOA query."""
     command = [sys.executable, "-m", "geodns", "serve", *args]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                               env=clean_environ(env), cwd=cwd or ROOT)
+    process = subprocess.Popen(
+        command,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=clean_environ(env),
+        cwd=cwd or ROOT,
+    )
     server = GeodnsProcess(process)
 
     def drain() -> None:
@@ -120,9 +133,25 @@ def start_geodns(args: list[str], *, env: dict[str, str] | None = None, cwd: Pat
 
 
 def apply_pools(database: str, zones: Path, pools_file: Path) -> str:
-    result = subprocess.run([sys.executable, "-m", "geodns", "pools", "apply", str(pools_file),
-                             "--database", database, "--zones", str(zones)],
-                            capture_output=True, text=True, env=clean_environ(), cwd=ROOT, timeout=60)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "geodns",
+            "pools",
+            "apply",
+            str(pools_file),
+            "--database",
+            database,
+            "--zones",
+            str(zones),
+        ],
+        capture_output=True,
+        text=True,
+        env=clean_environ(),
+        cwd=ROOT,
+        timeout=60,
+    )
     assert result.returncode == 0, result.stderr
     return result.stdout
 
@@ -134,7 +163,9 @@ def drain_member(database: str, name: str, address: str) -> None:
         store = await Store.open(database)
         try:
             pool, version = await store.get_pool(name)
-            members = tuple(replace(m, weight=0) if m.address == address else m for m in pool.members)
+            members = tuple(
+                replace(m, weight=0) if m.address == address else m for m in pool.members
+            )
             await store.replace_pool(replace(pool, members=members), version)
         finally:
             await store.close()

@@ -5,6 +5,7 @@ dnslib's DNSServer (a thread per request, socketserver underneath) with a resolv
 decodes and packs every message with dnslib, serving the static names of one zone file.
 usage: dnslib_server.py ADDR PORT ZONEFILE      (needs: pip install dnslib)
 """
+
 import sys
 import threading
 

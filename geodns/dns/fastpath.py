@@ -56,11 +56,23 @@ class PoolReply:
 class PoolPlan:
     """What every reply to one pool query shares; per client, a PoolReply."""
 
-    __slots__ = ("pool", "qtype", "flags", "question", "query", "nodata", "stats_key",
-                 "ecs_reply", "by_source", "transport", "limit")
+    __slots__ = (
+        "pool",
+        "qtype",
+        "flags",
+        "question",
+        "query",
+        "nodata",
+        "stats_key",
+        "ecs_reply",
+        "by_source",
+        "transport",
+        "limit",
+    )
 
-    def __init__(self, pool: CompiledPool, query: Query, zone: Zone, transport: Transport,
-                 limit: int) -> None:
+    def __init__(
+        self, pool: CompiledPool, query: Query, zone: Zone, transport: Transport, limit: int
+    ) -> None:
         self.pool = pool
         self.transport = transport
         self.limit = limit
@@ -131,8 +143,9 @@ class FastAnswerer:
             self._entries[key] = plan
         return reply
 
-    def _plan(self, query: Query, answer: Answer, source: str, transport: Transport,
-              snapshot: Snapshot) -> PoolPlan | None:
+    def _plan(
+        self, query: Query, answer: Answer, source: str, transport: Transport, snapshot: Snapshot
+    ) -> PoolPlan | None:
         """A plan for a query straight at a pool's A/AAAA (not through a CNAME or ANY)."""
         if query.qtype not in (TYPE_A, TYPE_AAAA):
             return None

@@ -36,6 +36,13 @@ class QueryLogger:
             rcode = RCODES.get(reply[3] & 0x0F, str(reply[3] & 0x0F))
             answers = int.from_bytes(reply[6:8], "big")
             tc = " tc" if reply[2] & 0x02 else ""
-            log.info("query client=%s transport=%s %s rcode=%s answers=%d%s", source,
-                     transport.value, question, rcode, answers, tc)
+            log.info(
+                "query client=%s transport=%s %s rcode=%s answers=%d%s",
+                source,
+                transport.value,
+                question,
+                rcode,
+                answers,
+                tc,
+            )
         return reply

@@ -201,9 +201,17 @@ class Draw:
 
     __slots__ = ("kind", "members", "weights", "cumulative", "count", "pool", "location")
 
-    def __init__(self, kind: int, members: Sequence[CompiledMember], count: int = 0, *,
-                 weights: Sequence[int] | None = None, cumulative: Sequence[int] | None = None,
-                 pool: CompiledPool | None = None, location: Location | None = None) -> None:
+    def __init__(
+        self,
+        kind: int,
+        members: Sequence[CompiledMember],
+        count: int = 0,
+        *,
+        weights: Sequence[int] | None = None,
+        cumulative: Sequence[int] | None = None,
+        pool: CompiledPool | None = None,
+        location: Location | None = None,
+    ) -> None:
         self.kind = kind
         self.members = members
         self.count = count

@@ -11,19 +11,25 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-
 from harness import ROOT, GeodnsProcess, clean_environ
 
 pytestmark = pytest.mark.e2e
 
 
 def geodns(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "geodns", *args], capture_output=True,
-                          text=True, env=clean_environ(), cwd=ROOT, timeout=30)
+    return subprocess.run(
+        [sys.executable, "-m", "geodns", *args],
+        capture_output=True,
+        text=True,
+        env=clean_environ(),
+        cwd=ROOT,
+        timeout=30,
+    )
 
 
-def get(server: GeodnsProcess, path: str, token: str | None = None
-        ) -> tuple[int, dict[str, str], bytes]:
+def get(
+    server: GeodnsProcess, path: str, token: str | None = None
+) -> tuple[int, dict[str, str], bytes]:
     request = urllib.request.Request(server.api + path)
     if token is not None:
         request.add_header("Authorization", f"Bearer {token}")
@@ -36,16 +42,17 @@ def get(server: GeodnsProcess, path: str, token: str | None = None
 
 def test_token_commands_print_the_token_alone_list_without_secrets_and_revoke(tmp_path: Path):
     database = f"sqlite+aiosqlite:///{tmp_path / 'geodns.db'}"
-    created = geodns("token", "create", "--role", "reader", "--name", "dash",
-                     "--database", database)
+    created = geodns(
+        "token", "create", "--role", "reader", "--name", "dash", "--database", database
+    )
     assert created.returncode == 0, created.stderr
     assert re.fullmatch(r"gdns_[A-Za-z0-9_-]{43}\n", created.stdout)
     listed = geodns("token", "list", "--database", database)
-    assert re.fullmatch(r"dash\treader\t\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+00:00\tlocal\n",
-                        listed.stdout)
+    assert re.fullmatch(
+        r"dash\treader\t\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+00:00\tlocal\n", listed.stdout
+    )
     assert created.stdout.strip() not in listed.stdout
-    twice = geodns("token", "create", "--role", "reader", "--name", "dash",
-                   "--database", database)
+    twice = geodns("token", "create", "--role", "reader", "--name", "dash", "--database", database)
     assert (twice.returncode, twice.stdout) == (1, "")
     assert "geodns: token dash already exists: revoke it first or pick a new name" in twice.stderr
     revoked = geodns("token", "revoke", "dash", "--database", database)
@@ -65,12 +72,23 @@ def test_the_served_api_needs_a_token_from_the_cli_but_not_for_healthz_readyz_me
         assert get(server, path)[0] == 200, path
     status, headers, body = get(server, "/api/v1/pools")
     assert (status, headers["WWW-Authenticate"]) == (401, 'Bearer realm="geodns"')
-    token = geodns("token", "create", "--role", "reader", "--name", "dash", "--database",
-                   f"sqlite+aiosqlite:///{tmp_path / 'geodns.db'}").stdout.strip()
+    token = geodns(
+        "token",
+        "create",
+        "--role",
+        "reader",
+        "--name",
+        "dash",
+        "--database",
+        f"sqlite+aiosqlite:///{tmp_path / 'geodns.db'}",
+    ).stdout.strip()
     status, _, body = get(server, "/api/v1/zones", token)
     assert status == 200
     assert [z["name"] for z in json.loads(body)["zones"]] == ["example.test.", "other.test."]
     server.query("www.example.test.", "A")
     _, _, metrics = get(server, "/metrics")
-    assert re.search(rb'geodns_queries_total\{pool="",qtype="A",rcode="NOERROR",'
-                     rb'transport="udp"\} [1-9]', metrics), metrics.decode()[:2000]
+    assert re.search(
+        rb'geodns_queries_total\{pool="",qtype="A",rcode="NOERROR",'
+        rb'transport="udp"\} [1-9]',
+        metrics,
+    ), metrics.decode()[:2000]

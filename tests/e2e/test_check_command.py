@@ -7,15 +7,20 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from harness import ROOT, SERVE_ZONES, clean_environ
 
 pytestmark = pytest.mark.e2e
 
 
 def check(directory: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "geodns", "check", str(directory)], capture_output=True,
-                          text=True, env=clean_environ(), cwd=ROOT, timeout=30)
+    return subprocess.run(
+        [sys.executable, "-m", "geodns", "check", str(directory)],
+        capture_output=True,
+        text=True,
+        env=clean_environ(),
+        cwd=ROOT,
+        timeout=30,
+    )
 
 
 def test_check_accepts_good_zones_and_prints_their_serials():
@@ -32,11 +37,13 @@ def test_check_accepts_the_shipped_example_zone():
 
 
 def test_check_names_file_line_and_problem_and_exits_1(tmp_path):
-    (tmp_path / "good.test.zone").write_text((SERVE_ZONES / "other.test.zone").read_text()
-                                             .replace("other.test.", "good.test."))
+    (tmp_path / "good.test.zone").write_text(
+        (SERVE_ZONES / "other.test.zone").read_text().replace("other.test.", "good.test.")
+    )
     (tmp_path / "bad.test.zone").write_text(
         "$ORIGIN bad.test.\n$TTL 60\n@ SOA ns hm 1 2 3 4 5\n@ NS ns\nns A 192.0.2.1\n"
-        "www A 192.0.2.300\nns CNAME www\n")
+        "www A 192.0.2.300\nns CNAME www\n"
+    )
     result = check(tmp_path)
     assert result.returncode == 1
     assert "zone good.test." in result.stdout  # the other zone still loads

@@ -36,21 +36,62 @@ def wait_for_answer(server: GeodnsProcess, qname: str, expected: set[str], timeo
 
 
 def start_node(address: str, zones: Path, database: str) -> GeodnsProcess:
-    return start_geodns(["--dns", f"{address}:0", "--api", "off", "--zones", str(zones),
-                         "--database", database, "--no-geoip"])
+    return start_geodns(
+        [
+            "--dns",
+            f"{address}:0",
+            "--api",
+            "off",
+            "--zones",
+            str(zones),
+            "--database",
+            database,
+            "--no-geoip",
+        ]
+    )
 
 
 def test_a_change_made_through_one_node_reaches_the_other_within_a_second(tmp_path, database_url):
     zones = tmp_path / "zones"
     shutil.copytree(SERVE_ZONES, zones)
     apply_pools(database_url, zones, POOLS_FILE)
-    created = subprocess.run([sys.executable, "-m", "geodns", "token", "create", "--role", "editor",
-                              "--name", "ops", "--database", database_url], capture_output=True,
-                             text=True, env=clean_environ(), cwd=ROOT, timeout=60)
+    created = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "geodns",
+            "token",
+            "create",
+            "--role",
+            "editor",
+            "--name",
+            "ops",
+            "--database",
+            database_url,
+        ],
+        capture_output=True,
+        text=True,
+        env=clean_environ(),
+        cwd=ROOT,
+        timeout=60,
+    )
     assert created.returncode == 0, created.stderr
     token = created.stdout.strip()
-    nodes = [start_geodns(["--dns", "127.0.0.21:0", "--api", "127.0.0.21:0", "--zones", str(zones),
-                           "--database", database_url, "--no-geoip"])]
+    nodes = [
+        start_geodns(
+            [
+                "--dns",
+                "127.0.0.21:0",
+                "--api",
+                "127.0.0.21:0",
+                "--zones",
+                str(zones),
+                "--database",
+                database_url,
+                "--no-geoip",
+            ]
+        )
+    ]
     try:
         nodes.append(start_node("127.0.0.22", zones, database_url))
         for node in nodes:
@@ -58,10 +99,14 @@ def test_a_change_made_through_one_node_reaches_the_other_within_a_second(tmp_pa
             wait_for_answer(node, "failover.example.test.", {"192.0.2.171"}, timeout=1.0)
         # drain one member through node A's REST API, as an operator would
         request = urllib.request.Request(
-            nodes[0].api + "/api/v1/pools/open.example.test./members/192.0.2.141", method="PATCH",
+            nodes[0].api + "/api/v1/pools/open.example.test./members/192.0.2.141",
+            method="PATCH",
             data=json.dumps({"weight": 0}).encode(),
-            headers={"Authorization": f"Bearer {token}",
-                     "Content-Type": "application/merge-patch+json"})
+            headers={
+                "Authorization": f"Bearer {token}",
+                "Content-Type": "application/merge-patch+json",
+            },
+        )
         with urllib.request.urlopen(request, timeout=10) as response:
             assert response.status == 200
         wait_for_answer(nodes[0], "open.example.test.", {"192.0.2.142"}, timeout=0.2)  # at once
@@ -128,7 +173,8 @@ class TcpProxy:
 
 
 def test_dns_keeps_answering_from_the_last_snapshot_when_the_database_goes_away(
-        backend, tmp_path, database_url):
+    backend, tmp_path, database_url
+):
     zones = tmp_path / "zones"
     shutil.copytree(SERVE_ZONES, zones)
     apply_pools(database_url, zones, POOLS_FILE)

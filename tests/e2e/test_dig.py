@@ -13,8 +13,13 @@ pytestmark = pytest.mark.e2e
 def dig(server, *args: str) -> str:
     binary = shutil.which("dig")
     assert binary, "dig is needed: apt-get install bind9-dnsutils (./run test installs it)"
-    result = subprocess.run([binary, f"@{server.host}", "-p", str(server.port), "+time=2", "+tries=1",
-                             *args], capture_output=True, text=True, timeout=10, check=True)
+    result = subprocess.run(
+        [binary, f"@{server.host}", "-p", str(server.port), "+time=2", "+tries=1", *args],
+        capture_output=True,
+        text=True,
+        timeout=10,
+        check=True,
+    )
     return result.stdout
 
 
@@ -22,7 +27,9 @@ def dig(server, *args: str) -> str:
 def test_dig_gets_an_authoritative_answer(geodns_server, transport):
     out = dig(geodns_server, "www.example.test", "A", transport)
     assert "status: NOERROR" in out
-    assert "flags: qr aa rd;" in out  # AA set, RA clear (dig warns "recursion requested but not available")
+    assert (
+        "flags: qr aa rd;" in out
+    )  # AA set, RA clear (dig warns "recursion requested but not available")
     assert "www.example.test.\t3600\tIN\tA\t192.0.2.10" in out
 
 
@@ -43,7 +50,19 @@ def test_dig_big_answer_falls_back_to_tcp_rfc7766_5(geodns_server):
 def test_kdig_edns_version_1_gets_badvers_rfc6891_6_1_3(geodns_server):
     binary = shutil.which("kdig")
     assert binary, "kdig is needed: apt-get install knot-dnsutils (./run test installs it)"
-    result = subprocess.run([binary, f"@{geodns_server.host}", "-p", str(geodns_server.port),
-                             "+edns=1", "example.test", "SOA"], capture_output=True, text=True, timeout=10)
+    result = subprocess.run(
+        [
+            binary,
+            f"@{geodns_server.host}",
+            "-p",
+            str(geodns_server.port),
+            "+edns=1",
+            "example.test",
+            "SOA",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=10,
+    )
     assert "status: BADVERS" in result.stdout
     assert "Version: 0;" in result.stdout

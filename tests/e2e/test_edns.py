@@ -30,7 +30,9 @@ def raw_udp(server, packet: bytes) -> bytes | None:
 
 
 def test_opt_is_echoed_with_our_payload_1232_and_version_0_rfc6891_6_1_1(geodns_server):
-    reply = send_udp(geodns_server, dns.message.make_query("example.test.", "SOA", use_edns=0, payload=4096))
+    reply = send_udp(
+        geodns_server, dns.message.make_query("example.test.", "SOA", use_edns=0, payload=4096)
+    )
     assert reply.edns == 0
     assert reply.payload == 1232
 
@@ -42,8 +44,9 @@ def test_no_opt_in_reply_to_a_query_without_one_rfc6891_7(geodns_server):
 
 
 def test_edns_version_1_gets_badvers_with_version_0_rfc6891_6_1_3(geodns_server):
-    query = dns.message.make_query("example.test.", "SOA", use_edns=1,
-                                   options=[dns.edns.GenericOption(65001, b"x")])
+    query = dns.message.make_query(
+        "example.test.", "SOA", use_edns=1, options=[dns.edns.GenericOption(65001, b"x")]
+    )
     reply = send_udp(geodns_server, query)
     assert reply.rcode() == dns.rcode.BADVERS
     assert reply.edns == 0
@@ -51,15 +54,18 @@ def test_edns_version_1_gets_badvers_with_version_0_rfc6891_6_1_3(geodns_server)
 
 
 def test_unknown_option_is_ignored_and_not_echoed_rfc6891_6_1_2(geodns_server):
-    query = dns.message.make_query("example.test.", "SOA", use_edns=0,
-                                   options=[dns.edns.GenericOption(65001, b"opaque")])
+    query = dns.message.make_query(
+        "example.test.", "SOA", use_edns=0, options=[dns.edns.GenericOption(65001, b"opaque")]
+    )
     reply = send_udp(geodns_server, query)
     assert reply.rcode() == dns.rcode.NOERROR
     assert list(reply.options) == []
 
 
 def test_unknown_edns_flags_are_cleared_do_is_copied_rfc6891_6_1_4_rfc3225_3(geodns_server):
-    query = dns.message.make_query("example.test.", "SOA", use_edns=0, ednsflags=0x4000 | dns.flags.DO)
+    query = dns.message.make_query(
+        "example.test.", "SOA", use_edns=0, ednsflags=0x4000 | dns.flags.DO
+    )
     reply = send_udp(geodns_server, query)
     assert reply.ednsflags == dns.flags.DO  # the DO bit back, the unknown 0x4000 cleared
     assert all(rrset.rdtype != dns.rdatatype.RRSIG for rrset in reply.answer)  # no DNSSEC yet
@@ -106,8 +112,9 @@ def test_option_length_overrunning_the_opt_rdata_gets_formerr_rfc6891_7(geodns_s
 @pytest.mark.parametrize("payload", [None, 512], ids=["no-edns", "edns-512"])
 def test_udp_answer_over_the_limit_is_truncated_and_fits_rfc1035_4_2_1(geodns_server, payload):
     use_edns = payload is not None
-    query = dns.message.make_query("big.example.test.", "TXT", use_edns=0 if use_edns else False,
-                                   payload=payload or 512)
+    query = dns.message.make_query(
+        "big.example.test.", "TXT", use_edns=0 if use_edns else False, payload=payload or 512
+    )
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
         sock.settimeout(2)
         sock.sendto(query.to_wire(), (geodns_server.host, geodns_server.port))
@@ -121,8 +128,9 @@ def test_udp_answer_over_the_limit_is_truncated_and_fits_rfc1035_4_2_1(geodns_se
 
 def test_truncated_client_retries_over_tcp_and_gets_it_whole_rfc7766_5(geodns_server):
     query = dns.message.make_query("big.example.test.", "TXT")
-    reply, used_tcp = dns.query.udp_with_fallback(query, geodns_server.host, port=geodns_server.port,
-                                                  timeout=2)
+    reply, used_tcp = dns.query.udp_with_fallback(
+        query, geodns_server.host, port=geodns_server.port, timeout=2
+    )
     assert used_tcp
     assert not reply.flags & dns.flags.TC
     [txt] = reply.answer
@@ -144,9 +152,14 @@ def test_edns_over_tcp_rfc7766(geodns_server):
 
 
 def test_several_options_together_nsid_ecs_expire_cookie_rfc6891(geodns_server):
-    options = [dns.edns.GenericOption(3, b""), dns.edns.ECSOption("0.0.0.0", 0),
-               dns.edns.GenericOption(9, b""), dns.edns.GenericOption(10, b"12345678")]
-    reply = send_udp(geodns_server, dns.message.make_query("example.test.", "SOA", use_edns=0,
-                                                            options=options))
+    options = [
+        dns.edns.GenericOption(3, b""),
+        dns.edns.ECSOption("0.0.0.0", 0),
+        dns.edns.GenericOption(9, b""),
+        dns.edns.GenericOption(10, b"12345678"),
+    ]
+    reply = send_udp(
+        geodns_server, dns.message.make_query("example.test.", "SOA", use_edns=0, options=options)
+    )
     assert reply.rcode() == dns.rcode.NOERROR
     assert reply.edns == 0

@@ -21,14 +21,26 @@ FLAPPER, STEADY = "127.0.0.31", "127.0.0.32"
 
 
 def start_node(address: str, name: str, zones: Path, database: str) -> GeodnsProcess:
-    return start_geodns(["--dns", f"{address}:0", "--api", f"{address}:0", "--zones",
-                         str(zones), "--database", database, "--no-geoip"],
-                        env={"GEODNS_NODE_NAME": name})
+    return start_geodns(
+        [
+            "--dns",
+            f"{address}:0",
+            "--api",
+            f"{address}:0",
+            "--zones",
+            str(zones),
+            "--database",
+            database,
+            "--no-geoip",
+        ],
+        env={"GEODNS_NODE_NAME": name},
+    )
 
 
 def call(node: GeodnsProcess, token: str, method: str, path: str, body: Any = None) -> Any:
-    request = urllib.request.Request(node.api + path, method=method,
-                                     data=None if body is None else json.dumps(body).encode())
+    request = urllib.request.Request(
+        node.api + path, method=method, data=None if body is None else json.dumps(body).encode()
+    )
     request.add_header("Authorization", f"Bearer {token}")
     request.add_header("Content-Type", "application/json")
     with urllib.request.urlopen(request, timeout=10) as response:
@@ -48,21 +60,52 @@ def test_an_address_damped_by_one_node_stays_down_on_every_node_issue5_s3(tmp_pa
     zones = tmp_path / "zones"
     shutil.copytree(SERVE_ZONES, zones)
     database = f"sqlite+aiosqlite:///{tmp_path / 'geodns.db'}"
-    created = subprocess.run([sys.executable, "-m", "geodns", "token", "create", "--role", "admin",
-                              "--name", "ops", "--database", database], capture_output=True,
-                             text=True, env=clean_environ(), cwd=ROOT, timeout=60)
+    created = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "geodns",
+            "token",
+            "create",
+            "--role",
+            "admin",
+            "--name",
+            "ops",
+            "--database",
+            database,
+        ],
+        capture_output=True,
+        text=True,
+        env=clean_environ(),
+        cwd=ROOT,
+        timeout=60,
+    )
     assert created.returncode == 0, created.stderr
     token = created.stdout.strip()
     nodes = [start_node("127.0.0.33", "node-a", zones, database)]
     try:
         nodes.append(start_node("127.0.0.34", "node-b", zones, database))
         a, b = nodes
-        call(a, token, "POST", "/api/v1/pools", {"name": NAME, "max_answers": 2, "members": [
-            {"address": FLAPPER}, {"address": STEADY}]})
+        call(
+            a,
+            token,
+            "POST",
+            "/api/v1/pools",
+            {
+                "name": NAME,
+                "max_answers": 2,
+                "members": [{"address": FLAPPER}, {"address": STEADY}],
+            },
+        )
         # six changes within a second: more than the damper's 4 in 300 s, held for 120 s
         for status in ("down", "up", "down", "up", "down", "up"):
-            outcome = call(a, token, "POST", "/api/v1/health/reports",
-                           {"reports": [{"address": FLAPPER, "status": status}]})
+            outcome = call(
+                a,
+                token,
+                "POST",
+                "/api/v1/health/reports",
+                {"reports": [{"address": FLAPPER, "status": status}]},
+            )
         assert outcome["addresses"][0]["status"] == "down"  # held although the vote says up
         deadline = time.monotonic() + 5.0  # B follows the store within its poll interval
         while not answers(a) == answers(b) == {STEADY}:
@@ -71,7 +114,8 @@ def test_an_address_damped_by_one_node_stays_down_on_every_node_issue5_s3(tmp_pa
         started = time.monotonic()
         while time.monotonic() - started < 4.0:  # four redecision rounds of each node
             assert answers(a) == {STEADY} and answers(b) == {STEADY}, (
-                f"{FLAPPER} served again {time.monotonic() - started:.2f} s into its hold")
+                f"{FLAPPER} served again {time.monotonic() - started:.2f} s into its hold"
+            )
             time.sleep(0.05)
         transitions = call(a, token, "GET", f"/api/v1/health/addresses/{FLAPPER}")["transitions"]
         assert len(transitions) == 5, [(t["status"], t["reason"]) for t in transitions]

@@ -25,7 +25,6 @@ from typing import Any
 import dns.message
 import dns.query
 import pytest
-
 from harness import ROOT, SERVE_ZONES, GeodnsProcess, clean_environ, start_geodns
 from integration.health_backends import BackendLoop, HttpBackend, TcpBackend
 
@@ -36,8 +35,14 @@ ZONE = "example.test."
 
 
 def geodns(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "geodns", *args], capture_output=True,
-                          text=True, env=clean_environ(), cwd=ROOT, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "geodns", *args],
+        capture_output=True,
+        text=True,
+        env=clean_environ(),
+        cwd=ROOT,
+        timeout=60,
+    )
 
 
 def within(seconds: float, check: Callable[[], bool], what: str) -> float:
@@ -64,10 +69,14 @@ class HealthServer:
     backends: BackendLoop
     tokens: dict[str, str] = field(default_factory=dict)  # prober name -> token
 
-    def api(self, method: str, path: str, body: Any = None, token: str | None = None
-            ) -> tuple[int, Any]:
-        request = urllib.request.Request(self.server.api + path, method=method,
-                                         data=None if body is None else json.dumps(body).encode())
+    def api(
+        self, method: str, path: str, body: Any = None, token: str | None = None
+    ) -> tuple[int, Any]:
+        request = urllib.request.Request(
+            self.server.api + path,
+            method=method,
+            data=None if body is None else json.dumps(body).encode(),
+        )
         request.add_header("Content-Type", "application/json")
         request.add_header("Authorization", f"Bearer {token or self.admin}")
         try:
@@ -79,15 +88,20 @@ class HealthServer:
             return error.code, json.loads(raw) if raw else None
 
     def answers(self, name: str) -> set[str]:
-        reply = dns.query.udp(dns.message.make_query(name, "A"), self.server.host,
-                              port=self.server.port, timeout=2)
+        reply = dns.query.udp(
+            dns.message.make_query(name, "A"), self.server.host, port=self.server.port, timeout=2
+        )
         return {rr.to_text() for rrset in reply.answer for rr in rrset}
 
-    def report(self, prober: str, address: str, status: str, ttl: float = 60.0,
-               reason: str = "") -> dict[str, Any]:
-        code, body = self.api("POST", "/api/v1/health/reports", {"reports": [
-            {"address": address, "status": status, "ttl": ttl, "reason": reason}]},
-            self.tokens[prober])
+    def report(
+        self, prober: str, address: str, status: str, ttl: float = 60.0, reason: str = ""
+    ) -> dict[str, Any]:
+        code, body = self.api(
+            "POST",
+            "/api/v1/health/reports",
+            {"reports": [{"address": address, "status": status, "ttl": ttl, "reason": reason}]},
+            self.tokens[prober],
+        )
         assert code == 200, body
         [outcome] = body["addresses"]
         return dict(outcome)
@@ -110,9 +124,22 @@ def health(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HealthServer]:
     database = f"sqlite+aiosqlite:///{workdir / 'geodns.db'}"
     created = geodns("token", "create", "--role", "admin", "--name", "ops", "--database", database)
     assert created.returncode == 0, created.stderr
-    server = start_geodns(["--dns", "127.0.0.1:0", "--api", "127.0.0.1:0", "--zones", str(zones),
-                           "--database", database, "--no-geoip", "--node-name", NODE],
-                          env={"GEODNS_FLAP_HOLD": str(FLAP_HOLD_S)})
+    server = start_geodns(
+        [
+            "--dns",
+            "127.0.0.1:0",
+            "--api",
+            "127.0.0.1:0",
+            "--zones",
+            str(zones),
+            "--database",
+            database,
+            "--no-geoip",
+            "--node-name",
+            NODE,
+        ],
+        env={"GEODNS_FLAP_HOLD": str(FLAP_HOLD_S)},
+    )
     backends = BackendLoop()
     state = HealthServer(server, database, created.stdout.strip(), backends)
     try:
@@ -160,19 +187,31 @@ INTERVAL_S, TIMEOUT_S, RISE, FALL = 0.5, 0.3, 2, 2
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(("kind", "hosts"), [
-    ("http", ("127.0.0.2", "127.0.0.3", "127.0.0.4")),
-    ("tcp", ("127.0.0.5", "127.0.0.6", "127.0.0.7")),
-], ids=["http", "tcp"])
+@pytest.mark.parametrize(
+    ("kind", "hosts"),
+    [
+        ("http", ("127.0.0.2", "127.0.0.3", "127.0.0.4")),
+        ("tcp", ("127.0.0.5", "127.0.0.6", "127.0.0.7")),
+    ],
+    ids=["http", "tcp"],
+)
 def test_builtin_check_takes_a_dead_backend_out_within_interval_x_fall_plus_1s_issue5_s5(
-        health, pools, kind, hosts):
+    health, pools, kind, hosts
+):
     make = HttpBackend if kind == "http" else TcpBackend
     backends = [make(host) for host in hosts]
     port = health.backends.start(*backends)
     name = f"{kind}-check.{ZONE}"
-    pools({"name": name, "max_answers": 3, "members": [{"address": h} for h in hosts],
-           "check": check_of(kind, port, interval=INTERVAL_S, timeout=TIMEOUT_S, rise=RISE,
-                             fall=FALL)})
+    pools(
+        {
+            "name": name,
+            "max_answers": 3,
+            "members": [{"address": h} for h in hosts],
+            "check": check_of(
+                kind, port, interval=INTERVAL_S, timeout=TIMEOUT_S, rise=RISE, fall=FALL
+            ),
+        }
+    )
     everyone, dead, rest = set(hosts), hosts[1], set(hosts) - {hosts[1]}
     assert health.answers(name) == everyone  # the first answer after 201 has every result
 
@@ -183,7 +222,8 @@ def test_builtin_check_takes_a_dead_backend_out_within_interval_x_fall_plus_1s_i
     gone_after = time.monotonic() - stopped_at
     assert gone_after <= bound, (
         f"{kind}: {dead} left the answers {gone_after:.3f} s after its backend stopped; "
-        f"issue 5 §5 allows interval x fall + 1 s = {bound:g} s")
+        f"issue 5 §5 allows interval x fall + 1 s = {bound:g} s"
+    )
     # fall 2: one failure is not enough, the second comes one interval after the first
     assert gone_after >= INTERVAL_S * (FALL - 1) - 0.05, f"down after {gone_after:.3f} s"
     assert all(health.answers(name) == rest for _ in range(20))  # and stays out
@@ -197,27 +237,36 @@ def test_builtin_check_takes_a_dead_backend_out_within_interval_x_fall_plus_1s_i
     rise_bound = INTERVAL_S * RISE + 1.0
     assert back_after <= rise_bound, (
         f"{kind}: {dead} came back {back_after:.3f} s after its backend restarted; "
-        f"rise {RISE} x interval {INTERVAL_S:g} s + 1 s = {rise_bound:g} s")
+        f"rise {RISE} x interval {INTERVAL_S:g} s + 1 s = {rise_bound:g} s"
+    )
     assert back_after >= INTERVAL_S * (RISE - 1) - 0.05, f"up after {back_after:.3f} s"
     transitions = health.health(dead)["transitions"]
     assert [(t["status"], t["votes"]) for t in transitions[:2]] == [
-        ("up", {NODE: "up"}), ("down", {NODE: "down"})]
+        ("up", {NODE: "up"}),
+        ("down", {NODE: "down"}),
+    ]
 
 
 # -- 2. a new pool's first answers wait for a first result (issue 5 §1) ------------------
 
 
 def test_a_new_pools_first_answer_already_excludes_a_member_dead_from_the_start_issue5_s1(
-        health, pools):
+    health, pools
+):
     alive = HttpBackend("127.0.0.8")
     hung = HttpBackend("127.0.0.10", delay_s=5.0)  # accepts, never answers within the timeout
     port = health.backends.start(alive, hung)
     timeout = 0.3
     name = f"fresh.{ZONE}"
     started = time.monotonic()
-    pools({"name": name, "max_answers": 3,
-           "members": [{"address": a} for a in ("127.0.0.8", "127.0.0.9", "127.0.0.10")],
-           "check": check_of("http", port, interval=2, timeout=timeout)})  # .9: refused
+    pools(
+        {
+            "name": name,
+            "max_answers": 3,
+            "members": [{"address": a} for a in ("127.0.0.8", "127.0.0.9", "127.0.0.10")],
+            "check": check_of("http", port, interval=2, timeout=timeout),
+        }
+    )  # .9: refused
     waited = time.monotonic() - started
     # the 201 came after the checks' first results: the hung one's after its timeout, and
     # no later than the bound refresh_from_store waits (timeout + 1 s grace + 1 s to store)
@@ -233,18 +282,28 @@ def test_a_new_pools_first_answer_already_excludes_a_member_dead_from_the_start_
 
 def test_an_external_down_report_changes_the_answers_within_1s_issue5_s5(health, pools):
     name = f"reported.{ZONE}"
-    pools({"name": name, "max_answers": 2,
-           "members": [{"address": "127.0.0.11"}, {"address": "127.0.0.12"}]})  # no check
+    pools(
+        {
+            "name": name,
+            "max_answers": 2,
+            "members": [{"address": "127.0.0.11"}, {"address": "127.0.0.12"}],
+        }
+    )  # no check
     assert health.answers(name) == {"127.0.0.11", "127.0.0.12"}
     sent = time.monotonic()
     outcome = health.report("probe-a", "127.0.0.11", "down", reason="http 503")
     within(5, lambda: health.answers(name) == {"127.0.0.12"}, "the report had no effect")
     gone_after = time.monotonic() - sent
-    assert outcome == {"address": "127.0.0.11", "status": "down", "reason": "http 503 (probe-a)",
-                       "transition": True}
+    assert outcome == {
+        "address": "127.0.0.11",
+        "status": "down",
+        "reason": "http 503 (probe-a)",
+        "transition": True,
+    }
     assert gone_after <= 1.0, (
         f"127.0.0.11 left the answers {gone_after:.3f} s after the report was sent; "
-        "issue 5 §5 allows 1 s")
+        "issue 5 §5 allows 1 s"
+    )
     sent = time.monotonic()
     health.report("probe-a", "127.0.0.11", "up", reason="http 200")
     within(5, lambda: health.answers(name) == {"127.0.0.11", "127.0.0.12"}, "never came back")
@@ -257,12 +316,19 @@ def test_an_external_down_report_changes_the_answers_within_1s_issue5_s5(health,
 
 @pytest.mark.slow
 def test_one_lying_probe_of_three_cannot_pull_an_address_two_can_and_expiry_returns_it_issue5_s2(
-        health, pools):
+    health, pools
+):
     address, other = "127.0.0.13", "127.0.0.14"
     port = health.backends.start(HttpBackend(address), HttpBackend(other))
     name = f"quorum.{ZONE}"
-    pools({"name": name, "max_answers": 2, "members": [{"address": address}, {"address": other}],
-           "check": check_of("http", port, interval=0.5, timeout=0.3)})
+    pools(
+        {
+            "name": name,
+            "max_answers": 2,
+            "members": [{"address": address}, {"address": other}],
+            "check": check_of("http", port, interval=0.5, timeout=0.3),
+        }
+    )
     both = {address, other}
     assert health.answers(name) == both
     assert (health.vote(address, NODE) or {}).get("status") == "up"  # the built-in probe
@@ -291,10 +357,10 @@ def test_one_lying_probe_of_three_cannot_pull_an_address_two_can_and_expiry_retu
     back_after = time.monotonic() - sent
     assert back_after <= ttl + 2.0, (
         f"up again {back_after:.3f} s after reports with ttl {ttl:g} s; the redecision "
-        "is due at the expiry")
+        "is due at the expiry"
+    )
     probes = {p["probe"]: (p["status"], p["live"]) for p in health.health(address)["probes"]}
-    assert probes == {NODE: ("up", True), "probe-a": ("down", False),
-                      "probe-b": ("down", False)}
+    assert probes == {NODE: ("up", True), "probe-a": ("down", False), "probe-b": ("down", False)}
 
 
 # -- 5. flap damping, once end to end (issue 5 §3) ---------------------------------------
@@ -308,9 +374,14 @@ def test_a_flapping_backend_is_held_down_after_more_than_4_changes_issue5_s3(hea
     flapper = HttpBackend("127.0.0.15")
     port = health.backends.start(flapper, HttpBackend("127.0.0.16"))
     name = f"flappy.{ZONE}"
-    pools({"name": name, "max_answers": 2,
-           "members": [{"address": "127.0.0.15"}, {"address": "127.0.0.16"}],
-           "check": check_of("http", port, interval=0.2, timeout=0.15, rise=1, fall=1)})
+    pools(
+        {
+            "name": name,
+            "max_answers": 2,
+            "members": [{"address": "127.0.0.15"}, {"address": "127.0.0.16"}],
+            "check": check_of("http", port, interval=0.2, timeout=0.15, rise=1, fall=1),
+        }
+    )
     both, rest = {"127.0.0.15", "127.0.0.16"}, {"127.0.0.16"}
     assert health.answers(name) == both
     for change in range(1, 5):  # down, up, down, up: four changes still pass
@@ -323,8 +394,11 @@ def test_a_flapping_backend_is_held_down_after_more_than_4_changes_issue5_s3(hea
     health.backends.call(flapper.stop())  # the fifth change
     within(10, lambda: health.answers(name) == rest, "change 5: not down")
     health.backends.call(flapper.start())  # healthy again, and stays so
-    within(10, lambda: (health.vote("127.0.0.15", NODE) or {}).get("status") == "up",
-           "the built-in probe never saw the backend up again")
+    within(
+        10,
+        lambda: (health.vote("127.0.0.15", NODE) or {}).get("status") == "up",
+        "the built-in probe never saw the backend up again",
+    )
     requests = len(flapper.requests)
     held_since = time.monotonic()
     while time.monotonic() - held_since < FLAP_HOLD_S / 2:  # well inside the hold
@@ -332,8 +406,9 @@ def test_a_flapping_backend_is_held_down_after_more_than_4_changes_issue5_s3(hea
     assert len(flapper.requests) >= requests + 5  # checked, and answering, all along
     state = health.health("127.0.0.15")
     assert state["status"] == "down"
-    assert state["reason"] == (f"flapping: more than 4 changes in 300s, held down until "
-                               f"stable for {FLAP_HOLD_S}s")
+    assert state["reason"] == (
+        f"flapping: more than 4 changes in 300s, held down until stable for {FLAP_HOLD_S}s"
+    )
     assert state["held_until"] is not None
     # stable for the hold: released (the redecision is due when the hold ends)
     within(FLAP_HOLD_S + 5, lambda: health.answers(name) == both, "never released")
@@ -345,19 +420,29 @@ def test_a_flapping_backend_is_held_down_after_more_than_4_changes_issue5_s3(hea
 
 @pytest.mark.slow
 def test_adaptive_gives_the_faster_member_more_answers_within_the_weight_floor_issue5_s4(
-        health, pools):
+    health, pools
+):
     fast, slow = "127.0.0.17", "127.0.0.18"
     port = health.backends.start(HttpBackend(fast), HttpBackend(slow, delay_s=0.1))
     name = f"adaptive.{ZONE}"
-    pools({"name": name, "policy": "adaptive", "max_answers": 1,
-           "members": [{"address": fast, "weight": 100}, {"address": slow, "weight": 100}],
-           "check": check_of("http", port, interval=0.3, timeout=0.25)})
+    pools(
+        {
+            "name": name,
+            "policy": "adaptive",
+            "max_answers": 1,
+            "members": [{"address": fast, "weight": 100}, {"address": slow, "weight": 100}],
+            "check": check_of("http", port, interval=0.3, timeout=0.25),
+        }
+    )
 
     def weights() -> dict[str, tuple[int, int]]:
         code, body = health.api("GET", f"/api/v1/explain?name={name}&type=A&client=127.0.0.1")
         assert code == 200, body
-        return {m["address"]: (m["configured_weight"], m["effective_weight"])
-                for region in body["explanation"]["regions"] for m in region["members"]}
+        return {
+            m["address"]: (m["configured_weight"], m["effective_weight"])
+            for region in body["explanation"]["regions"]
+            for m in region["members"]
+        }
 
     # 100 -> 75 -> 50 -> 25 -> 20: one step of at most 25 % per check interval
     within(20, lambda: weights()[slow][1] <= 30, f"the slow member kept weight {weights()}")
@@ -373,13 +458,27 @@ def test_adaptive_gives_the_faster_member_more_answers_within_the_weight_floor_i
 
 
 def test_drained_and_disabled_members_are_still_checked_and_their_health_shown_issue5_s6(
-        health, pools):
-    drained, disabled, serving = (HttpBackend("127.0.0.19"), HttpBackend("127.0.0.20"), HttpBackend("127.0.0.21"))
+    health, pools
+):
+    drained, disabled, serving = (
+        HttpBackend("127.0.0.19"),
+        HttpBackend("127.0.0.20"),
+        HttpBackend("127.0.0.21"),
+    )
     port = health.backends.start(drained, disabled, serving)
     name = f"maintenance.{ZONE}"
-    pools({"name": name, "max_answers": 3, "members": [
-        {"address": "127.0.0.19", "weight": 0}, {"address": "127.0.0.20", "enabled": False},
-        {"address": "127.0.0.21"}], "check": check_of("http", port, interval=0.2, timeout=0.15)})
+    pools(
+        {
+            "name": name,
+            "max_answers": 3,
+            "members": [
+                {"address": "127.0.0.19", "weight": 0},
+                {"address": "127.0.0.20", "enabled": False},
+                {"address": "127.0.0.21"},
+            ],
+            "check": check_of("http", port, interval=0.2, timeout=0.15),
+        }
+    )
     assert health.answers(name) == {"127.0.0.21"}
     for backend in (drained, disabled):
         within(10, lambda b=backend: len(b.requests) >= 3, f"{backend.host} not checked")
@@ -390,8 +489,7 @@ def test_drained_and_disabled_members_are_still_checked_and_their_health_shown_i
 
     health.backends.call(drained.stop())  # dies while drained: known before it is put back
     within(10, lambda: health.health("127.0.0.19")["status"] == "down", "drained: not down")
-    code, body = health.api("PATCH", f"/api/v1/pools/{name}/members/127.0.0.19",
-                            {"weight": 100})
+    code, body = health.api("PATCH", f"/api/v1/pools/{name}/members/127.0.0.19", {"weight": 100})
     assert code == 200, body
     assert all(health.answers(name) == {"127.0.0.21"} for _ in range(20))
     health.backends.call(drained.start())
@@ -402,9 +500,14 @@ def test_deleting_a_member_or_its_pool_stops_its_checks_issue5_s1(health, pools)
     kept, removed = HttpBackend("127.0.0.24"), HttpBackend("127.0.0.25")
     port = health.backends.start(kept, removed)
     name = f"deleted.{ZONE}"
-    pools({"name": name, "max_answers": 2,
-           "members": [{"address": "127.0.0.24"}, {"address": "127.0.0.25"}],
-           "check": check_of("http", port, interval=0.2, timeout=0.15)})
+    pools(
+        {
+            "name": name,
+            "max_answers": 2,
+            "members": [{"address": "127.0.0.24"}, {"address": "127.0.0.25"}],
+            "check": check_of("http", port, interval=0.2, timeout=0.15),
+        }
+    )
     within(10, lambda: len(removed.requests) >= 2, "127.0.0.25 not checked")
 
     def stays_unchecked(backend: HttpBackend, seconds: float = 1.0) -> None:
@@ -428,15 +531,31 @@ def test_deleting_a_member_or_its_pool_stops_its_checks_issue5_s1(health, pools)
 
 
 def test_geodns_probe_once_reports_a_dead_backend_and_it_leaves_the_answers_issue5_s2(
-        health, pools):
+    health, pools
+):
     alive = HttpBackend("127.0.0.22")
     port = health.backends.start(alive)  # 127.0.0.23: nothing listens on the port
     name = f"probed.{ZONE}"
-    pools({"name": name, "max_answers": 2,
-           "members": [{"address": "127.0.0.22"}, {"address": "127.0.0.23"}]})  # no check
+    pools(
+        {
+            "name": name,
+            "max_answers": 2,
+            "members": [{"address": "127.0.0.22"}, {"address": "127.0.0.23"}],
+        }
+    )  # no check
     assert health.answers(name) == {"127.0.0.22", "127.0.0.23"}
-    probe = ["probe", "--api", health.server.api, "--pool", name,
-             "--check", f"http://{{address}}:{port}/health", "--timeout", "1", "--once"]
+    probe = [
+        "probe",
+        "--api",
+        health.server.api,
+        "--pool",
+        name,
+        "--check",
+        f"http://{{address}}:{port}/health",
+        "--timeout",
+        "1",
+        "--once",
+    ]
 
     ran = geodns(*probe, "--token", health.tokens["probe-cli"])
     finished = time.monotonic()
@@ -456,6 +575,8 @@ def test_geodns_probe_once_reports_a_dead_backend_and_it_leaves_the_answers_issu
 
     refused = geodns(*probe, "--token", "gdns_" + "x" * 43)
     assert refused.returncode != 0 and refused.stdout == ""
-    assert (f"geodns probe: GET {health.server.api}/api/v1/pools/{name}: http 401: the API "
-            "refused the token (a prober token is needed: geodns token create --role prober "
-            "--name NAME)") in refused.stderr, refused.stderr
+    assert (
+        f"geodns probe: GET {health.server.api}/api/v1/pools/{name}: http 401: the API "
+        "refused the token (a prober token is needed: geodns token create --role prober "
+        "--name NAME)"
+    ) in refused.stderr, refused.stderr

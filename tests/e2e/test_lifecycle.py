@@ -14,7 +14,6 @@ import dns.query
 import dns.rcode
 import pytest
 from alembic import command
-
 from harness import DATA, ROOT, SERVE_ZONES, clean_environ, start_geodns
 
 from geodns.store.migrate import alembic_config
@@ -23,16 +22,34 @@ pytestmark = pytest.mark.e2e
 
 
 def geodns_command(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "geodns", *args], capture_output=True, text=True,
-                          env=clean_environ(), cwd=ROOT, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "geodns", *args],
+        capture_output=True,
+        text=True,
+        env=clean_environ(),
+        cwd=ROOT,
+        timeout=timeout,
+    )
 
 
 def test_tcp_connections_over_the_cap_are_closed_at_once_not_queued_rfc7766_6_2_2(tmp_path):
     zones = tmp_path / "zones"
     shutil.copytree(SERVE_ZONES, zones)
-    server = start_geodns(["--dns", "127.0.0.1:0", "--api", "off", "--zones", str(zones),
-                           "--database", f"sqlite+aiosqlite:///{tmp_path / 'db'}", "--no-geoip",
-                           "--tcp-max-connections", "3"])
+    server = start_geodns(
+        [
+            "--dns",
+            "127.0.0.1:0",
+            "--api",
+            "off",
+            "--zones",
+            str(zones),
+            "--database",
+            f"sqlite+aiosqlite:///{tmp_path / 'db'}",
+            "--no-geoip",
+            "--tcp-max-connections",
+            "3",
+        ]
+    )
     held: list[socket.socket] = []
     try:
         for _ in range(3):
@@ -85,10 +102,28 @@ def test_serve_refuses_a_database_behind_the_code_and_says_what_to_run(tmp_path)
         await engine.dispose()
 
     asyncio.run(migrate_to_first_revision())
-    result = subprocess.run([sys.executable, "-m", "geodns", "serve", "--dns", "127.0.0.1:0",
-                             "--api", "off", "--zones", str(SERVE_ZONES), "--database", url,
-                             "--no-geoip"], capture_output=True, text=True, env=clean_environ(),
-                            cwd=ROOT, timeout=60)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "geodns",
+            "serve",
+            "--dns",
+            "127.0.0.1:0",
+            "--api",
+            "off",
+            "--zones",
+            str(SERVE_ZONES),
+            "--database",
+            url,
+            "--no-geoip",
+        ],
+        capture_output=True,
+        text=True,
+        env=clean_environ(),
+        cwd=ROOT,
+        timeout=60,
+    )
     assert result.returncode == 1
     assert "geodns db upgrade --database" in result.stderr
     upgraded = geodns_command("db", "upgrade", "--database", url)
@@ -98,13 +133,16 @@ def test_serve_refuses_a_database_behind_the_code_and_says_what_to_run(tmp_path)
 def test_pools_apply_dry_run_prints_the_plan_and_changes_nothing(tmp_path):
     url = f"sqlite+aiosqlite:///{tmp_path / 'db'}"
     pools = str(DATA / "pools" / "example.test.yaml")
-    dry = geodns_command("pools", "apply", pools, "--dry-run", "--database", url, "--zones",
-                         str(SERVE_ZONES))
+    dry = geodns_command(
+        "pools", "apply", pools, "--dry-run", "--database", url, "--zones", str(SERVE_ZONES)
+    )
     assert dry.returncode == 0, dry.stderr
     assert "+ create geo.example.test." in dry.stdout
     exported = geodns_command("pools", "export", "--database", url)
     assert exported.stdout.strip() == "pools: []"
-    applied = geodns_command("pools", "apply", pools, "--database", url, "--zones", str(SERVE_ZONES))
+    applied = geodns_command(
+        "pools", "apply", pools, "--database", url, "--zones", str(SERVE_ZONES)
+    )
     assert "+ create geo.example.test." in applied.stdout
     again = geodns_command("pools", "apply", pools, "--database", url, "--zones", str(SERVE_ZONES))
     assert again.stdout.strip() == "no changes"  # idempotent
@@ -113,9 +151,18 @@ def test_pools_apply_dry_run_prints_the_plan_and_changes_nothing(tmp_path):
 
 def test_pools_apply_refuses_a_pool_outside_the_served_zones_naming_file_and_field(tmp_path):
     bad = tmp_path / "pools.yaml"
-    bad.write_text("pools:\n  - name: www.elsewhere.test\n    members:\n      - {address: 192.0.2.1}\n")
-    result = geodns_command("pools", "apply", str(bad), "--database",
-                            f"sqlite+aiosqlite:///{tmp_path / 'db'}", "--zones", str(SERVE_ZONES))
+    bad.write_text(
+        "pools:\n  - name: www.elsewhere.test\n    members:\n      - {address: 192.0.2.1}\n"
+    )
+    result = geodns_command(
+        "pools",
+        "apply",
+        str(bad),
+        "--database",
+        f"sqlite+aiosqlite:///{tmp_path / 'db'}",
+        "--zones",
+        str(SERVE_ZONES),
+    )
     assert result.returncode == 1
     assert f"{bad}: pools[0].name" in result.stderr
     assert "not inside a served zone" in result.stderr
@@ -123,7 +170,13 @@ def test_pools_apply_refuses_a_pool_outside_the_served_zones_naming_file_and_fie
 
 def test_docker_compose_file_is_valid():
     binary = shutil.which("docker-compose")
-    assert binary, "docker-compose is needed: apt-get install docker-compose (./run test installs it)"
-    result = subprocess.run([binary, "-f", str(ROOT / "docker-compose.yml"), "config", "-q"],
-                            capture_output=True, text=True, timeout=60)
+    assert binary, (
+        "docker-compose is needed: apt-get install docker-compose (./run test installs it)"
+    )
+    result = subprocess.run(
+        [binary, "-f", str(ROOT / "docker-compose.yml"), "config", "-q"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 0, result.stderr

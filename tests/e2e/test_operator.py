@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from harness import ROOT, GeodnsProcess, clean_environ
 
 pytestmark = pytest.mark.e2e
@@ -25,14 +24,22 @@ TOKEN = re.compile(r"gdns_[A-Za-z0-9_-]{43}")
 
 
 def geodns(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "geodns", *args], capture_output=True,
-                          text=True, env=clean_environ(), cwd=ROOT, timeout=30)
+    return subprocess.run(
+        [sys.executable, "-m", "geodns", *args],
+        capture_output=True,
+        text=True,
+        env=clean_environ(),
+        cwd=ROOT,
+        timeout=30,
+    )
 
 
-def http(server: GeodnsProcess, method: str, path: str, body: Any = None,
-         token: str | None = None) -> tuple[int, Any]:
-    request = urllib.request.Request(server.api + path, method=method,
-                                     data=None if body is None else json.dumps(body).encode())
+def http(
+    server: GeodnsProcess, method: str, path: str, body: Any = None, token: str | None = None
+) -> tuple[int, Any]:
+    request = urllib.request.Request(
+        server.api + path, method=method, data=None if body is None else json.dumps(body).encode()
+    )
     request.add_header("Content-Type", "application/json")
     if token is not None:
         request.add_header("Authorization", f"Bearer {token}")
@@ -47,9 +54,13 @@ def http(server: GeodnsProcess, method: str, path: str, body: Any = None,
 def dig(server: GeodnsProcess, name: str) -> str:
     binary = shutil.which("dig")
     assert binary, "dig is needed: apt-get install bind9-dnsutils (./run test installs it)"
-    return subprocess.run([binary, f"@{server.host}", "-p", str(server.port), "+time=2",
-                           "+tries=1", name, "A"], capture_output=True, text=True, timeout=10,
-                          check=True).stdout
+    return subprocess.run(
+        [binary, f"@{server.host}", "-p", str(server.port), "+time=2", "+tries=1", name, "A"],
+        capture_output=True,
+        text=True,
+        timeout=10,
+        check=True,
+    ).stdout
 
 
 def answers(server: GeodnsProcess) -> set[str]:
@@ -72,19 +83,25 @@ def test_an_operator_adds_a_pool_and_a_probe_takes_a_member_out_and_back(
     server = fresh_geodns_server
     database = f"sqlite+aiosqlite:///{tmp_path / 'geodns.db'}"
 
-    created = geodns("token", "create", "--role", "admin", "--name", "ops",
-                     "--database", database)
+    created = geodns("token", "create", "--role", "admin", "--name", "ops", "--database", database)
     assert created.returncode == 0, created.stderr
     assert TOKEN.fullmatch(created.stdout.removesuffix("\n")), created.stdout
     admin = created.stdout.strip()
-    prober = geodns("token", "create", "--role", "prober", "--name", "probe-eu1",
-                    "--database", database).stdout.strip()
+    prober = geodns(
+        "token", "create", "--role", "prober", "--name", "probe-eu1", "--database", database
+    ).stdout.strip()
 
-    status, pool = http(server, "POST", "/api/v1/pools", {
-        "name": LB,
-        "ttl": 30,
-        "members": [{"address": "192.0.2.11"}, {"address": "192.0.2.12"}],
-    }, admin)
+    status, pool = http(
+        server,
+        "POST",
+        "/api/v1/pools",
+        {
+            "name": LB,
+            "ttl": 30,
+            "members": [{"address": "192.0.2.11"}, {"address": "192.0.2.12"}],
+        },
+        admin,
+    )
     assert status == 201, pool
     assert [m["address"] for m in pool["members"]] == ["192.0.2.11", "192.0.2.12"]
 
@@ -94,15 +111,25 @@ def test_an_operator_adds_a_pool_and_a_probe_takes_a_member_out_and_back(
     assert "status: NOERROR" in out
     assert re.search(r"^lb\.example\.test\.\t30\tIN\tA\t192\.0\.2\.1[12]$", out, re.M), out
 
-    status, result = http(server, "POST", "/api/v1/health/reports", {"reports": [
-        {"address": "192.0.2.11", "status": "down", "reason": "http 503"}]}, prober)
+    status, result = http(
+        server,
+        "POST",
+        "/api/v1/health/reports",
+        {"reports": [{"address": "192.0.2.11", "status": "down", "reason": "http 503"}]},
+        prober,
+    )
     assert (status, result["addresses"][0]["transition"]) == (200, True)
     gone_after = within(1.0, lambda: all(answers(server) == {"192.0.2.12"} for _ in range(20)))
     assert gone_after < 1.0
     assert "192.0.2.11" not in dig(server, LB)
 
-    status, _ = http(server, "POST", "/api/v1/health/reports", {"reports": [
-        {"address": "192.0.2.11", "status": "up", "reason": "http 200"}]}, prober)
+    status, _ = http(
+        server,
+        "POST",
+        "/api/v1/health/reports",
+        {"reports": [{"address": "192.0.2.11", "status": "up", "reason": "http 200"}]},
+        prober,
+    )
     assert status == 200
     within(1.0, lambda: "192.0.2.11" in answers(server))
 
@@ -118,8 +145,11 @@ def test_an_operator_adds_a_pool_and_a_probe_takes_a_member_out_and_back(
         ("local", "token.create", "tokens/ops"),
     ]
     # the reason names the probes that voted down (geodns.health.state.decide)
-    assert audit["entries"][1]["after"] == {"down": True, "reason": "http 503 (probe-eu1)",
-                                            "votes": {"probe-eu1": True}}
+    assert audit["entries"][1]["after"] == {
+        "down": True,
+        "reason": "http 503 (probe-eu1)",
+        "votes": {"probe-eu1": True},
+    }
     # the prober may report, not edit
     status, refused = http(server, "DELETE", f"/api/v1/pools/{LB}", token=prober)
     assert status == 403, refused

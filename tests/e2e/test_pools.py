@@ -17,7 +17,6 @@ import dns.query
 import dns.rcode
 import dns.rdatatype
 import pytest
-
 from harness import DATA, MAXMIND, SERVE_ZONES, GeodnsProcess, apply_pools, start_geodns
 
 from geodns.store.repository import Store
@@ -30,8 +29,13 @@ def set_health(database: str, address: str, down: bool) -> None:
     async def write() -> None:
         store = await Store.open(database)
         try:
-            await store.set_address_health(address, down, "marked by the test" if down else "",
-                                           {"test": down}, datetime.now(UTC))
+            await store.set_address_health(
+                address,
+                down,
+                "marked by the test" if down else "",
+                {"test": down},
+                datetime.now(UTC),
+            )
         finally:
             await store.close()
 
@@ -42,8 +46,9 @@ class PoolServer:
     def __init__(self, server: GeodnsProcess, database: str, workdir: Path) -> None:
         self.server, self.database, self.workdir = server, database, workdir
 
-    def ask(self, qname: str, rdtype: str = "A", ecs: str | None = None,
-            tcp: bool = False) -> dns.message.Message:
+    def ask(
+        self, qname: str, rdtype: str = "A", ecs: str | None = None, tcp: bool = False
+    ) -> dns.message.Message:
         options = []
         if ecs is not None:
             address, prefix = ecs.split("/")
@@ -56,8 +61,9 @@ class PoolServer:
         reply = self.ask(qname, rdtype, ecs)
         return {r.to_text() for rrset in reply.answer for r in rrset}
 
-    def wait_for(self, qname: str, expected: set[str], ecs: str | None = None,
-                 timeout: float = 1.0) -> float:
+    def wait_for(
+        self, qname: str, expected: set[str], ecs: str | None = None, timeout: float = 1.0
+    ) -> float:
         """Seconds until the answer became expected; fails after timeout (the 1 s promise)."""
         started = time.monotonic()
         while True:
@@ -83,22 +89,40 @@ def pools(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PoolServer]:
     shutil.copytree(SERVE_ZONES, zones)
     database = f"sqlite+aiosqlite:///{workdir / 'geodns.db'}"
     apply_pools(database, zones, POOLS_FILE)
-    server = start_geodns(["--dns", "127.0.0.1:0", "--api", "off", "--zones", str(zones),
-                           "--database", database, "--geoip-db",
-                           str(MAXMIND / "GeoIP2-City-Test.mmdb"), "--poll-interval", "0.1"])
+    server = start_geodns(
+        [
+            "--dns",
+            "127.0.0.1:0",
+            "--api",
+            "off",
+            "--zones",
+            str(zones),
+            "--database",
+            database,
+            "--geoip-db",
+            str(MAXMIND / "GeoIP2-City-Test.mmdb"),
+            "--poll-interval",
+            "0.1",
+        ]
+    )
     yield PoolServer(server, database, workdir)
     server.stop()
 
 
-@pytest.mark.parametrize(("ecs", "expected", "scope"), [
-    ("2.2.3.0/24", {"192.0.2.21", "192.0.2.22"}, 24),        # GB: continent EU -> eu
-    ("175.16.199.0/24", {"192.0.2.31", "192.0.2.32"}, 24),   # CN: continent AS -> ap
-    ("202.196.224.0/24", {"192.0.2.11", "192.0.2.12"}, 20),  # PH: the country rule beats AS
-    ("214.78.120.0/24", {"192.0.2.11", "192.0.2.12"}, 22),   # US: no rule, default order
-    ("10.20.30.0/24", {"192.0.2.21", "192.0.2.22"}, 8),      # the CIDR rule beats geography
-], ids=["gb-eu", "cn-as", "ph-country-rule", "us-default", "cidr-rule"])
+@pytest.mark.parametrize(
+    ("ecs", "expected", "scope"),
+    [
+        ("2.2.3.0/24", {"192.0.2.21", "192.0.2.22"}, 24),  # GB: continent EU -> eu
+        ("175.16.199.0/24", {"192.0.2.31", "192.0.2.32"}, 24),  # CN: continent AS -> ap
+        ("202.196.224.0/24", {"192.0.2.11", "192.0.2.12"}, 20),  # PH: the country rule beats AS
+        ("214.78.120.0/24", {"192.0.2.11", "192.0.2.12"}, 22),  # US: no rule, default order
+        ("10.20.30.0/24", {"192.0.2.21", "192.0.2.22"}, 8),  # the CIDR rule beats geography
+    ],
+    ids=["gb-eu", "cn-as", "ph-country-rule", "us-default", "cidr-rule"],
+)
 def test_ecs_client_gets_its_regions_answer_with_the_deciding_scope_rfc7871_7_2_1(
-        pools, ecs, expected, scope):
+    pools, ecs, expected, scope
+):
     reply = pools.ask("geo.example.test.", ecs=ecs)
     assert reply.rcode() == dns.rcode.NOERROR
     assert {r.to_text() for r in reply.answer[0]} == expected
@@ -147,8 +171,10 @@ def test_a_pool_name_owns_a_and_aaaa_other_types_come_from_the_zone_file(pools):
 
 
 def test_static_and_negative_answers_carry_scope_zero_rfc7871_7_2_1(pools):
-    for qname, rcode in (("mail.example.test.", dns.rcode.NOERROR),
-                         ("absent.example.test.", dns.rcode.NXDOMAIN)):
+    for qname, rcode in (
+        ("mail.example.test.", dns.rcode.NOERROR),
+        ("absent.example.test.", dns.rcode.NXDOMAIN),
+    ):
         reply = pools.ask(qname, ecs="2.2.3.0/24")
         assert reply.rcode() == rcode
         assert ecs_scope(reply) == (24, 0)
@@ -243,8 +269,12 @@ def test_weighted_shares_follow_the_weights_over_real_queries(pools):
 
 
 def test_malformed_ecs_gets_formerr_rfc7871_7_1_1(pools):
-    query = dns.message.make_query("geo.example.test.", "A", use_edns=0,
-                                   options=[dns.edns.GenericOption(8, b"\x00\x01\x18\x00\x02\x02\x03\x04")])
+    query = dns.message.make_query(
+        "geo.example.test.",
+        "A",
+        use_edns=0,
+        options=[dns.edns.GenericOption(8, b"\x00\x01\x18\x00\x02\x02\x03\x04")],
+    )
     reply = dns.query.udp(query, pools.server.host, port=pools.server.port, timeout=2)
     assert reply.rcode() == dns.rcode.FORMERR  # /24 with four address bytes
 
@@ -255,8 +285,19 @@ def test_zone_reload_that_orphans_a_pool_keeps_it_and_serves_it_again_later(tmp_
     shutil.copytree(SERVE_ZONES, zones)
     database = f"sqlite+aiosqlite:///{tmp_path / 'geodns.db'}"
     apply_pools(database, zones, POOLS_FILE)
-    server = start_geodns(["--dns", "127.0.0.1:0", "--api", "off", "--zones", str(zones),
-                           "--database", database, "--no-geoip"])
+    server = start_geodns(
+        [
+            "--dns",
+            "127.0.0.1:0",
+            "--api",
+            "off",
+            "--zones",
+            str(zones),
+            "--database",
+            database,
+            "--no-geoip",
+        ]
+    )
     try:
         zone = zones / "example.test.zone"
         saved = zone.read_bytes()

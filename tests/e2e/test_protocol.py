@@ -82,8 +82,11 @@ def test_nxdomain_carries_soa_with_negative_ttl_rfc2308_3(geodns_server, tcp):
     assert_negative_soa(reply)
 
 
-@pytest.mark.parametrize("qname", ["ent.example.test.", "c.ent.example.test.", "_tcp.example.test."],
-                         ids=["ent", "deeper-ent", "srv-parent"])
+@pytest.mark.parametrize(
+    "qname",
+    ["ent.example.test.", "c.ent.example.test.", "_tcp.example.test."],
+    ids=["ent", "deeper-ent", "srv-parent"],
+)
 def test_empty_non_terminal_answers_nodata_not_nxdomain_rfc8020(geodns_server, qname):
     reply = geodns_server.query(qname, "A")
     assert reply.rcode() == dns.rcode.NOERROR
@@ -99,9 +102,14 @@ def test_unknown_type_at_existing_name_is_nodata_rfc3597(geodns_server):
 
 
 @TRANSPORTS
-@pytest.mark.parametrize("qname", ["example.com.", "www.example.org.", ".", "test."],
-                         ids=["other-zone", "other-tld", "root", "parent-of-zone"])
-def test_names_outside_our_zones_are_refused_without_referral_rfc8906_3_1_4(geodns_server, tcp, qname):
+@pytest.mark.parametrize(
+    "qname",
+    ["example.com.", "www.example.org.", ".", "test."],
+    ids=["other-zone", "other-tld", "root", "parent-of-zone"],
+)
+def test_names_outside_our_zones_are_refused_without_referral_rfc8906_3_1_4(
+    geodns_server, tcp, qname
+):
     reply = geodns_server.query(qname, "A", tcp=tcp)
     assert reply.rcode() == dns.rcode.REFUSED
     assert not reply.flags & dns.flags.AA
@@ -128,13 +136,19 @@ def test_cname_chain_is_followed_across_our_zones(geodns_server):
     assert rrset_texts(reply.answer, "A") == {"192.0.2.200"}
     chain = geodns_server.query("chain1.example.test.", "A")
     assert [r.name.to_text() for r in chain.answer] == [
-        "chain1.example.test.", "chain2.example.test.", "www.example.test."]
+        "chain1.example.test.",
+        "chain2.example.test.",
+        "www.example.test.",
+    ]
 
 
 def test_cname_loop_stops_and_answers_what_it_has(geodns_server):
     reply = geodns_server.query("loop1.example.test.", "A")
     assert reply.rcode() == dns.rcode.NOERROR
-    assert [r.name.to_text() for r in reply.answer] == ["loop1.example.test.", "loop2.example.test."]
+    assert [r.name.to_text() for r in reply.answer] == [
+        "loop1.example.test.",
+        "loop2.example.test.",
+    ]
 
 
 def test_cname_to_missing_name_answers_nxdomain_for_the_target_rfc6604_3(geodns_server):
@@ -190,7 +204,10 @@ def test_below_a_zone_cut_gets_a_referral_with_glue_rfc1034_4_3_2(geodns_server,
     assert not reply.flags & dns.flags.AA
     assert reply.answer == []
     assert rrset_texts(reply.authority, "NS") == {
-        "ns1.child.example.test.", "ns2.child.example.test.", "ns.elsewhere.invalid."}
+        "ns1.child.example.test.",
+        "ns2.child.example.test.",
+        "ns.elsewhere.invalid.",
+    }
     assert rrset_texts(reply.additional, "A") == {"127.0.0.55", "127.0.0.56"}
     assert rrset_texts(reply.additional, "AAAA") == {"::1"}
 
@@ -209,18 +226,39 @@ def test_ds_at_the_cut_is_answered_by_the_parent_rfc4035_3_1_4_1(geodns_server):
     assert_negative_soa(reply)  # no DNSSEC yet: no DS, so NODATA
 
 
-@pytest.mark.parametrize(("qname", "qtype", "expected"), [
-    ("example.test.", "MX", {("mail.example.test.", "A", "192.0.2.25"),
-                             ("mail.example.test.", "AAAA", "2001:db8::25")}),
-    ("example.test.", "NS", {("ns1.example.test.", "A", "127.0.0.53"),
-                             ("ns2.example.test.", "A", "127.0.0.54"),
-                             ("ns2.example.test.", "AAAA", "::1")}),
-    ("_sip._tcp.example.test.", "SRV", {("sip.example.test.", "A", "192.0.2.60")}),
-], ids=["mx", "ns", "srv"])
-def test_additional_section_carries_target_addresses_rfc1034_3_6(geodns_server, qname, qtype, expected):
+@pytest.mark.parametrize(
+    ("qname", "qtype", "expected"),
+    [
+        (
+            "example.test.",
+            "MX",
+            {
+                ("mail.example.test.", "A", "192.0.2.25"),
+                ("mail.example.test.", "AAAA", "2001:db8::25"),
+            },
+        ),
+        (
+            "example.test.",
+            "NS",
+            {
+                ("ns1.example.test.", "A", "127.0.0.53"),
+                ("ns2.example.test.", "A", "127.0.0.54"),
+                ("ns2.example.test.", "AAAA", "::1"),
+            },
+        ),
+        ("_sip._tcp.example.test.", "SRV", {("sip.example.test.", "A", "192.0.2.60")}),
+    ],
+    ids=["mx", "ns", "srv"],
+)
+def test_additional_section_carries_target_addresses_rfc1034_3_6(
+    geodns_server, qname, qtype, expected
+):
     reply = geodns_server.query(qname, qtype)
-    got = {(rrset.name.to_text(), dns.rdatatype.to_text(rrset.rdtype), r.to_text())
-           for rrset in reply.additional for r in rrset}
+    got = {
+        (rrset.name.to_text(), dns.rdatatype.to_text(rrset.rdtype), r.to_text())
+        for rrset in reply.additional
+        for r in rrset
+    }
     assert got == expected
 
 
@@ -239,7 +277,9 @@ def test_zone_transfers_are_refused_rfc5936_4_2(geodns_server, qtype):
     assert reply.rcode() == dns.rcode.REFUSED
 
 
-@pytest.mark.parametrize("opcode", [dns.opcode.NOTIFY, dns.opcode.UPDATE, 15], ids=["notify", "update", "15"])
+@pytest.mark.parametrize(
+    "opcode", [dns.opcode.NOTIFY, dns.opcode.UPDATE, 15], ids=["notify", "update", "15"]
+)
 def test_opcodes_other_than_query_get_notimp_rfc1035_4_1_1(geodns_server, opcode):
     query = dns.message.make_query("example.test.", "SOA")
     query.set_opcode(opcode)
@@ -248,8 +288,11 @@ def test_opcodes_other_than_query_get_notimp_rfc1035_4_1_1(geodns_server, opcode
     assert reply.opcode() == opcode
 
 
-@pytest.mark.parametrize(("qname", "rdclass"), [("version.bind.", "CH"), ("id.server.", "CH"),
-                                                ("example.test.", "HS")], ids=["version.bind", "id.server", "hs"])
+@pytest.mark.parametrize(
+    ("qname", "rdclass"),
+    [("version.bind.", "CH"), ("id.server.", "CH"), ("example.test.", "HS")],
+    ids=["version.bind", "id.server", "hs"],
+)
 def test_other_classes_get_refused_never_a_crash_rfc8906_3_1_4(geodns_server, qname, rdclass):
     query = dns.message.make_query(qname, "TXT", rdclass=dns.rdataclass.from_text(rdclass))
     reply = dns.query.udp(query, geodns_server.host, port=geodns_server.port, timeout=2)

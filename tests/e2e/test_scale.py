@@ -49,17 +49,44 @@ async def bulk_insert(url: str, count: int) -> None:
         async with engine.begin() as conn:
             for start in range(0, count, 5000):
                 chosen = [pool(i) for i in range(start, min(count, start + 5000))]
-                await conn.execute(insert(tables.pools), [
-                    {"id": start + n + 1, "name": p.name, "ttl": p.ttl, "policy": p.policy.value,
-                     "max_answers": p.max_answers, "min_healthy_fraction": 0.0,
-                     "fail_open": True, "default_regions": None, "check": None, "version": 1,
-                     "created_at": now, "updated_at": now}
-                    for n, p in enumerate(chosen)])
-                await conn.execute(insert(tables.members), [
-                    {"pool_id": start + n + 1, "position": k, "address": m.address,
-                     "weight": m.weight, "region": m.region, "latitude": None, "longitude": None,
-                     "priority": 0, "enabled": True}
-                    for n, p in enumerate(chosen) for k, m in enumerate(p.members)])
+                await conn.execute(
+                    insert(tables.pools),
+                    [
+                        {
+                            "id": start + n + 1,
+                            "name": p.name,
+                            "ttl": p.ttl,
+                            "policy": p.policy.value,
+                            "max_answers": p.max_answers,
+                            "min_healthy_fraction": 0.0,
+                            "fail_open": True,
+                            "default_regions": None,
+                            "check": None,
+                            "version": 1,
+                            "created_at": now,
+                            "updated_at": now,
+                        }
+                        for n, p in enumerate(chosen)
+                    ],
+                )
+                await conn.execute(
+                    insert(tables.members),
+                    [
+                        {
+                            "pool_id": start + n + 1,
+                            "position": k,
+                            "address": m.address,
+                            "weight": m.weight,
+                            "region": m.region,
+                            "latitude": None,
+                            "longitude": None,
+                            "priority": 0,
+                            "enabled": True,
+                        }
+                        for n, p in enumerate(chosen)
+                        for k, m in enumerate(p.members)
+                    ],
+                )
             await conn.execute(update(tables.generation).values(value=1))
     finally:
         await engine.dispose()
@@ -68,7 +95,8 @@ async def bulk_insert(url: str, count: int) -> None:
         try:
             async with engine.begin() as conn:
                 await conn.exec_driver_sql(
-                    "SELECT setval('pools_id_seq', (SELECT max(id) FROM pools))")
+                    "SELECT setval('pools_id_seq', (SELECT max(id) FROM pools))"
+                )
         finally:
             await engine.dispose()
 
@@ -90,8 +118,9 @@ async def replace_in_store(url: str, changed: Pool) -> None:
 
 
 def call(server: GeodnsProcess, method: str, path: str, token: str, body: Any = None) -> int:
-    request = urllib.request.Request(server.api + path, method=method,
-                                     data=None if body is None else json.dumps(body).encode())
+    request = urllib.request.Request(
+        server.api + path, method=method, data=None if body is None else json.dumps(body).encode()
+    )
     request.add_header("Authorization", f"Bearer {token}")
     request.add_header("Content-Type", "application/json")
     try:
@@ -129,14 +158,15 @@ def test_one_change_among_20k_pools_reaches_the_answers_within_a_second(
         other = start_geodns(["--dns", "127.0.0.31:0", "--api", "off", *common], timeout=180)
         try:
             assert answered(node, "p19999.example.test.") == (
-                dns.rcode.NOERROR, {m.address for m in pool(19999).members})
+                dns.rcode.NOERROR,
+                {m.address for m in pool(19999).members},
+            )
 
             # through the API: the reply comes once this node answers with the change
             changed = pool(123, first=1 << 20)
             new = {m.address for m in changed.members}
             started = time.monotonic()
-            status = call(node, "PUT", f"/api/v1/pools/{changed.name}", token,
-                          to_document(changed))
+            status = call(node, "PUT", f"/api/v1/pools/{changed.name}", token, to_document(changed))
             assert status == 200
             within(1.0, started, lambda: answered(node, changed.name) == (0, new))
             # and the other node learns it from the database within a second too
@@ -146,22 +176,35 @@ def test_one_change_among_20k_pools_reaches_the_answers_within_a_second(
             started = time.monotonic()
             assert call(node, "POST", "/api/v1/pools", token, to_document(created)) == 201
             for server in (node, other):
-                within(1.0, started, lambda s=server: answered(s, created.name)[1] ==
-                       {m.address for m in created.members})
+                within(
+                    1.0,
+                    started,
+                    lambda s=server: (
+                        answered(s, created.name)[1] == {m.address for m in created.members}
+                    ),
+                )
 
             started = time.monotonic()
             assert call(node, "DELETE", "/api/v1/pools/p7.example.test.", token) == 204
             for server in (node, other):
-                within(1.0, started,
-                       lambda s=server: answered(s, "p7.example.test.")[0] == dns.rcode.NXDOMAIN)
+                within(
+                    1.0,
+                    started,
+                    lambda s=server: answered(s, "p7.example.test.")[0] == dns.rcode.NXDOMAIN,
+                )
 
             # a change committed by someone else (a script, another node's API)
             elsewhere = pool(4567, first=(1 << 20) + 32)
             started = time.monotonic()
             asyncio.run(replace_in_store(database_url, elsewhere))
             for server in (node, other):
-                within(1.0, started, lambda s=server: answered(s, elsewhere.name)[1] ==
-                       {m.address for m in elsewhere.members})
+                within(
+                    1.0,
+                    started,
+                    lambda s=server: (
+                        answered(s, elsewhere.name)[1] == {m.address for m in elsewhere.members}
+                    ),
+                )
             assert answered(other, "p19999.example.test.")[0] == dns.rcode.NOERROR
         finally:
             other.stop()

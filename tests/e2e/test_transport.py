@@ -13,7 +13,6 @@ import dns.message
 import dns.query
 import dns.rcode
 import pytest
-
 from harness import SERVE_ZONES, start_geodns
 
 pytestmark = pytest.mark.e2e
@@ -39,8 +38,15 @@ def read_frame(sock: socket.socket) -> bytes:
 
 
 def test_pipelined_queries_on_one_connection_are_all_answered_rfc7766_6_2_1(geodns_server):
-    queries = [dns.message.make_query(name, "A") for name in
-               ("www.example.test.", "mail.example.test.", "absent.example.test.", "alias.example.test.")]
+    queries = [
+        dns.message.make_query(name, "A")
+        for name in (
+            "www.example.test.",
+            "mail.example.test.",
+            "absent.example.test.",
+            "alias.example.test.",
+        )
+    ]
     with socket.create_connection((geodns_server.host, geodns_server.port), timeout=2) as sock:
         sock.sendall(b"".join(frame(q) for q in queries))  # all at once, before any reply
         replies = [dns.message.from_wire(read_frame(sock)) for _ in queries]
@@ -90,13 +96,17 @@ def test_garbage_then_valid_query_is_still_answered_rfc8906_3_1_1(geodns_server)
     assert "Traceback" not in geodns_server.log()
 
 
-@pytest.mark.parametrize(("name", "packet"), [
-    ("pointer-loop", b"\xc0\x0c\x00\x01\x00\x01"),
-    ("label-over-63", b"\x40" + b"a" * 64 + b"\x00\x00\x01\x00\x01"),
-    ("name-over-255", (b"\x3f" + b"a" * 63) * 4 + b"\x00\x00\x01\x00\x01"),
-    ("question-overruns", b"\x03www\x07exam"),
-    ("trailing-garbage", b"\x03www\x07example\x04test\x00\x00\x01\x00\x01garbage"),
-], ids=lambda v: v if isinstance(v, str) else "")
+@pytest.mark.parametrize(
+    ("name", "packet"),
+    [
+        ("pointer-loop", b"\xc0\x0c\x00\x01\x00\x01"),
+        ("label-over-63", b"\x40" + b"a" * 64 + b"\x00\x00\x01\x00\x01"),
+        ("name-over-255", (b"\x3f" + b"a" * 63) * 4 + b"\x00\x00\x01\x00\x01"),
+        ("question-overruns", b"\x03www\x07exam"),
+        ("trailing-garbage", b"\x03www\x07example\x04test\x00\x00\x01\x00\x01garbage"),
+    ],
+    ids=lambda v: v if isinstance(v, str) else "",
+)
 def test_malformed_queries_get_formerr_rfc1035_4_1_1(geodns_server, name, packet):
     header = struct.pack("!HHHHHH", 0x4242, 0x0100, 1, 0, 0, 0)
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
@@ -118,7 +128,9 @@ def test_counts_that_overrun_the_packet_get_formerr(geodns_server):
     assert reply.question[0].name.to_text() == "www.example.test."
 
 
-@pytest.mark.parametrize("packet", [b"", b"\x00", b"\x12\x34\x01\x00\x00\x01"], ids=["empty", "1-byte", "6-bytes"])
+@pytest.mark.parametrize(
+    "packet", [b"", b"\x00", b"\x12\x34\x01\x00\x00\x01"], ids=["empty", "1-byte", "6-bytes"]
+)
 def test_packets_shorter_than_a_header_are_dropped(geodns_server, packet):
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
         sock.settimeout(0.5)
@@ -166,15 +178,30 @@ def test_sigterm_stops_cleanly_and_closes_the_sockets(fresh_geodns_server):
 def test_query_log_writes_one_line_per_query_when_asked(tmp_path):
     zones = tmp_path / "zones"
     shutil.copytree(SERVE_ZONES, zones)
-    server = start_geodns(["--dns", "127.0.0.1:0", "--api", "off", "--zones", str(zones),
-                           "--database", f"sqlite+aiosqlite:///{tmp_path / 'db'}", "--no-geoip",
-                           "--query-log"])
+    server = start_geodns(
+        [
+            "--dns",
+            "127.0.0.1:0",
+            "--api",
+            "off",
+            "--zones",
+            str(zones),
+            "--database",
+            f"sqlite+aiosqlite:///{tmp_path / 'db'}",
+            "--no-geoip",
+            "--query-log",
+        ]
+    )
     try:
         server.query("WwW.example.test.", "A")
         server.query("nope.example.test.", "AAAA", tcp=True)
-        server.wait_for_log(r"query client=127\.0\.0\.1 transport=udp www\.example\.test\. type=1 "
-                            r"rcode=NOERROR answers=1")
-        server.wait_for_log(r"query client=127\.0\.0\.1 transport=tcp nope\.example\.test\. type=28 "
-                            r"rcode=NXDOMAIN answers=0")
+        server.wait_for_log(
+            r"query client=127\.0\.0\.1 transport=udp www\.example\.test\. type=1 "
+            r"rcode=NOERROR answers=1"
+        )
+        server.wait_for_log(
+            r"query client=127\.0\.0\.1 transport=tcp nope\.example\.test\. type=28 "
+            r"rcode=NXDOMAIN answers=0"
+        )
     finally:
         server.stop()

@@ -24,8 +24,9 @@ def answers_from_many_sockets(host: str, port: int, qname: str, count: int = 64)
     for _ in range(count):
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
             sock.bind(("127.0.0.1", 0))
-            reply = dns.query.udp(dns.message.make_query(qname, "A"), host, port=port, timeout=2,
-                                  sock=sock)
+            reply = dns.query.udp(
+                dns.message.make_query(qname, "A"), host, port=port, timeout=2, sock=sock
+            )
         results.append({r.to_text() for rrset in reply.answer for r in rrset})
     return results
 
@@ -46,9 +47,23 @@ def test_workers_share_the_port_follow_changes_reload_and_stop_together(tmp_path
     shutil.copytree(SERVE_ZONES, zones)
     database = f"sqlite+aiosqlite:///{tmp_path / 'geodns.db'}"
     apply_pools(database, zones, DATA / "pools" / "example.test.yaml")
-    server = start_geodns(["--dns", "127.0.0.31:0", "--api", "127.0.0.1:0", "--zones", str(zones),
-                           "--database", database, "--no-geoip", "--workers", "2",
-                           "--poll-interval", "0.1"])
+    server = start_geodns(
+        [
+            "--dns",
+            "127.0.0.31:0",
+            "--api",
+            "127.0.0.1:0",
+            "--zones",
+            str(zones),
+            "--database",
+            database,
+            "--no-geoip",
+            "--workers",
+            "2",
+            "--poll-interval",
+            "0.1",
+        ]
+    )
     try:
         worker = server.wait_for_log(r"worker started index=0 pid=(\d+)")
         worker_pid = int(worker.group(1))
@@ -59,8 +74,10 @@ def test_workers_share_the_port_follow_changes_reload_and_stop_together(tmp_path
             assert time.monotonic() < deadline, server.log()
             time.sleep(0.05)
         # every process answers the same data
-        assert all(a == {"192.0.2.171"} for a in
-                   answers_from_many_sockets(server.host, server.port, "failover.example.test."))
+        assert all(
+            a == {"192.0.2.171"}
+            for a in answers_from_many_sockets(server.host, server.port, "failover.example.test.")
+        )
         # a change reaches every process within a second (issue 6: same generation within 1 s)
         drain_member(database, "open.example.test.", "192.0.2.141")
         started = time.monotonic()
@@ -71,12 +88,17 @@ def test_workers_share_the_port_follow_changes_reload_and_stop_together(tmp_path
             assert time.monotonic() - started < 1.0 + 0.5, f"not every worker followed: {seen}"
         # SIGHUP to the main process reloads zones in the workers too
         zone = zones / "example.test.zone"
-        zone.write_text(zone.read_text().replace("2026112201", "2026112202")
-                        .replace("mail     A     192.0.2.25", "mail     A     192.0.2.26"))
+        zone.write_text(
+            zone.read_text()
+            .replace("2026112201", "2026112202")
+            .replace("mail     A     192.0.2.25", "mail     A     192.0.2.26")
+        )
         server.process.send_signal(signal.SIGHUP)
         deadline = time.monotonic() + 5
-        while not all(a == {"192.0.2.26"} for a in
-                      answers_from_many_sockets(server.host, server.port, "mail.example.test.", 32)):
+        while not all(
+            a == {"192.0.2.26"}
+            for a in answers_from_many_sockets(server.host, server.port, "mail.example.test.", 32)
+        ):
             assert time.monotonic() < deadline, "a worker kept the old zone"
             time.sleep(0.05)
         assert server.stop(signal.SIGTERM) == 0
@@ -86,6 +108,7 @@ def test_workers_share_the_port_follow_changes_reload_and_stop_together(tmp_path
             time.sleep(0.05)
     finally:
         server.stop()
-        for pid in pids_alive([int(m) for m in re.findall(r"worker started index=\d+ pid=(\d+)",
-                                                            server.log())]):
+        for pid in pids_alive(
+            [int(m) for m in re.findall(r"worker started index=\d+ pid=(\d+)", server.log())]
+        ):
             os.kill(pid, signal.SIGKILL)

@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from api_client import ROLES, Api, run_api, settings_for
 from sqlalchemy import select
 
-from api_client import ROLES, Api, run_api, settings_for
 from geodns.api.routes import ROUTES
 from geodns.store import tables
 
@@ -41,14 +41,29 @@ def test_public_routes_answer_without_a_token(serve, route):
 @pytest.mark.parametrize(
     ("authorization", "error", "challenge"),
     [
-        (None, "missing bearer token: send Authorization: Bearer TOKEN (geodns token create "
-               "--role ROLE --name NAME)", CHALLENGE),
-        ("Basic YTpi", "missing bearer token: send Authorization: Bearer TOKEN (geodns token "
-                       "create --role ROLE --name NAME)", CHALLENGE),
-        ("Bearer gdns_not-a-token", "unknown or revoked token",
-         f'{CHALLENGE}, error="invalid_token"'),
-        ("Bearer ", "missing bearer token: send Authorization: Bearer TOKEN (geodns token "
-                    "create --role ROLE --name NAME)", CHALLENGE),
+        (
+            None,
+            "missing bearer token: send Authorization: Bearer TOKEN (geodns token create "
+            "--role ROLE --name NAME)",
+            CHALLENGE,
+        ),
+        (
+            "Basic YTpi",
+            "missing bearer token: send Authorization: Bearer TOKEN (geodns token "
+            "create --role ROLE --name NAME)",
+            CHALLENGE,
+        ),
+        (
+            "Bearer gdns_not-a-token",
+            "unknown or revoked token",
+            f'{CHALLENGE}, error="invalid_token"',
+        ),
+        (
+            "Bearer ",
+            "missing bearer token: send Authorization: Bearer TOKEN (geodns token "
+            "create --role ROLE --name NAME)",
+            CHALLENGE,
+        ),
     ],
     ids=["none", "basic", "unknown", "empty"],
 )
@@ -58,8 +73,7 @@ def test_a_request_without_a_valid_token_is_401_with_a_bearer_challenge(
     async def body(api: Api) -> None:
         headers = {} if authorization is None else {"Authorization": authorization}
         for route in GUARDED:
-            reply = await api.call(route.method, concrete(route.path), token=None,
-                                   headers=headers)
+            reply = await api.call(route.method, concrete(route.path), token=None, headers=headers)
             assert (reply.status, reply.body) == (401, {"error": error}), route
             assert reply.headers["WWW-Authenticate"] == challenge
         unknown = await api.call("GET", "/api/v1/nothing", token=None, headers=headers)
@@ -77,9 +91,13 @@ def test_each_role_reaches_exactly_its_routes(serve, role):
                 assert reply.status not in (401, 403), (route, reply)
             else:
                 allowed = ", ".join(sorted(route.roles))
-                assert (reply.status, reply.body) == (403, {
-                    "error": f"token {role} has role {role}; {route.method} {route.path} "
-                    f"needs one of: {allowed}"}), route
+                assert (reply.status, reply.body) == (
+                    403,
+                    {
+                        "error": f"token {role} has role {role}; {route.method} {route.path} "
+                        f"needs one of: {allowed}"
+                    },
+                ), route
 
     serve(body)
 
@@ -104,17 +122,25 @@ def test_tokens_issued_over_the_api_work_until_revoked_and_only_their_hash_is_ke
         assert issued.body == {"name": "probe-eu1", "role": "prober"}
         assert issued.headers["Location"] == "/api/v1/tokens/probe-eu1"
         assert token.startswith("gdns_") and len(token) >= 40
-        works = await api.call("POST", "/api/v1/health/reports",
-                               {"reports": [{"address": "192.0.2.1", "status": "up"}]},
-                               token=token)
+        works = await api.call(
+            "POST",
+            "/api/v1/health/reports",
+            {"reports": [{"address": "192.0.2.1", "status": "up"}]},
+            token=token,
+        )
         assert works.body["probe"] == "probe-eu1"
         listed = await api.call("GET", "/api/v1/tokens")
         assert [sorted(t) for t in listed.body["tokens"]] == [
-            ["created_at", "created_by", "name", "role"]] * 5
+            ["created_at", "created_by", "name", "role"]
+        ] * 5
         assert [(t["name"], t["role"], t["created_by"]) for t in listed.body["tokens"]][-1] == (
-            "reader", "reader", "local")
-        assert ("probe-eu1", "admin") in [(t["name"], t["created_by"])
-                                          for t in listed.body["tokens"]]
+            "reader",
+            "reader",
+            "local",
+        )
+        assert ("probe-eu1", "admin") in [
+            (t["name"], t["created_by"]) for t in listed.body["tokens"]
+        ]
         assert api.runtime.store is not None
         async with api.runtime.store._read() as conn:
             rows = (await conn.execute(select(tables.api_tokens))).all()
@@ -128,21 +154,34 @@ def test_tokens_issued_over_the_api_work_until_revoked_and_only_their_hash_is_ke
         again = await api.call("DELETE", "/api/v1/tokens/probe-eu1")
         assert (again.status, again.body) == (404, {"error": "no token probe-eu1"})
         taken = await api.call("POST", "/api/v1/tokens", {"name": "admin", "role": "reader"})
-        assert (taken.status, taken.body) == (409, {
-            "error": "token admin already exists: revoke it first or pick a new name"})
+        assert (taken.status, taken.body) == (
+            409,
+            {"error": "token admin already exists: revoke it first or pick a new name"},
+        )
         bad = await api.call("POST", "/api/v1/tokens", {"name": "-x", "role": "root", "y": 1})
-        assert (bad.status, bad.body) == (422, {"error": "invalid token", "errors": [
-            {"field": "y", "message": "unknown field; expected: name, role"}]})
+        assert (bad.status, bad.body) == (
+            422,
+            {
+                "error": "invalid token",
+                "errors": [{"field": "y", "message": "unknown field; expected: name, role"}],
+            },
+        )
         bad = await api.call("POST", "/api/v1/tokens", {"name": "-x", "role": "root"})
         assert bad.body["errors"] == [
-            {"field": "name", "message": "must be 1 to 64 letters, digits, '_', '.' or '-', "
-             "starting with a letter or digit, got '-x'"},
-            {"field": "role", "message": "must be one of admin, editor, prober, reader; got "
-             "'root'"},
+            {
+                "field": "name",
+                "message": "must be 1 to 64 letters, digits, '_', '.' or '-', "
+                "starting with a letter or digit, got '-x'",
+            },
+            {
+                "field": "role",
+                "message": "must be one of admin, editor, prober, reader; got 'root'",
+            },
         ]
         log = await api.call("GET", "/api/v1/audit?target=tokens/probe-eu1")
-        assert [(e["actor"], e["action"], e["before"], e["after"])
-                for e in log.body["entries"]] == [
+        assert [
+            (e["actor"], e["action"], e["before"], e["after"]) for e in log.body["entries"]
+        ] == [
             ("admin", "token.revoke", {"name": "probe-eu1", "role": "prober"}, None),
             ("admin", "token.create", None, {"name": "probe-eu1", "role": "prober"}),
         ]

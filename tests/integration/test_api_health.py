@@ -32,8 +32,9 @@ def report(address: str, status: str, reason: str = "", **extra: Any) -> dict[st
 
 
 async def post(api: Api, *reports: dict[str, Any], token: str = "prober") -> Any:
-    reply = await api.call("POST", "/api/v1/health/reports", {"reports": list(reports)},
-                           token=token)
+    reply = await api.call(
+        "POST", "/api/v1/health/reports", {"reports": list(reports)}, token=token
+    )
     assert reply.status == 200, reply
     return reply.body
 
@@ -42,9 +43,18 @@ def test_a_down_report_leaves_the_answers_within_one_second_and_an_up_report_ret
     async def body(api: Api) -> None:
         await api.call("POST", "/api/v1/pools", POOL)
         result = await post(api, report("192.0.2.11", "down", "http 503"))
-        assert result == {"probe": "prober", "accepted": 1, "addresses": [
-            {"address": "192.0.2.11", "status": "down", "reason": "http 503 (prober)",
-             "transition": True}]}
+        assert result == {
+            "probe": "prober",
+            "accepted": 1,
+            "addresses": [
+                {
+                    "address": "192.0.2.11",
+                    "status": "down",
+                    "reason": "http 503 (prober)",
+                    "transition": True,
+                }
+            ],
+        }
 
         async def only_12() -> bool:
             return all([await api.addresses(LB) == {"192.0.2.12"} for _ in range(10)])
@@ -65,8 +75,12 @@ def test_a_down_report_leaves_the_answers_within_one_second_and_an_up_report_ret
 
 def test_failed_lists_down_addresses_with_reason_since_and_probes(serve):
     async def body(api: Api) -> None:
-        await post(api, report("192.0.2.11", "down", "tcp refused"), report("2001:DB8::5", "down"),
-                   report("192.0.2.12", "up"))
+        await post(
+            api,
+            report("192.0.2.11", "down", "tcp refused"),
+            report("2001:DB8::5", "down"),
+            report("192.0.2.12", "up"),
+        )
         failed = await api.call("GET", "/api/v1/health/failed", token="reader")
         assert failed.status == 200
         rows = failed.body["failed"]
@@ -88,9 +102,14 @@ def test_address_shows_state_probes_and_transitions_newest_first(serve):
         view = await api.call("GET", "/api/v1/health/addresses/192.0.2.11", token="reader")
         body_ = view.body
         assert (body_["address"], body_["status"], body_["known"], body_["reason"]) == (
-            "192.0.2.11", "up", True, "")
-        assert [(p["probe"], p["status"], p["reason"], p["ttl"], p["live"])
-                for p in body_["probes"]] == [
+            "192.0.2.11",
+            "up",
+            True,
+            "",
+        )
+        assert [
+            (p["probe"], p["status"], p["reason"], p["ttl"], p["live"]) for p in body_["probes"]
+        ] == [
             ("probe-eu1", "up", "http 200", 60.0, True),
             ("prober", "down", "http 503", 30.0, True),
         ]
@@ -106,39 +125,82 @@ def test_address_shows_state_probes_and_transitions_newest_first(serve):
 def test_an_address_never_reported_is_up_and_unknown_and_a_bad_one_is_422(serve):
     async def body(api: Api) -> None:
         fresh = await api.call("GET", "/api/v1/health/addresses/192.0.2.200")
-        assert fresh.body == {"address": "192.0.2.200", "status": "up", "known": False,
-                              "reason": "", "since": None, "held_until": None, "probes": [],
-                              "transitions": []}
+        assert fresh.body == {
+            "address": "192.0.2.200",
+            "status": "up",
+            "known": False,
+            "reason": "",
+            "since": None,
+            "held_until": None,
+            "probes": [],
+            "transitions": [],
+        }
         bad = await api.call("GET", "/api/v1/health/addresses/nope")
-        assert (bad.status, bad.body) == (422, {"error": "invalid address", "errors": [
-            {"field": "address", "message": 'not an IPv4 or IPv6 address, got "nope"'}]})
+        assert (bad.status, bad.body) == (
+            422,
+            {
+                "error": "invalid address",
+                "errors": [
+                    {"field": "address", "message": 'not an IPv4 or IPv6 address, got "nope"'}
+                ],
+            },
+        )
 
     serve(body)
 
 
 def test_every_bad_report_field_is_listed_in_one_422(serve):
     async def body(api: Api) -> None:
-        reply = await api.call("POST", "/api/v1/health/reports", {"reports": [
-            report("192.0.2.1", "up"),
-            {"address": "192.0.2.300", "status": "sideways", "ttl": 0, "colour": 1},
-            report("192.0.2.2", "down", reason="x" * 501, ttl=True),
-            "down",
-        ]}, token="prober")
-        assert (reply.status, reply.body) == (422, {"error": "invalid reports", "errors": [
-            {"field": "reports[1].colour",
-             "message": "unknown field; expected one of: address, status, reason, ttl"},
-            {"field": "reports[1].address",
-             "message": 'not an IPv4 or IPv6 address, got "192.0.2.300"'},
-            {"field": "reports[1].status", "message": 'must be "up" or "down", got "sideways"'},
-            {"field": "reports[1].ttl", "message": "must be seconds from 1 to 86400, got 0"},
-            {"field": "reports[2].reason", "message": "must be text of at most 500 characters"},
-            {"field": "reports[2].ttl", "message": "must be seconds from 1 to 86400, got true"},
-            {"field": "reports[3]", "message": 'must be an object with fields, got "down"'},
-        ]})
-        empty = await api.call("POST", "/api/v1/health/reports", {"reports": []},
-                               token="prober")
+        reply = await api.call(
+            "POST",
+            "/api/v1/health/reports",
+            {
+                "reports": [
+                    report("192.0.2.1", "up"),
+                    {"address": "192.0.2.300", "status": "sideways", "ttl": 0, "colour": 1},
+                    report("192.0.2.2", "down", reason="x" * 501, ttl=True),
+                    "down",
+                ]
+            },
+            token="prober",
+        )
+        assert (reply.status, reply.body) == (
+            422,
+            {
+                "error": "invalid reports",
+                "errors": [
+                    {
+                        "field": "reports[1].colour",
+                        "message": "unknown field; expected one of: address, status, reason, ttl",
+                    },
+                    {
+                        "field": "reports[1].address",
+                        "message": 'not an IPv4 or IPv6 address, got "192.0.2.300"',
+                    },
+                    {
+                        "field": "reports[1].status",
+                        "message": 'must be "up" or "down", got "sideways"',
+                    },
+                    {
+                        "field": "reports[1].ttl",
+                        "message": "must be seconds from 1 to 86400, got 0",
+                    },
+                    {
+                        "field": "reports[2].reason",
+                        "message": "must be text of at most 500 characters",
+                    },
+                    {
+                        "field": "reports[2].ttl",
+                        "message": "must be seconds from 1 to 86400, got true",
+                    },
+                    {"field": "reports[3]", "message": 'must be an object with fields, got "down"'},
+                ],
+            },
+        )
+        empty = await api.call("POST", "/api/v1/health/reports", {"reports": []}, token="prober")
         assert empty.body["errors"] == [
-            {"field": "reports", "message": "must be a list of 1 to 1000 reports, got []"}]
+            {"field": "reports", "message": "must be a list of 1 to 1000 reports, got []"}
+        ]
         # nothing of a refused batch is stored
         failed = await api.call("GET", "/api/v1/health/failed")
         assert failed.body == {"failed": []}
@@ -157,8 +219,9 @@ def test_a_down_report_that_expires_lets_the_next_report_decide(database_url: st
             [up] = await service.accept_reports("b", [ReportIn("192.0.2.9", False, "", 60)], later)
             assert up.address == "192.0.2.9" and not up.transition
             assert [s.address for s in await service.failed(later)] == ["192.0.2.1"]
-            [again] = await service.accept_reports("b", [ReportIn("192.0.2.1", False, "", 60)],
-                                                   later)
+            [again] = await service.accept_reports(
+                "b", [ReportIn("192.0.2.1", False, "", 60)], later
+            )
             assert (again.down, again.transition) == (False, True)
             view = await service.address("192.0.2.1", later)
             assert [(p.probe, p.live) for p in view.probes] == [("a", False), ("b", True)]

@@ -7,11 +7,11 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 import schemathesis
+from api_client import Api, serve_api, settings_for
 from hypothesis import HealthCheck, Phase, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
@@ -21,7 +21,6 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from api_client import Api, serve_api, settings_for
 from geodns.api.app import make_api
 from geodns.api.keys import PERMISSIONS
 from geodns.api.openapi import document
@@ -32,16 +31,26 @@ from geodns.settings import Settings
 APP = make_api(Runtime(Settings()))
 DOCUMENT = document(APP[PERMISSIONS])
 SCHEMA = schemathesis.openapi.from_dict(DOCUMENT)
-CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
-          response_headers_conformance, response_schema_conformance]
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_headers_conformance,
+    response_schema_conformance,
+]
 METHODS = {"get", "put", "post", "patch", "delete"}
 
 
 def test_every_route_is_documented_and_every_documented_operation_is_a_route() -> None:
-    registered = {(r.method, r.resource.canonical) for r in APP.router.routes()
-                  if r.resource is not None}
-    documented = {(method.upper(), path) for path, operations in DOCUMENT["paths"].items()
-                  for method in operations if method in METHODS}
+    registered = {
+        (r.method, r.resource.canonical) for r in APP.router.routes() if r.resource is not None
+    }
+    documented = {
+        (method.upper(), path)
+        for path, operations in DOCUMENT["paths"].items()
+        for method in operations
+        if method in METHODS
+    }
     assert registered == documented
     assert len(registered) == len(ROUTES)
 
@@ -68,8 +77,11 @@ def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
     failure: list[BaseException] = []
 
     async def body(api: Api) -> None:
-        await api.call("POST", "/api/v1/pools", {
-            "name": "lb.example.test", "members": [{"address": "192.0.2.11"}]})
+        await api.call(
+            "POST",
+            "/api/v1/pools",
+            {"name": "lb.example.test", "members": [{"address": "192.0.2.11"}]},
+        )
         started.append(api)
         ready.set()
         while not stop.is_set():
@@ -94,8 +106,12 @@ def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
 
 @pytest.mark.slow
 @SCHEMA.parametrize()
-@settings(max_examples=25, deadline=None, phases=[Phase.explicit, Phase.generate],
-          suppress_health_check=list(HealthCheck))
+@settings(
+    max_examples=25,
+    deadline=None,
+    phases=[Phase.explicit, Phase.generate],
+    suppress_health_check=list(HealthCheck),
+)
 def test_the_running_app_keeps_to_its_openapi_document(case: Any, running: Api) -> None:
     headers = {"Authorization": f"Bearer {running.tokens['admin']}"}
     case.call_and_validate(base_url=running.base, headers=headers, checks=CHECKS)

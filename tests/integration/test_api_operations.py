@@ -8,9 +8,8 @@ from typing import Any
 
 import pytest
 from aiohttp import web
-from prometheus_client.parser import text_string_to_metric_families
-
 from api_client import Api, run_api, settings_for
+from prometheus_client.parser import text_string_to_metric_families
 
 
 @pytest.fixture
@@ -35,23 +34,38 @@ def test_healthz_and_readyz_answer_without_a_token(settings):
         alive = await api.call("GET", "/healthz", token=None)
         assert (alive.status, alive.body) == (200, {"status": "ok"})
         ready = await api.call("GET", "/readyz", token=None)
-        assert (ready.status, ready.body) == (200, {"ready": True, "checks": {
-            "zones_loaded": True, "snapshot_built": True, "database_reachable": True}})
+        assert (ready.status, ready.body) == (
+            200,
+            {
+                "ready": True,
+                "checks": {
+                    "zones_loaded": True,
+                    "snapshot_built": True,
+                    "database_reachable": True,
+                },
+            },
+        )
 
     run_api(settings, body)
 
 
 def test_metrics_count_queries_by_rcode_qtype_transport_and_pool_and_show_the_snapshot(settings):
     async def body(api: Api) -> None:
-        await api.call("POST", "/api/v1/pools",
-                       {"name": "lb.example.test", "members": [{"address": "192.0.2.11"}]})
+        await api.call(
+            "POST",
+            "/api/v1/pools",
+            {"name": "lb.example.test", "members": [{"address": "192.0.2.11"}]},
+        )
         for _ in range(3):
             await api.query("www.example.test.", "A")
         await api.query("nope.example.test.", "AAAA")
         await api.query("lb.example.test.", "A")
-        await api.call("POST", "/api/v1/health/reports",
-                       {"reports": [{"address": "192.0.2.11", "status": "down"}]},
-                       token="prober")
+        await api.call(
+            "POST",
+            "/api/v1/health/reports",
+            {"reports": [{"address": "192.0.2.11", "status": "down"}]},
+            token="prober",
+        )
         await api.call("GET", "/api/v1/nothing")
         scrape = await api.call("GET", "/metrics", token=None)
         assert scrape.status == 200
@@ -60,8 +74,12 @@ def test_metrics_count_queries_by_rcode_qtype_transport_and_pool_and_show_the_sn
         query = "geodns_queries_total"
         assert value(found, query, rcode="NOERROR", qtype="A", transport="udp", pool="") == 3
         assert value(found, query, rcode="NXDOMAIN", qtype="AAAA", transport="udp", pool="") == 1
-        assert value(found, query, rcode="NOERROR", qtype="A", transport="udp",
-                     pool="lb.example.test.") == 1
+        assert (
+            value(
+                found, query, rcode="NOERROR", qtype="A", transport="udp", pool="lb.example.test."
+            )
+            == 1
+        )
         snapshot = api.runtime.holder.current
         assert value(found, "geodns_snapshot_generation") == snapshot.generation
         assert value(found, "geodns_snapshot_store_generation") == snapshot.store_generation
@@ -70,12 +88,26 @@ def test_metrics_count_queries_by_rcode_qtype_transport_and_pool_and_show_the_sn
         assert value(found, "geodns_addresses_down") == 1
         assert value(found, "geodns_health_transitions_total", to="down") == 1
         assert value(found, "geodns_health_transitions_total", to="up") == 0
-        assert value(found, "geodns_api_requests_total", route="/api/v1/pools", method="POST",
-                     status="201") == 1
-        assert value(found, "geodns_api_requests_total", route="unmatched", method="GET",
-                     status="404") == 1
-        assert value(found, "geodns_api_request_duration_seconds_count",
-                     route="/api/v1/health/reports") == 1
+        assert (
+            value(
+                found,
+                "geodns_api_requests_total",
+                route="/api/v1/pools",
+                method="POST",
+                status="201",
+            )
+            == 1
+        )
+        assert (
+            value(found, "geodns_api_requests_total", route="unmatched", method="GET", status="404")
+            == 1
+        )
+        assert (
+            value(
+                found, "geodns_api_request_duration_seconds_count", route="/api/v1/health/reports"
+            )
+            == 1
+        )
 
     run_api(settings, body)
 
@@ -104,8 +136,9 @@ def test_each_metrics_registry_belongs_to_its_app(settings):
     async def body(api: Api) -> None:
         await api.call("GET", "/healthz", token=None)
         found = samples((await api.call("GET", "/metrics", token=None)).body)
-        return value(found, "geodns_api_requests_total", route="/healthz", method="GET",
-                     status="200")
+        return value(
+            found, "geodns_api_requests_total", route="/healthz", method="GET", status="200"
+        )
 
     assert run_api(settings, body) == 1
     assert run_api(settings, body) == 1  # a second app starts from zero
@@ -132,8 +165,10 @@ def test_a_bug_in_a_handler_is_a_500_naming_the_request_id_logged_with_its_trace
 
     async def body(api: Api) -> None:
         reply = await api.call("GET", "/api/v1/broken", headers={"X-Request-Id": "req-42"})
-        assert (reply.status, reply.body) == (500, {
-            "error": "internal error; the server log has the details", "request_id": "req-42"})
+        assert (reply.status, reply.body) == (
+            500,
+            {"error": "internal error; the server log has the details", "request_id": "req-42"},
+        )
 
     with caplog.at_level(logging.ERROR, logger="geodns.api.middlewares"):
         run_api(settings, body, configure)

@@ -7,9 +7,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from api_client import Api, run_api, settings_for
 from sqlalchemy import func, select
 
-from api_client import Api, run_api, settings_for
 from geodns.store import tables
 
 LB = "lb.example.test."
@@ -47,8 +47,9 @@ def serve(database_url: str, tmp_path: Path) -> Any:
 async def audit_rows(api: Api) -> int:
     assert api.runtime.store is not None
     async with api.runtime.store._read() as conn:
-        return int((await conn.execute(select(func.count()).select_from(tables.audit_log)))
-                   .scalar_one())
+        return int(
+            (await conn.execute(select(func.count()).select_from(tables.audit_log))).scalar_one()
+        )
 
 
 def test_created_pool_reads_back_with_etag_and_location_and_answers_dns_at_once(serve):
@@ -80,8 +81,11 @@ def test_creating_an_existing_pool_is_409_and_writes_no_audit_row(serve):
 @pytest.mark.parametrize(
     ("data", "error"),
     [
-        ("{not json", "body is not valid JSON: Expecting property name enclosed in double quotes:"
-                      " line 1 column 2 (char 1)"),
+        (
+            "{not json",
+            "body is not valid JSON: Expecting property name enclosed in double quotes:"
+            " line 1 column 2 (char 1)",
+        ),
         ("[1, 2]", "body must be a JSON object, got list"),
         ("null", "body must be a JSON object, got null"),
         ("", "body is not valid JSON: Expecting value: line 1 column 1 (char 0)"),
@@ -115,18 +119,30 @@ def test_every_invalid_field_is_listed_in_one_422(serve):
         assert reply.body == {
             "error": "invalid pool lb.example.test",
             "errors": [
-                {"field": "colour", "message": "unknown field; expected one of: name, ttl, "
-                 "policy, max_answers, min_healthy_fraction, fail_open, default_regions, "
-                 "members, rules, check"},
+                {
+                    "field": "colour",
+                    "message": "unknown field; expected one of: name, ttl, "
+                    "policy, max_answers, min_healthy_fraction, fail_open, default_regions, "
+                    "members, rules, check",
+                },
                 {"field": "ttl", "message": "must be an integer from 1 to 3600, got 0"},
-                {"field": "policy", "message": "must be one of weighted, nearest, sticky, "
-                 'round_robin, failover, adaptive; got "fastest"'},
-                {"field": "members[1].address", "message": "192.0.2.1 is already members[0]; "
-                 "list each address once per pool"},
-                {"field": "members[2].address",
-                 "message": 'not an IPv4 or IPv6 address, got "not-an-ip"'},
-                {"field": "members[2].weight",
-                 "message": "must be an integer from 0 to 65535, got -1"},
+                {
+                    "field": "policy",
+                    "message": "must be one of weighted, nearest, sticky, "
+                    'round_robin, failover, adaptive; got "fastest"',
+                },
+                {
+                    "field": "members[1].address",
+                    "message": "192.0.2.1 is already members[0]; list each address once per pool",
+                },
+                {
+                    "field": "members[2].address",
+                    "message": 'not an IPv4 or IPv6 address, got "not-an-ip"',
+                },
+                {
+                    "field": "members[2].weight",
+                    "message": "must be an integer from 0 to 65535, got -1",
+                },
             ],
         }
 
@@ -136,12 +152,20 @@ def test_every_invalid_field_is_listed_in_one_422(serve):
 @pytest.mark.parametrize(
     ("name", "message"),
     [
-        ("www.elsewhere.invalid", "www.elsewhere.invalid. is not inside a served zone "
-                                  "(served: example.test., other.test.)"),
-        ("alias.example.test", "alias.example.test. cannot be a pool: the zone file has a CNAME "
-                               "at this name (RFC 1034 §3.6.2)"),
-        ("www.child.example.test", "www.child.example.test. cannot be a pool: below the "
-                                   "delegation child.example.test."),
+        (
+            "www.elsewhere.invalid",
+            "www.elsewhere.invalid. is not inside a served zone "
+            "(served: example.test., other.test.)",
+        ),
+        (
+            "alias.example.test",
+            "alias.example.test. cannot be a pool: the zone file has a CNAME "
+            "at this name (RFC 1034 §3.6.2)",
+        ),
+        (
+            "www.child.example.test",
+            "www.child.example.test. cannot be a pool: below the delegation child.example.test.",
+        ),
     ],
     ids=["outside-served-zones", "cname-at-the-name", "below-a-delegation"],
 )
@@ -159,8 +183,13 @@ def test_a_pool_the_zones_cannot_serve_is_422_on_name(serve, name, message):
 def test_put_replaces_and_bumps_the_version_and_if_match_guards_it(serve):
     async def body(api: Api) -> None:
         await api.call("POST", "/api/v1/pools", POOL)
-        two = {**POOL, "members": [{"address": "192.0.2.13", "region": "eu"},
-                                   {"address": "192.0.2.14", "region": "us"}]}
+        two = {
+            **POOL,
+            "members": [
+                {"address": "192.0.2.13", "region": "eu"},
+                {"address": "192.0.2.14", "region": "us"},
+            ],
+        }
         del two["name"]  # the URL names the pool
         put = await api.call("PUT", f"/api/v1/pools/{LB}", two, headers={"If-Match": '"1"'})
         assert (put.status, put.headers["ETag"]) == (200, '"2"')
@@ -173,8 +202,7 @@ def test_put_replaces_and_bumps_the_version_and_if_match_guards_it(serve):
         )
         weak = await api.call("PUT", f"/api/v1/pools/{LB}", two, headers={"If-Match": 'W/"2"'})
         assert weak.status == 412
-        either = await api.call("PUT", f"/api/v1/pools/{LB}", two,
-                                headers={"If-Match": '"1", "2"'})
+        either = await api.call("PUT", f"/api/v1/pools/{LB}", two, headers={"If-Match": '"1", "2"'})
         assert (either.status, either.headers["ETag"]) == (200, '"3"')
         star = await api.call("DELETE", f"/api/v1/pools/{LB}", headers={"If-Match": "*"})
         assert star.status == 204
@@ -186,12 +214,20 @@ def test_put_cannot_rename_a_pool(serve):
     async def body(api: Api) -> None:
         await api.call("POST", "/api/v1/pools", POOL)
         reply = await api.call("PUT", f"/api/v1/pools/{LB}", {**POOL, "name": "x.example.test"})
-        assert (reply.status, reply.body) == (422, {
-            "error": f"invalid pool {LB}",
-            "errors": [{"field": "name", "message": f"must be {LB}, the pool of the URL (to "
+        assert (reply.status, reply.body) == (
+            422,
+            {
+                "error": f"invalid pool {LB}",
+                "errors": [
+                    {
+                        "field": "name",
+                        "message": f"must be {LB}, the pool of the URL (to "
                         "rename: create the new pool, then delete this one), got "
-                        "'x.example.test'"}],
-        })
+                        "'x.example.test'",
+                    }
+                ],
+            },
+        )
 
     serve(body)
 
@@ -200,20 +236,32 @@ def test_patch_is_a_json_merge_patch_validated_as_a_whole(serve):
     async def body(api: Api) -> None:
         await api.call("POST", "/api/v1/pools", POOL)
         patched = await api.call(
-            "PATCH", f"/api/v1/pools/{LB}", {"ttl": 5, "rules": None, "default_regions": None},
+            "PATCH",
+            f"/api/v1/pools/{LB}",
+            {"ttl": 5, "rules": None, "default_regions": None},
             headers={"Content-Type": "application/merge-patch+json"},
         )
         expected = {**STORED, "ttl": 5, "rules": []}
         del expected["default_regions"]
         assert (patched.status, patched.body, patched.headers["ETag"]) == (200, expected, '"2"')
         # removing the eu member's region leaves the rule naming a region with no members
-        broken = await api.call("PATCH", f"/api/v1/pools/{LB}",
-                                {"rules": POOL["rules"], "members": [POOL["members"][1]]})
-        assert (broken.status, broken.body) == (422, {
-            "error": f"invalid pool {LB}",
-            "errors": [{"field": "rules[0].regions[0]", "message": 'region "eu" has no members '
-                        "(regions with members: us)"}],
-        })
+        broken = await api.call(
+            "PATCH",
+            f"/api/v1/pools/{LB}",
+            {"rules": POOL["rules"], "members": [POOL["members"][1]]},
+        )
+        assert (broken.status, broken.body) == (
+            422,
+            {
+                "error": f"invalid pool {LB}",
+                "errors": [
+                    {
+                        "field": "rules[0].regions[0]",
+                        "message": 'region "eu" has no members (regions with members: us)',
+                    }
+                ],
+            },
+        )
         assert (await api.call("GET", f"/api/v1/pools/{LB}")).headers["ETag"] == '"2"'
 
     serve(body)
@@ -248,13 +296,22 @@ def test_list_filters_by_zone_and_pages_with_an_opaque_cursor(serve):
         assert seen == [f"p{i}.example.test." for i in range(5)]
         assert pages == 3
         bad = await api.call("GET", "/api/v1/pools?limit=0&cursor=zzz&zone=-bad-")
-        assert (bad.status, bad.body) == (422, {"error": "invalid query", "errors": [
-            {"field": "limit", "message": "must be an integer from 1 to 1000, got '0'"},
-            {"field": "cursor", "message": "not a cursor from a previous page's next link"},
-            {"field": "zone", "message": "label \"-bad-\" must be letters, digits, '-' and "
-             "'_', not starting or ending with '-' (internationalised names: use the xn-- "
-             "form)"},
-        ]})
+        assert (bad.status, bad.body) == (
+            422,
+            {
+                "error": "invalid query",
+                "errors": [
+                    {"field": "limit", "message": "must be an integer from 1 to 1000, got '0'"},
+                    {"field": "cursor", "message": "not a cursor from a previous page's next link"},
+                    {
+                        "field": "zone",
+                        "message": "label \"-bad-\" must be letters, digits, '-' and "
+                        "'_', not starting or ending with '-' (internationalised names: "
+                        "use the xn-- form)",
+                    },
+                ],
+            },
+        )
 
     serve(body)
 
@@ -262,11 +319,17 @@ def test_list_filters_by_zone_and_pages_with_an_opaque_cursor(serve):
 def test_draining_one_member_by_merge_patch_takes_it_out_of_dns_answers(serve):
     async def body(api: Api) -> None:
         await api.call("POST", "/api/v1/pools", POOL)
-        drained = await api.call("PATCH", f"/api/v1/pools/{LB}/members/192.0.2.12",
-                                 {"weight": 0}, token="editor")
+        drained = await api.call(
+            "PATCH", f"/api/v1/pools/{LB}/members/192.0.2.12", {"weight": 0}, token="editor"
+        )
         assert (drained.status, drained.headers["ETag"]) == (200, '"2"')
-        assert drained.body == {"address": "192.0.2.12", "weight": 0, "region": "us",
-                                "priority": 0, "enabled": True}
+        assert drained.body == {
+            "address": "192.0.2.12",
+            "weight": 0,
+            "region": "us",
+            "priority": 0,
+            "enabled": True,
+        }
         for _ in range(20):
             assert await api.addresses(LB) == {"192.0.2.11"}
 
@@ -284,24 +347,39 @@ def test_member_put_adds_then_replaces_and_delete_revalidates_the_pool(serve):
         replaced = await api.call("PUT", path, {"region": "us", "weight": 7})
         assert (replaced.status, replaced.body["weight"]) == (200, 7)
         wrong = await api.call("PUT", path, {"address": "192.0.2.99"})
-        assert (wrong.status, wrong.body) == (422, {"error": "invalid member", "errors": [
-            {"field": "address", "message": "must be 2001:db8::1, the member of the URL, got "
-             "'192.0.2.99'"}]})
+        assert (wrong.status, wrong.body) == (
+            422,
+            {
+                "error": "invalid member",
+                "errors": [
+                    {
+                        "field": "address",
+                        "message": "must be 2001:db8::1, the member of the URL, got '192.0.2.99'",
+                    }
+                ],
+            },
+        )
         listed = await api.call("GET", f"/api/v1/pools/{LB}/members", token="prober")
         assert [m["address"] for m in listed.body["members"]] == [
-            "192.0.2.11", "192.0.2.12", "2001:db8::1"]
+            "192.0.2.11",
+            "192.0.2.12",
+            "2001:db8::1",
+        ]
         # the rule and default_regions name "eu": its only member cannot go
         refused = await api.call("DELETE", f"/api/v1/pools/{LB}/members/192.0.2.11")
         assert refused.status == 422
         assert refused.body["errors"][0] == {
             "field": "default_regions[1]",
-            "message": 'region "eu" has no members (regions with members: us)'}
+            "message": 'region "eu" has no members (regions with members: us)',
+        }
         gone = await api.call("DELETE", path)
         assert (gone.status, gone.headers["ETag"]) == (204, '"4"')
         assert await api.addresses(LB, "AAAA") == set()
         missing = await api.call("GET", path)
         assert (missing.status, missing.body) == (
-            404, {"error": f"pool {LB} has no member 2001:db8::1"})
+            404,
+            {"error": f"pool {LB} has no member 2001:db8::1"},
+        )
 
     serve(body)
 
@@ -309,8 +387,9 @@ def test_member_put_adds_then_replaces_and_delete_revalidates_the_pool(serve):
 def test_every_change_is_in_the_audit_log_with_before_and_after(serve):
     async def body(api: Api) -> None:
         await api.call("POST", "/api/v1/pools", POOL, token="editor")
-        await api.call("PATCH", f"/api/v1/pools/{LB}/members/192.0.2.12", {"enabled": False},
-                       token="editor")
+        await api.call(
+            "PATCH", f"/api/v1/pools/{LB}/members/192.0.2.12", {"enabled": False}, token="editor"
+        )
         await api.call("DELETE", f"/api/v1/pools/{LB}", token="editor")
         log = await api.call("GET", "/api/v1/audit?actor=editor")
         assert [(e["action"], e["target"]) for e in log.body["entries"]] == [

@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from api_client import Api, run_api, settings_for
 
 
@@ -25,15 +24,28 @@ def serve(database_url: str, workdir: Path) -> Any:
 def test_zones_lists_each_zone_with_serial_records_and_file(serve, workdir):
     async def body(api: Api) -> None:
         reply = await api.call("GET", "/api/v1/zones", token="reader")
-        assert (reply.status, reply.body) == (200, {
-            "zones": [
-                {"name": "example.test.", "serial": 2026112201, "records": 37,
-                 "file": str(workdir / "zones" / "example.test.zone"), "error": None},
-                {"name": "other.test.", "serial": 7, "records": 3,
-                 "file": str(workdir / "zones" / "other.test.zone"), "error": None},
-            ],
-            "errors": [],
-        })
+        assert (reply.status, reply.body) == (
+            200,
+            {
+                "zones": [
+                    {
+                        "name": "example.test.",
+                        "serial": 2026112201,
+                        "records": 37,
+                        "file": str(workdir / "zones" / "example.test.zone"),
+                        "error": None,
+                    },
+                    {
+                        "name": "other.test.",
+                        "serial": 7,
+                        "records": 3,
+                        "file": str(workdir / "zones" / "other.test.zone"),
+                        "error": None,
+                    },
+                ],
+                "errors": [],
+            },
+        )
 
     serve(body)
 
@@ -48,27 +60,45 @@ def test_a_reload_refusing_a_file_is_200_lists_why_and_keeps_the_old_zone(serve,
         assert [z["name"] for z in reply.body["loaded"]] == ["example.test."]
         [error] = reply.body["errors"]
         assert error["file"] == str(other)
-        assert error["problems"] == [{
-            "where": f"{other}:7",
-            "message": 'A record at "www.other.test.": "not-an-address" is not an IPv4 '
-                       "address: write one like 192.0.2.1",
-        }]
+        assert error["problems"] == [
+            {
+                "where": f"{other}:7",
+                "message": 'A record at "www.other.test.": "not-an-address" is not an IPv4 '
+                "address: write one like 192.0.2.1",
+            }
+        ]
         listed = await api.call("GET", "/api/v1/zones")
         kept = [z for z in listed.body["zones"] if z["name"] == "other.test."][0]
         assert kept["serial"] == 7 and kept["error"] == error["error"]
         assert await api.addresses("www.other.test.") == {"192.0.2.200"}
-        other.write_text(other.read_text().replace("www A not-an-address\n", "")
-                         .replace("192.0.2.200", "192.0.2.201"))
+        other.write_text(
+            other.read_text()
+            .replace("www A not-an-address\n", "")
+            .replace("192.0.2.200", "192.0.2.201")
+        )
         fixed = await api.call("POST", "/api/v1/zones/reload", token="editor")
         assert fixed.body["errors"] == []
         assert [z["serial"] for z in fixed.body["loaded"]] == [2026112201, 8]
         assert await api.addresses("www.other.test.") == {"192.0.2.201"}
         log = await api.call("GET", "/api/v1/audit?action=zones.reload")
         assert [(e["actor"], e["after"]) for e in log.body["entries"]] == [
-            ("editor", {"loaded": [{"name": "example.test.", "serial": 2026112201},
-                                   {"name": "other.test.", "serial": 8}], "errors": []}),
-            ("editor", {"loaded": [{"name": "example.test.", "serial": 2026112201}],
-                        "errors": [str(other)]}),
+            (
+                "editor",
+                {
+                    "loaded": [
+                        {"name": "example.test.", "serial": 2026112201},
+                        {"name": "other.test.", "serial": 8},
+                    ],
+                    "errors": [],
+                },
+            ),
+            (
+                "editor",
+                {
+                    "loaded": [{"name": "example.test.", "serial": 2026112201}],
+                    "errors": [str(other)],
+                },
+            ),
         ]
 
     serve(body)

@@ -84,7 +84,8 @@ def test_a_flapping_address_is_held_down_until_stable(with_store: WithStore) -> 
             change = await recorder.record("node-a", ADDRESS, down, "x", 600, at(second))
         assert change.down is True  # the votes say up
         assert change.reason == (
-            "flapping: more than 2 changes in 100s, held down until stable for 30s")
+            "flapping: more than 2 changes in 100s, held down until stable for 30s"
+        )
         assert (await store.load_state()).health[ADDRESS].down is True
         assert await recorder.redecide_all(at(44)) == []
         assert await recorder.redecide_all(at(45)) == [ADDRESS]  # stable 30 s: released
@@ -102,6 +103,7 @@ def test_two_nodes_on_one_database_damp_an_address_alike_issue5_s3(
     async def body(store_a: Store) -> None:
         store_b = await Store.open(database_url)  # a second node: its own engine, own decider
         try:
+
             def policy() -> HealthDecider:
                 return HealthDecider(damper=FlapDamper(max_changes=2, window_s=100, hold_s=30))
 

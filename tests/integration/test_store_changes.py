@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from alembic import command
+from harness import SERVE_ZONES
 from sqlalchemy import insert, select
 from sqlalchemy.engine import Connection
-
 
 from geodns.dns import names
 from geodns.pools.model import AddressHealth, HealthView, Member, Pool
@@ -25,7 +25,7 @@ from geodns.store import tables
 from geodns.store.changes import TOMBSTONE_KEEP, Changes
 from geodns.store.migrate import alembic_config, upgrade
 from geodns.store.repository import Store, open_engine
-from harness import SERVE_ZONES
+
 
 def run(coroutine: Coroutine[Any, Any, T]) -> T:
     return asyncio.run(coroutine)
@@ -94,7 +94,10 @@ def test_changes_without_a_usable_generation_are_everything(with_store: WithStor
         await store.set_address_health("192.0.2.1", True, "refused", {"p": True}, T0)
         await store.set_address_health("192.0.2.2", False, "ok", {"p": False}, T0)
         generation = await store.generation()
-        everything = {"192.0.2.1": AddressHealth(True, "refused"), "192.0.2.2": AddressHealth(False, "ok")}
+        everything = {
+            "192.0.2.1": AddressHealth(True, "refused"),
+            "192.0.2.2": AddressHealth(False, "ok"),
+        }
         for since in (-1, generation + 1):  # first load; a database behind the reader
             changes = await store.load_changes(since)
             assert changes.complete and changes.generation == generation
@@ -103,7 +106,9 @@ def test_changes_without_a_usable_generation_are_everything(with_store: WithStor
             assert changes.health == everything
         state = await store.load_state()
         assert (state.generation, state.pools, state.health) == (
-            generation, changes.pools_changed, everything,
+            generation,
+            changes.pools_changed,
+            everything,
         )
 
     with_store(check)
@@ -213,13 +218,34 @@ def test_rows_from_before_the_migration_count_as_changed_at_generation_0(
         try:
             async with engine.begin() as conn:  # columns of 0002 only
                 await conn.execute(tables.generation.update().values(value=5))
-                pool_id = (await conn.execute(insert(tables.pools).values(
-                    name="old.example.test.", ttl=30, policy="weighted", max_answers=1,
-                    min_healthy_fraction=0.0, fail_open=True, version=1, created_at=T0,
-                    updated_at=T0).returning(tables.pools.c.id))).scalar_one()
-                await conn.execute(insert(tables.members).values(
-                    pool_id=pool_id, position=0, address="192.0.2.1", weight=100, region="default",
-                    priority=0, enabled=True))
+                pool_id = (
+                    await conn.execute(
+                        insert(tables.pools)
+                        .values(
+                            name="old.example.test.",
+                            ttl=30,
+                            policy="weighted",
+                            max_answers=1,
+                            min_healthy_fraction=0.0,
+                            fail_open=True,
+                            version=1,
+                            created_at=T0,
+                            updated_at=T0,
+                        )
+                        .returning(tables.pools.c.id)
+                    )
+                ).scalar_one()
+                await conn.execute(
+                    insert(tables.members).values(
+                        pool_id=pool_id,
+                        position=0,
+                        address="192.0.2.1",
+                        weight=100,
+                        region="default",
+                        priority=0,
+                        enabled=True,
+                    )
+                )
         finally:
             await engine.dispose()
         await upgrade(empty_database_url)
@@ -252,8 +278,13 @@ def served(snapshot: Snapshot) -> dict[str, Any]:
 def test_a_runtime_applying_changes_serves_what_a_full_load_serves(
     database_url: str, tmp_path: Path
 ) -> None:
-    settings = Settings(dns=(("127.0.0.1", 0),), zones=SERVE_ZONES, api=None,
-                        database_url=database_url, geoip_bundled=False)
+    settings = Settings(
+        dns=(("127.0.0.1", 0),),
+        zones=SERVE_ZONES,
+        api=None,
+        database_url=database_url,
+        geoip_bundled=False,
+    )
 
     async def body() -> None:
         runtime = Runtime(settings)
@@ -274,9 +305,12 @@ def test_a_runtime_applying_changes_serves_what_a_full_load_serves(
             state = await store.load_state()
             zones = runtime.zones
             reference = build_snapshot(
-                1, zones, state.pools,
+                1,
+                zones,
+                state.pools,
                 HealthView(frozenset({"192.0.2.4"}), {"192.0.2.4": "refused"}),
-                None, store_generation=state.generation,
+                None,
+                store_generation=state.generation,
             )
             assert served(after) == served(reference)
             key = names.from_text("p5.example.test.")

@@ -9,8 +9,19 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[2] / "geodns"
 DATA_PLANE = ("geodns.dns", "geodns.geo", "geodns.pools", "geodns.snapshot")
-CONTROL_PLANE = ("geodns.store", "geodns.api", "geodns.health", "geodns.app", "geodns.runtime",
-                 "geodns.cli", "aiohttp", "sqlalchemy", "alembic", "asyncpg", "aiosqlite")
+CONTROL_PLANE = (
+    "geodns.store",
+    "geodns.api",
+    "geodns.health",
+    "geodns.app",
+    "geodns.runtime",
+    "geodns.cli",
+    "aiohttp",
+    "sqlalchemy",
+    "alembic",
+    "asyncpg",
+    "aiosqlite",
+)
 ASYNCIO_ALLOWED = {"geodns.dns.server"}
 BANNED_NAMES = {"utils", "helpers", "common", "manager"}
 
@@ -43,15 +54,17 @@ def starts(name: str, prefixes: tuple[str, ...] | set[str]) -> bool:
     return any(name == p or name.startswith(p + ".") for p in prefixes)
 
 
-@pytest.mark.parametrize("path", [p for p in MODULES if starts(module_name(p), DATA_PLANE)],
-                         ids=lambda p: module_name(p))
+@pytest.mark.parametrize(
+    "path", [p for p in MODULES if starts(module_name(p), DATA_PLANE)], ids=lambda p: module_name(p)
+)
 def test_data_plane_does_not_import_the_control_plane(path):
     wrong = sorted(i for i in imports_of(path) if starts(i, CONTROL_PLANE))
     assert wrong == []
 
 
-@pytest.mark.parametrize("path", [p for p in MODULES if starts(module_name(p), DATA_PLANE)],
-                         ids=lambda p: module_name(p))
+@pytest.mark.parametrize(
+    "path", [p for p in MODULES if starts(module_name(p), DATA_PLANE)], ids=lambda p: module_name(p)
+)
 def test_only_the_dns_server_module_imports_asyncio_in_the_data_plane(path):
     if module_name(path) in ASYNCIO_ALLOWED:
         return
@@ -64,8 +77,10 @@ def test_no_grab_bag_module_names():
 
 def test_no_import_cycles_between_geodns_modules():
     # imports inside functions count too: stricter than Python needs, and simpler to read
-    graph = {module_name(p): {i for i in imports_of(p, runtime_only=True) if i.startswith("geodns")}
-             for p in MODULES}
+    graph = {
+        module_name(p): {i for i in imports_of(p, runtime_only=True) if i.startswith("geodns")}
+        for p in MODULES
+    }
     visiting: set[str] = set()
     done: set[str] = set()
     cycles: list[str] = []
@@ -74,7 +89,7 @@ def test_no_import_cycles_between_geodns_modules():
         if name in done or name not in graph:
             return
         if name in visiting:
-            cycles.append(" -> ".join(trail[trail.index(name):] + [name]))
+            cycles.append(" -> ".join(trail[trail.index(name) :] + [name]))
             return
         visiting.add(name)
         for target in sorted(graph[name]):

@@ -28,31 +28,41 @@ def test_flags_beat_environment_beat_toml():
     assert settings.log_level == "debug"
 
 
-@pytest.mark.parametrize(("value", "expected"), [
-    (["[::1]:5300"], (("::1", 5300),)),
-    (["127.0.0.1:53", "[::1]:53"], (("127.0.0.1", 53), ("::1", 53))),
-    (["::1"], (("::1", 5300),)),
-    ("127.0.0.2:5301,[::1]:5302", (("127.0.0.2", 5301), ("::1", 5302))),
-], ids=["ipv6", "two", "ipv6-no-port", "env-comma-list"])
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (["[::1]:5300"], (("::1", 5300),)),
+        (["127.0.0.1:53", "[::1]:53"], (("127.0.0.1", 53), ("::1", 53))),
+        (["::1"], (("::1", 5300),)),
+        ("127.0.0.2:5301,[::1]:5302", (("127.0.0.2", 5301), ("::1", 5302))),
+    ],
+    ids=["ipv6", "two", "ipv6-no-port", "env-comma-list"],
+)
 def test_dns_listen_addresses_accept_ipv4_and_ipv6(value, expected):
     assert load_settings({"dns": value}, {}).dns == expected
 
 
 def test_unknown_keys_and_variables_are_errors_listing_the_valid_ones():
     with pytest.raises(ConfigError) as caught:
-        load_settings({}, {"GEODNS_ZONE": "x", "GEODNS_TEST_POSTGRES_URL": "ignored"}, "dsn = 1\n", "a.toml")
+        load_settings(
+            {}, {"GEODNS_ZONE": "x", "GEODNS_TEST_POSTGRES_URL": "ignored"}, "dsn = 1\n", "a.toml"
+        )
     message = str(caught.value)
     assert "a.toml: unknown key 'dsn'" in message
     assert "unknown variable GEODNS_ZONE (valid: GEODNS_DNS, GEODNS_ZONES" in message
     assert "GEODNS_TEST_POSTGRES_URL" not in message
 
 
-@pytest.mark.parametrize(("flags", "fragment"), [
-    ({"dns": ["not-an-address:53"]}, "--dns"),
-    ({"workers": 0}, "--workers: expected a positive integer"),
-    ({"tcp_idle_timeout": -1}, "--tcp-idle-timeout: expected a positive number"),
-    ({"log_level": "loud"}, "--log-level: expected debug, info, warning or error"),
-], ids=["bad-address", "zero-workers", "negative-timeout", "bad-level"])
+@pytest.mark.parametrize(
+    ("flags", "fragment"),
+    [
+        ({"dns": ["not-an-address:53"]}, "--dns"),
+        ({"workers": 0}, "--workers: expected a positive integer"),
+        ({"tcp_idle_timeout": -1}, "--tcp-idle-timeout: expected a positive number"),
+        ({"log_level": "loud"}, "--log-level: expected debug, info, warning or error"),
+    ],
+    ids=["bad-address", "zero-workers", "negative-timeout", "bad-level"],
+)
 def test_bad_values_are_named_with_their_origin(flags, fragment):
     with pytest.raises(ConfigError, match=fragment):
         load_settings(flags, {})

@@ -28,23 +28,47 @@ from geodns.snapshot import Snapshot, SnapshotBuilder, SnapshotHolder, build_sna
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 ZONES = load_zone_dir(DATA / "serve").zones
-ONLY_EXAMPLE = {origin: zone for origin, zone in ZONES.items() if zone.origin_text == "example.test."}
+ONLY_EXAMPLE = {
+    origin: zone for origin, zone in ZONES.items() if zone.origin_text == "example.test."
+}
 
 POOL_NAMES = [
-    "p1.example.test.", "p2.example.test.", "y.example.test.", "x.y.example.test.",
-    "z.y.example.test.", "a.b.y.example.test.", "q.wild.example.test.",
-    "a.b.q.wild.example.test.", "n.c.ent.example.test.", "www.example.test.",
-    "example.test.", "alias.example.test.", "child.example.test.", "a.child.example.test.",
-    "pool.other.test.", "deep.pool.other.test.", "www.nowhere.test.",
+    "p1.example.test.",
+    "p2.example.test.",
+    "y.example.test.",
+    "x.y.example.test.",
+    "z.y.example.test.",
+    "a.b.y.example.test.",
+    "q.wild.example.test.",
+    "a.b.q.wild.example.test.",
+    "n.c.ent.example.test.",
+    "www.example.test.",
+    "example.test.",
+    "alias.example.test.",
+    "child.example.test.",
+    "a.child.example.test.",
+    "pool.other.test.",
+    "deep.pool.other.test.",
+    "www.nowhere.test.",
 ]
-PROBES = sorted({
-    name
-    for pool in POOL_NAMES
-    for name in (pool, f"zz.{pool}", *(pool.split(".", k)[-1] for k in range(1, 5)))
-    if name.endswith(".") and len(name) > 1
-} | {"b.y.example.test.", "k.q.wild.example.test.", "b.q.wild.example.test.",
-     "real.wild.example.test.", "c.ent.example.test.", "ent.example.test.",
-     "nothing.example.test.", "mail.example.test."})
+PROBES = sorted(
+    {
+        name
+        for pool in POOL_NAMES
+        for name in (pool, f"zz.{pool}", *(pool.split(".", k)[-1] for k in range(1, 5)))
+        if name.endswith(".") and len(name) > 1
+    }
+    | {
+        "b.y.example.test.",
+        "k.q.wild.example.test.",
+        "b.q.wild.example.test.",
+        "real.wild.example.test.",
+        "c.ent.example.test.",
+        "ent.example.test.",
+        "nothing.example.test.",
+        "mail.example.test.",
+    }
+)
 QTYPES = ["A", "AAAA", "TXT"]
 
 
@@ -169,10 +193,15 @@ def test_a_pool_at_a_static_name_leaves_the_static_records_when_deleted() -> Non
 @pytest.mark.parametrize(
     ("name", "problem"),
     [
-        ("alias.example.test.", "pool alias.example.test.: the zone file has a CNAME at this "
-                                "name (RFC 1034 §3.6.2): not served"),
-        ("a.child.example.test.", "pool a.child.example.test.: below the delegation "
-                                  "child.example.test.: not served"),
+        (
+            "alias.example.test.",
+            "pool alias.example.test.: the zone file has a CNAME at this "
+            "name (RFC 1034 §3.6.2): not served",
+        ),
+        (
+            "a.child.example.test.",
+            "pool a.child.example.test.: below the delegation child.example.test.: not served",
+        ),
         ("www.nowhere.test.", "pool www.nowhere.test. is in no served zone: not served"),
     ],
     ids=["cname", "below-cut", "no-zone"],
@@ -242,9 +271,16 @@ def test_a_pool_that_does_not_compile_is_a_problem_not_a_failed_build() -> None:
         "address: not served",
     ]
     assert [names.to_text(key) for key in after.pools] == ["p1.example.test."]
-    assert served(after) == served(full(dict(ZONES), {
-        "p1.example.test.": pool("p1.example.test.", 0), "p2.example.test.": broken,
-        "p3.example.test.": Pool("p3.example.test.", (Member("not an address"),))}))
+    assert served(after) == served(
+        full(
+            dict(ZONES),
+            {
+                "p1.example.test.": pool("p1.example.test.", 0),
+                "p2.example.test.": broken,
+                "p3.example.test.": Pool("p3.example.test.", (Member("not an address"),)),
+            },
+        )
+    )
     builder.apply([pool("p2.example.test.", 1)])
     assert names.from_text("p2.example.test.") in builder.build(3, HealthView(), None).pools
 

@@ -12,10 +12,10 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
-import dnslib
 import dns.edns
 import dns.flags
 import dns.message
+import dnslib
 import pytest
 
 from geodns.dns.fastpath import MAX_ENTRIES, FastAnswerer
@@ -28,14 +28,40 @@ from geodns.pools.validate import parse_pools_file
 from geodns.snapshot import SnapshotHolder, build_snapshot, empty_snapshot
 
 DATA = Path(__file__).resolve().parents[2] / "data"
-NAMES = ["example.test.", "www.example.test.", "alias.example.test.", "mail.example.test.",
-         "x.wild.example.test.", "a.b.child.example.test.", "big.example.test.", "nope.example.test.",
-         "geo.example.test.", "sticky.example.test.", "shares.example.test.", "open.example.test.",
-         "closed.example.test.", "failover.example.test.", "c.ent.example.test.", "www.other.test.",
-         "example.org.", "_sip._tcp.example.test.", "chain1.example.test.", "loop1.example.test."]
+NAMES = [
+    "example.test.",
+    "www.example.test.",
+    "alias.example.test.",
+    "mail.example.test.",
+    "x.wild.example.test.",
+    "a.b.child.example.test.",
+    "big.example.test.",
+    "nope.example.test.",
+    "geo.example.test.",
+    "sticky.example.test.",
+    "shares.example.test.",
+    "open.example.test.",
+    "closed.example.test.",
+    "failover.example.test.",
+    "c.ent.example.test.",
+    "www.other.test.",
+    "example.org.",
+    "_sip._tcp.example.test.",
+    "chain1.example.test.",
+    "loop1.example.test.",
+]
 QTYPES = ["A", "AAAA", "TXT", "MX", "NS", "SOA", "ANY", "SRV", "CNAME", "TYPE666", "DS"]
-NETWORKS = ["2.2.3.0/24", "175.16.199.0/24", "202.196.224.0/24", "214.78.120.0/24", "10.1.2.0/24",
-            "0.0.0.0/0", "2001:218::/56", "81.2.69.142/32", "1.2.3.0/20"]
+NETWORKS = [
+    "2.2.3.0/24",
+    "175.16.199.0/24",
+    "202.196.224.0/24",
+    "214.78.120.0/24",
+    "10.1.2.0/24",
+    "0.0.0.0/0",
+    "2001:218::/56",
+    "81.2.69.142/32",
+    "1.2.3.0/20",
+]
 SOURCES = ["127.0.0.1", "2.2.3.4", "175.16.199.7", "::1", "2001:218::5"]
 
 
@@ -67,9 +93,14 @@ def generated_queries(count: int, seed: int) -> list[tuple[bytes, str, Transport
             address, prefix = rng.choice(NETWORKS).split("/")
             options.append(dns.edns.ECSOption(address, int(prefix)))
         use_edns = 0 if options or rng.random() < 0.5 else False
-        message = dns.message.make_query(name, rng.choice(QTYPES), use_edns=use_edns, options=options,
-                                         want_dnssec=use_edns is not False and rng.random() < 0.3,
-                                         payload=rng.choice([512, 1232, 4096]))
+        message = dns.message.make_query(
+            name,
+            rng.choice(QTYPES),
+            use_edns=use_edns,
+            options=options,
+            want_dnssec=use_edns is not False and rng.random() < 0.3,
+            payload=rng.choice([512, 1232, 4096]),
+        )
         if rng.random() < 0.2:
             message.flags &= ~dns.flags.RD
         message.id = rng.randrange(65536)
@@ -79,8 +110,11 @@ def generated_queries(count: int, seed: int) -> list[tuple[bytes, str, Transport
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
-@pytest.mark.parametrize("down", [frozenset(), frozenset({"192.0.2.21", "192.0.2.131", "192.0.2.171"})],
-                         ids=["all-up", "some-down"])
+@pytest.mark.parametrize(
+    "down",
+    [frozenset(), frozenset({"192.0.2.21", "192.0.2.131", "192.0.2.171"})],
+    ids=["all-up", "some-down"],
+)
 def test_fast_path_replies_equal_the_full_path_byte_for_byte(seed, down):
     holder = make_holder(down)
     fast = FastAnswerer(holder, random.Random(seed))
@@ -112,7 +146,9 @@ def test_a_new_snapshot_empties_the_cache_so_no_stale_reply_survives():
 def test_the_cache_is_bounded_whatever_a_flood_asks():
     fast = FastAnswerer(make_holder(), random.Random(1))
     for i in range(MAX_ENTRIES + 10):
-        fast(dns.message.make_query(f"n{i}.example.test.", "A").to_wire(), "127.0.0.1", Transport.UDP)
+        fast(
+            dns.message.make_query(f"n{i}.example.test.", "A").to_wire(), "127.0.0.1", Transport.UDP
+        )
     assert len(fast._entries) <= MAX_ENTRIES
 
 
@@ -132,16 +168,21 @@ def test_a_pool_reply_too_big_for_the_client_goes_the_full_way_and_is_truncated_
     from geodns.pools.model import Member, Pool
 
     origin = ".".join(["x" * 60] * 3 + ["y" * 61]) + ".test."  # www.<this> is 255 bytes
-    zone = parse_zone_text(f"$ORIGIN {origin}\n@ 60 SOA ns hm 1 2 3 4 5\n@ 60 NS ns\nns 60 A 192.0.2.1\n",
-                           origin=None, source="long.zone", include_root=None)
+    zone = parse_zone_text(
+        f"$ORIGIN {origin}\n@ 60 SOA ns hm 1 2 3 4 5\n@ 60 NS ns\nns 60 A 192.0.2.1\n",
+        origin=None,
+        source="long.zone",
+        include_root=None,
+    )
     name = "www." + origin
     pool = Pool(name, tuple(Member(f"2001:db8::{i}") for i in range(1, 9)), max_answers=8)
     holder = SnapshotHolder(empty_snapshot())
     holder.publish(build_snapshot(1, {zone.origin: zone}, [pool], HealthView(), None))
     fast = FastAnswerer(holder, random.Random(3))
     full = PacketAnswerer(holder, random.Random(3))
-    query = dns.message.make_query(name, "AAAA", use_edns=0, payload=512,
-                                   options=[dns.edns.ECSOption("2001:db8:1::", 56)]).to_wire()
+    query = dns.message.make_query(
+        name, "AAAA", use_edns=0, payload=512, options=[dns.edns.ECSOption("2001:db8:1::", 56)]
+    ).to_wire()
     for _ in range(3):  # first sight, then the plan, then the plan again
         got = fast(query, "::1", Transport.UDP)
         assert got == full(query, "::1", Transport.UDP)

@@ -26,30 +26,45 @@ from geodns.dns.wire import (
     decode_query,
 )
 
-labels = st.text(alphabet="abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_",
-                 min_size=1, max_size=20)
+labels = st.text(
+    alphabet="abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_",
+    min_size=1,
+    max_size=20,
+)
 qnames = st.lists(labels, min_size=0, max_size=6).map(lambda ls: ".".join(ls) + ".")
 
 
 @settings(max_examples=300, deadline=None)
-@given(qname=qnames, rdtype=st.sampled_from([1, 2, 5, 6, 15, 16, 28, 33, 255, 666]),
-       edns=st.sampled_from([-1, 0]), payload=st.integers(512, 65535), want_do=st.booleans(),
-       ecs=st.one_of(st.none(), st.tuples(st.integers(0, 255), st.integers(0, 255),
-                                          st.integers(0, 32))))
+@given(
+    qname=qnames,
+    rdtype=st.sampled_from([1, 2, 5, 6, 15, 16, 28, 33, 255, 666]),
+    edns=st.sampled_from([-1, 0]),
+    payload=st.integers(512, 65535),
+    want_do=st.booleans(),
+    ecs=st.one_of(
+        st.none(), st.tuples(st.integers(0, 255), st.integers(0, 255), st.integers(0, 32))
+    ),
+)
 def test_decoder_agrees_with_dnspython(qname, rdtype, edns, payload, want_do, ecs):
     options = []
     if ecs is not None and edns == 0:
         a, b, prefix = ecs
         options.append(dns.edns.ECSOption(f"{a}.{b}.0.0", prefix))
-    message = dns.message.make_query(qname, rdtype, use_edns=edns, payload=payload,
-                                     want_dnssec=want_do and edns == 0, options=options)
+    message = dns.message.make_query(
+        qname,
+        rdtype,
+        use_edns=edns,
+        payload=payload,
+        want_dnssec=want_do and edns == 0,
+        options=options,
+    )
     wire = message.to_wire()
     query = decode_query(wire)
     reference = dns.message.from_wire(wire)
     assert query.id == reference.id
     assert query.qtype == reference.question[0].rdtype
     assert query.qname == reference.question[0].name.canonicalize().to_wire()
-    assert query.question == wire[12:12 + len(query.question)]
+    assert query.question == wire[12 : 12 + len(query.question)]
     assert names.to_text(query.qname) == reference.question[0].name.to_text().lower()
     if edns == -1:
         assert query.edns is None
@@ -62,8 +77,12 @@ def test_decoder_agrees_with_dnspython(qname, rdtype, edns, payload, want_do, ec
             got = query.edns.client_subnet
             assert got is not None
             assert got.source_prefix == reference_ecs[0].srclen
-            assert got.address == dns.edns.ECSOption(reference_ecs[0].address,
-                                                     reference_ecs[0].srclen).to_wire()[4:]
+            assert (
+                got.address
+                == dns.edns.ECSOption(reference_ecs[0].address, reference_ecs[0].srclen).to_wire()[
+                    4:
+                ]
+            )
 
 
 def header(qdcount=1, ancount=0, nscount=0, arcount=0, flags=0x0100) -> bytes:
@@ -82,37 +101,73 @@ def ecs_option(family: int, source: int, scope: int, address: bytes) -> bytes:
     return struct.pack("!HH", 8, len(body)) + body
 
 
-@pytest.mark.parametrize(("packet", "leaf"), [
-    (b"", ShortHeader),
-    (b"\x00" * 11, ShortHeader),
-    (header(flags=0x8100) + QUESTION, NotAQuery),
-    (header(qdcount=0), FormError),
-    (header(qdcount=2) + QUESTION * 2, FormError),
-    (header() + b"\xc0\x0c\x00\x01\x00\x01", BadName),
-    (header() + b"\x40" + b"a" * 64 + b"\x00" + b"\x00\x01\x00\x01", BadName),
-    (header() + (b"\x3f" + b"a" * 63) * 4 + b"\x00\x00\x01\x00\x01", BadName),
-    (header() + b"\x07example", BadName),
-    (header() + QUESTION[:-2], Overrun),
-    (header() + QUESTION + b"\x00", TrailingData),
-    (header(ancount=1) + QUESTION, Overrun),
-    (header(arcount=1) + QUESTION + b"\x00" + struct.pack("!HHIH", 1, 1, 0, 10) + b"\x00", Overrun),
-    (header(ancount=1) + QUESTION + opt(), BadOpt),
-    (header(arcount=2) + QUESTION + opt() + opt(), BadOpt),
-    (header(arcount=1) + QUESTION + b"\x01a\x00" + opt()[1:], BadOpt),
-    (header(arcount=1) + QUESTION + opt(struct.pack("!HH", 10, 8) + b"1234"), BadOpt),
-    (header(arcount=1) + QUESTION + opt(ecs_option(3, 0, 0, b"")), BadClientSubnet),
-    (header(arcount=1) + QUESTION + opt(ecs_option(1, 33, 0, b"\x01\x02\x03\x04\x05")), BadClientSubnet),
-    (header(arcount=1) + QUESTION + opt(ecs_option(1, 24, 0, b"\x01\x02")), BadClientSubnet),
-    (header(arcount=1) + QUESTION + opt(ecs_option(1, 20, 0, b"\x01\x02\x03")), BadClientSubnet),
-    (header(arcount=1) + QUESTION + opt(ecs_option(2, 129, 0, b"\x00" * 17)), BadClientSubnet),
-    (header(arcount=1) + QUESTION + opt(ecs_option(1, 24, 0, b"\x01\x02\x03")
-                                        + ecs_option(1, 24, 0, b"\x01\x02\x03")), BadClientSubnet),
-], ids=["empty", "11-bytes", "qr-set", "qdcount-0", "qdcount-2", "pointer-in-question",
-        "label-type-0x40", "name-over-255", "name-overruns", "question-overruns", "trailing-byte",
-        "answer-count-overruns", "rdata-overruns", "opt-in-answer-rfc6891-6.1.1",
-        "two-opts-rfc6891-6.1.1", "opt-owner-not-root", "option-overruns-rdata",
-        "ecs-family-3-rfc7871-6", "ecs-prefix-over-32", "ecs-address-short",
-        "ecs-bits-beyond-prefix-rfc7871-6", "ecs-v6-prefix-over-128", "ecs-twice"])
+@pytest.mark.parametrize(
+    ("packet", "leaf"),
+    [
+        (b"", ShortHeader),
+        (b"\x00" * 11, ShortHeader),
+        (header(flags=0x8100) + QUESTION, NotAQuery),
+        (header(qdcount=0), FormError),
+        (header(qdcount=2) + QUESTION * 2, FormError),
+        (header() + b"\xc0\x0c\x00\x01\x00\x01", BadName),
+        (header() + b"\x40" + b"a" * 64 + b"\x00" + b"\x00\x01\x00\x01", BadName),
+        (header() + (b"\x3f" + b"a" * 63) * 4 + b"\x00\x00\x01\x00\x01", BadName),
+        (header() + b"\x07example", BadName),
+        (header() + QUESTION[:-2], Overrun),
+        (header() + QUESTION + b"\x00", TrailingData),
+        (header(ancount=1) + QUESTION, Overrun),
+        (
+            header(arcount=1) + QUESTION + b"\x00" + struct.pack("!HHIH", 1, 1, 0, 10) + b"\x00",
+            Overrun,
+        ),
+        (header(ancount=1) + QUESTION + opt(), BadOpt),
+        (header(arcount=2) + QUESTION + opt() + opt(), BadOpt),
+        (header(arcount=1) + QUESTION + b"\x01a\x00" + opt()[1:], BadOpt),
+        (header(arcount=1) + QUESTION + opt(struct.pack("!HH", 10, 8) + b"1234"), BadOpt),
+        (header(arcount=1) + QUESTION + opt(ecs_option(3, 0, 0, b"")), BadClientSubnet),
+        (
+            header(arcount=1) + QUESTION + opt(ecs_option(1, 33, 0, b"\x01\x02\x03\x04\x05")),
+            BadClientSubnet,
+        ),
+        (header(arcount=1) + QUESTION + opt(ecs_option(1, 24, 0, b"\x01\x02")), BadClientSubnet),
+        (
+            header(arcount=1) + QUESTION + opt(ecs_option(1, 20, 0, b"\x01\x02\x03")),
+            BadClientSubnet,
+        ),
+        (header(arcount=1) + QUESTION + opt(ecs_option(2, 129, 0, b"\x00" * 17)), BadClientSubnet),
+        (
+            header(arcount=1)
+            + QUESTION
+            + opt(ecs_option(1, 24, 0, b"\x01\x02\x03") + ecs_option(1, 24, 0, b"\x01\x02\x03")),
+            BadClientSubnet,
+        ),
+    ],
+    ids=[
+        "empty",
+        "11-bytes",
+        "qr-set",
+        "qdcount-0",
+        "qdcount-2",
+        "pointer-in-question",
+        "label-type-0x40",
+        "name-over-255",
+        "name-overruns",
+        "question-overruns",
+        "trailing-byte",
+        "answer-count-overruns",
+        "rdata-overruns",
+        "opt-in-answer-rfc6891-6.1.1",
+        "two-opts-rfc6891-6.1.1",
+        "opt-owner-not-root",
+        "option-overruns-rdata",
+        "ecs-family-3-rfc7871-6",
+        "ecs-prefix-over-32",
+        "ecs-address-short",
+        "ecs-bits-beyond-prefix-rfc7871-6",
+        "ecs-v6-prefix-over-128",
+        "ecs-twice",
+    ],
+)
 def test_malformed_queries_raise_the_precise_leaf(packet, leaf):
     with pytest.raises(leaf) as caught:
         decode_query(packet)

@@ -57,8 +57,13 @@ def rrset_of(zone: Zone, owner: str, rtype: int) -> RRset:
 
 
 def dnspython_wire(rtype: str, text: str, origin: str = ORIGIN) -> bytes:
-    rd = dns.rdata.from_text(dns.rdataclass.IN, dns.rdatatype.from_text(rtype), text,
-                             origin=dns.name.from_text(origin), relativize=False)
+    rd = dns.rdata.from_text(
+        dns.rdataclass.IN,
+        dns.rdatatype.from_text(rtype),
+        text,
+        origin=dns.name.from_text(origin),
+        relativize=False,
+    )
     wire = rd.to_wire()  # no compression map: names are written in full
     assert wire is not None
     return wire
@@ -113,8 +118,9 @@ RDATA_CASES = [
 ]
 
 
-@pytest.mark.parametrize(("rtype", "text"), RDATA_CASES,
-                         ids=[f"{t}:{x[:24]}" for t, x in RDATA_CASES])
+@pytest.mark.parametrize(
+    ("rtype", "text"), RDATA_CASES, ids=[f"{t}:{x[:24]}" for t, x in RDATA_CASES]
+)
 def test_rdata_bytes_match_dnspython_uncompressed(rtype: str, text: str) -> None:
     assert our_wire(rtype, text) == dnspython_wire(rtype, text)
 
@@ -125,7 +131,8 @@ def test_soa_names_are_not_compressed_against_each_other() -> None:
     wire = our_wire("SOA", "ns1.example.test. hostmaster.example.test. 1 2 3 4 5")
     assert b"\xc0" not in wire[:-20]
     assert wire[:-20] == names.from_text("ns1.example.test.") + names.from_text(
-        "hostmaster.example.test.")
+        "hostmaster.example.test."
+    )
 
 
 def _txt_text(strings: list[bytes]) -> str:
@@ -139,6 +146,7 @@ def _txt_text(strings: list[bytes]) -> str:
             else:
                 out.append(f"\\{byte:03d}")
         return '"' + "".join(out) + '"'
+
     return " ".join(one(s) for s in strings)
 
 
@@ -154,9 +162,11 @@ RECORD = st.one_of(
     st.tuples(U16, NAME).map(lambda t: ("MX", f"{t[0]} {t[1]}")),
     st.tuples(U16, U16, U16, NAME).map(lambda t: ("SRV", " ".join(map(str, t)))),
     st.lists(st.binary(max_size=255), min_size=1, max_size=4).map(lambda s: ("TXT", _txt_text(s))),
-    st.tuples(st.integers(0, 255), st.from_regex(r"[a-z0-9]{1,15}", fullmatch=True),
-              st.from_regex(r"[a-zA-Z0-9.:/@-]{0,40}", fullmatch=True))
-    .map(lambda t: ("CAA", f'{t[0]} {t[1]} "{t[2]}"')),
+    st.tuples(
+        st.integers(0, 255),
+        st.from_regex(r"[a-z0-9]{1,15}", fullmatch=True),
+        st.from_regex(r"[a-zA-Z0-9.:/@-]{0,40}", fullmatch=True),
+    ).map(lambda t: ("CAA", f'{t[0]} {t[1]} "{t[2]}"')),
     NAME.map(lambda n: ("CNAME", n)),
 )
 
@@ -169,24 +179,32 @@ def test_any_generated_record_matches_dnspython(record: tuple[str, str]) -> None
 
 # --- the shipped and shared zones ----------------------------------------------------------
 
-@pytest.mark.parametrize("path", [
-    ROOT / "zones" / "example.com.zone",
-    ZONES / "shared" / "conformance.example.test.zone",
-    ZONES / "shared" / "bench.example.test.zone",
-    ZONES / "good" / "include.test.zone",
-], ids=["shipped-example.com", "conformance", "bench", "include"])
-def test_zone_file_matches_dnspython_zone_parser(path: Path, monkeypatch: pytest.MonkeyPatch
-                                                  ) -> None:
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        ROOT / "zones" / "example.com.zone",
+        ZONES / "shared" / "conformance.example.test.zone",
+        ZONES / "shared" / "bench.example.test.zone",
+        ZONES / "good" / "include.test.zone",
+    ],
+    ids=["shipped-example.com", "conformance", "bench", "include"],
+)
+def test_zone_file_matches_dnspython_zone_parser(
+    path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     ours = load_zone_file(path)
     monkeypatch.chdir(path.parent)  # dnspython resolves $INCLUDE against the working directory
     theirs = dns.zone.from_file(str(path), relativize=False, allow_include=True)
     expected = {
         (names.from_text(name.to_text()), rds.rdtype): (rds.ttl, {rd.to_wire() for rd in rds})
-        for name, node in theirs.nodes.items() for rds in node.rdatasets
+        for name, node in theirs.nodes.items()
+        for rds in node.rdatasets
     }
     got = {
         (owner, rtype): (rrset.ttl, set(rrset.rdatas))
-        for owner, node in ours.nodes.items() for rtype, rrset in node.rrsets.items()
+        for owner, node in ours.nodes.items()
+        for rtype, rrset in node.rrsets.items()
     }
     assert got == expected
 
@@ -201,53 +219,77 @@ def test_shipped_example_zone_has_what_the_other_tests_rely_on() -> None:
     assert sum(len(rd) for rd in big.rdatas) > 512
     assert zone.negative_soa.ttl == 300
     assert rrset_of(zone, "_sip._tcp.example.com.", TYPE_SRV).targets == (
-        names.from_text("sip.example.com."),)
+        names.from_text("sip.example.com."),
+    )
 
 
 # --- syntax: what is accepted ------------------------------------------------------------
 
-@pytest.mark.parametrize(("ttl", "seconds"), [
-    ("90", 90), ("1h30m", 5400), ("1d", 86400), ("1w", 604800), ("2H", 7200),
-    ("1w2d3h4m5s", 788645), ("2147483647", 2**31 - 1),
-], ids=["seconds", "1h30m", "1d", "1w", "upper-case", "all-units", "max-rfc2181-s8"])
+
+@pytest.mark.parametrize(
+    ("ttl", "seconds"),
+    [
+        ("90", 90),
+        ("1h30m", 5400),
+        ("1d", 86400),
+        ("1w", 604800),
+        ("2H", 7200),
+        ("1w2d3h4m5s", 788645),
+        ("2147483647", 2**31 - 1),
+    ],
+    ids=["seconds", "1h30m", "1d", "1w", "upper-case", "all-units", "max-rfc2181-s8"],
+)
 def test_ttl_accepts_bind_units(ttl: str, seconds: int) -> None:
     zone = parse(HEAD + f"www {ttl} A 192.0.2.1\n")
     assert rrset_of(zone, "www.example.test.", TYPE_A).ttl == seconds
 
 
-@pytest.mark.parametrize(("line", "ttl"), [
-    ("www A 192.0.2.1", 300), ("www IN A 192.0.2.1", 300), ("www 60 IN A 192.0.2.1", 60),
-    ("www IN 60 A 192.0.2.1", 60), ("www CLASS1 A 192.0.2.1", 300),
-], ids=["no-ttl-no-class", "class-only", "ttl-class", "class-ttl", "class1-is-in"])
+@pytest.mark.parametrize(
+    ("line", "ttl"),
+    [
+        ("www A 192.0.2.1", 300),
+        ("www IN A 192.0.2.1", 300),
+        ("www 60 IN A 192.0.2.1", 60),
+        ("www IN 60 A 192.0.2.1", 60),
+        ("www CLASS1 A 192.0.2.1", 300),
+    ],
+    ids=["no-ttl-no-class", "class-only", "ttl-class", "class-ttl", "class1-is-in"],
+)
 def test_ttl_and_class_are_optional_in_either_order_rfc1035_s5_1(line: str, ttl: int) -> None:
     zone = parse(HEAD + line + "\n")
     assert rrset_of(zone, "www.example.test.", TYPE_A).ttl == ttl
 
 
 def test_omitted_ttl_without_ttl_directive_takes_last_explicit_ttl_rfc1035_s5_1() -> None:
-    zone = parse("$ORIGIN example.test.\n@ 3600 SOA ns1 host 1 2 3 4 300\n@ 60 NS ns1\n"
-                 "ns1 A 192.0.2.53\n")
+    zone = parse(
+        "$ORIGIN example.test.\n@ 3600 SOA ns1 host 1 2 3 4 300\n@ 60 NS ns1\nns1 A 192.0.2.53\n"
+    )
     assert rrset_of(zone, "ns1.example.test.", TYPE_A).ttl == 60
 
 
 def test_omitted_ttl_before_any_ttl_takes_soa_minimum_like_bind_rfc2308_s4() -> None:
-    zone = parse("$ORIGIN example.test.\n@ SOA ns1 host 1 2 3 4 900\n@ NS ns1\n"
-                 "ns1 A 192.0.2.53\n")
+    zone = parse("$ORIGIN example.test.\n@ SOA ns1 host 1 2 3 4 900\n@ NS ns1\nns1 A 192.0.2.53\n")
     assert rrset_of(zone, "example.test.", TYPE_SOA).ttl == 900
     assert rrset_of(zone, "ns1.example.test.", TYPE_A).ttl == 900
 
 
 def test_omitted_owner_is_the_previous_owner_rfc1035_s5_1() -> None:
-    zone = parse(HEAD + "www A 192.0.2.1\n  AAAA 2001:db8::1\n\tTXT \"x\"\n")
+    zone = parse(HEAD + 'www A 192.0.2.1\n  AAAA 2001:db8::1\n\tTXT "x"\n')
     assert set(zone.nodes[names.from_text("www.example.test.")].rrsets) == {1, 28, 16}
 
 
 def test_names_relative_absolute_and_at_sign_and_origin_changes() -> None:
-    zone = parse(HEAD + "Mixed.Case A 192.0.2.1\nabs.example.test. A 192.0.2.2\n"
-                 "$ORIGIN deep.example.test.\nhost A 192.0.2.3\n@ TXT \"at\"\n"
-                 "$ORIGIN more\nx A 192.0.2.4\n")
-    for owner in ("mixed.case.example.test.", "abs.example.test.", "host.deep.example.test.",
-                  "x.more.deep.example.test."):
+    zone = parse(
+        HEAD + "Mixed.Case A 192.0.2.1\nabs.example.test. A 192.0.2.2\n"
+        '$ORIGIN deep.example.test.\nhost A 192.0.2.3\n@ TXT "at"\n'
+        "$ORIGIN more\nx A 192.0.2.4\n"
+    )
+    for owner in (
+        "mixed.case.example.test.",
+        "abs.example.test.",
+        "host.deep.example.test.",
+        "x.more.deep.example.test.",
+    ):
         assert TYPE_A in zone.nodes[names.from_text(owner)].rrsets
     assert TYPE_TXT in zone.nodes[names.from_text("deep.example.test.")].rrsets
 
@@ -259,12 +301,19 @@ def test_origin_comes_from_first_origin_directive_else_the_argument() -> None:
 
 
 def test_parenthesised_record_spans_lines_with_comments_rfc1035_s5_1() -> None:
-    zone = parse("$ORIGIN example.test.\n$TTL 1h\n@ SOA ns1 host ( ; comment\n  7 ; serial\n"
-                 "  2h 1h\n  2w ; expire\n  5m )\n@ NS ns1\nns1 A 192.0.2.53\n"
-                 "t TXT ( \"one\" ; (not a paren)\n \"two\" )\n")
+    zone = parse(
+        "$ORIGIN example.test.\n$TTL 1h\n@ SOA ns1 host ( ; comment\n  7 ; serial\n"
+        "  2h 1h\n  2w ; expire\n  5m )\n@ NS ns1\nns1 A 192.0.2.53\n"
+        't TXT ( "one" ; (not a paren)\n "two" )\n'
+    )
     assert zone.serial == 7
     assert struct.unpack("!IIIII", rrset_of(zone, ORIGIN, TYPE_SOA).rdatas[0][-20:]) == (
-        7, 7200, 3600, 1209600, 300)
+        7,
+        7200,
+        3600,
+        1209600,
+        300,
+    )
     assert rrset_of(zone, "t.example.test.", TYPE_TXT).rdatas == (b"\x03one\x03two",)
 
 
@@ -281,26 +330,40 @@ def test_identical_records_collapse_and_differing_ttls_take_the_lowest_rfc2181_s
 
 
 def test_targets_for_additional_processing_are_lowercase_keys_rfc1034_s3_6() -> None:
-    zone = parse(HEAD + "@ NS NS2.Example.Test.\n@ MX 10 Mail\n@ MX 20 mail\n@ MX 30 .\n"
-                 "_s._tcp SRV 1 2 3 Sip\n_n._tcp SRV 0 0 0 .\n")
+    zone = parse(
+        HEAD + "@ NS NS2.Example.Test.\n@ MX 10 Mail\n@ MX 20 mail\n@ MX 30 .\n"
+        "_s._tcp SRV 1 2 3 Sip\n_n._tcp SRV 0 0 0 .\n"
+    )
     assert rrset_of(zone, ORIGIN, TYPE_NS).targets == (
-        names.from_text("ns1.example.test."), names.from_text("ns2.example.test."))
+        names.from_text("ns1.example.test."),
+        names.from_text("ns2.example.test."),
+    )
     mx = rrset_of(zone, ORIGIN, TYPE_MX)
     assert mx.targets == (names.from_text("mail.example.test."),)  # null MX (RFC 7505): none
     assert len(mx.rdatas) == 3  # "Mail" and "mail" keep their case in the rdata
     assert rrset_of(zone, "_s._tcp.example.test.", TYPE_SRV).targets == (
-        names.from_text("sip.example.test."),)
+        names.from_text("sip.example.test."),
+    )
     assert rrset_of(zone, "_n._tcp.example.test.", TYPE_SRV).targets == ()
 
 
-@pytest.mark.parametrize("extra", [
-    "sub NS sub\nsub A 192.0.2.7\n",
-    "sub NS ns.sub\nns.sub A 192.0.2.7\nns.sub AAAA 2001:db8::7\n",
-    "a NS ns.b\nb NS ns.b\nns.b A 192.0.2.7\n",
-    "sub NS ns.elsewhere.test.\nsub DS 12345 13 2 " + "ab" * 32 + "\n",
-    "www CNAME static\nwww CNAME static\nstatic A 192.0.2.1\n",
-], ids=["glue-at-the-cut", "glue-below-the-cut", "sibling-glue", "ds-at-the-cut",
-        "identical-cnames-collapse"])
+@pytest.mark.parametrize(
+    "extra",
+    [
+        "sub NS sub\nsub A 192.0.2.7\n",
+        "sub NS ns.sub\nns.sub A 192.0.2.7\nns.sub AAAA 2001:db8::7\n",
+        "a NS ns.b\nb NS ns.b\nns.b A 192.0.2.7\n",
+        "sub NS ns.elsewhere.test.\nsub DS 12345 13 2 " + "ab" * 32 + "\n",
+        "www CNAME static\nwww CNAME static\nstatic A 192.0.2.1\n",
+    ],
+    ids=[
+        "glue-at-the-cut",
+        "glue-below-the-cut",
+        "sibling-glue",
+        "ds-at-the-cut",
+        "identical-cnames-collapse",
+    ],
+)
 def test_valid_delegations_and_cnames_load_rfc1034_s4_2_1(extra: str) -> None:
     parse(HEAD + extra)
 
@@ -308,95 +371,173 @@ def test_valid_delegations_and_cnames_load_rfc1034_s4_2_1(extra: str) -> None:
 # --- syntax errors: each a problem with its line ----------------------------------------
 
 BAD_SYNTAX = [
-    ("bad-ipv4", "www A 192.0.2.256",
-     'A record at "www.example.test.": "192.0.2.256" is not an IPv4 address: '
-     "write one like 192.0.2.1"),
-    ("bad-ipv6", "www AAAA 2001:db8::g",
-     'AAAA record at "www.example.test.": "2001:db8::g" is not an IPv6 address: '
-     "write one like 2001:db8::1"),
-    ("unknown-type", "www FOO bar",
-     'unknown type "FOO": use a known type, or TYPEnnn with RFC 3597 \\# rdata'),
-    ("meta-type", "www AXFR",
-     "type AXFR cannot be stored in a zone (RFC 6895 §3.1): remove it"),
-    ("missing-type", "www 60 IN",
-     "missing type and data: write e.g. A 192.0.2.1 after the owner"),
-    ("missing-field", "@ MX 10",
-     'MX record at "example.test.": needs 2 fields (preference exchange), got 1'),
-    ("extra-field", "www A 192.0.2.1 192.0.2.2",
-     'A record at "www.example.test.": needs 1 field (address), got 2'),
-    ("bad-ttl", "www 1x A 192.0.2.1",
-     'bad TTL "1x" (RFC 1035 §5.1; units s m h d w): write seconds or e.g. 1h30m'),
-    ("ttl-over-2-31", "www 2147483648 A 192.0.2.1",
-     "TTL 2147483648 is over 2147483647 (RFC 2181 §8): use a smaller value"),
-    ("bad-number", "@ MX 70000 mail",
-     'MX record at "example.test.": bad preference "70000": '
-     "write a whole number from 0 to 65535"),
-    ("bad-soa-timer", "@ SOA ns1 host 1 2 3 4 5x",
-     'SOA record at "example.test.": SOA timers: bad TTL "5x" (RFC 1035 §5.1; units s m h d w):'
-     " write seconds or e.g. 1h30m"),
-    ("class-ch", 'www CH TXT "x"',
-     "class CH is not served, only IN (RFC 1035 §3.2.4): write IN or leave the class out"),
-    ("class-hs", "www 60 HS A 192.0.2.1",
-     "class HS is not served, only IN (RFC 1035 §3.2.4): write IN or leave the class out"),
-    ("txt-over-255", 'big TXT "' + "x" * 256 + '"',
-     'TXT record at "big.example.test.": string of 256 bytes is over 255 (RFC 1035 §3.3): '
-     "split it into several quoted strings"),
-    ("txt-escape-over-255", 'www TXT "\\256"',
-     'TXT record at "www.example.test.": escape \\256 is over 255 (RFC 1035 §5.1): '
-     "use \\000-\\255"),
-    ("quoted-name", '@ NS "ns1"',
-     'NS record at "example.test.": takes no quoted strings: remove the quotes'),
-    ("caa-bad-tag", '@ CAA 0 is-sue "x"',
-     'CAA record at "example.test.": tag "is-sue" must be letters and digits (RFC 8659 §4.1)'),
-    ("generic-length", "x TYPE65534 \\# 3 0a000001",
-     'TYPE65534 record at "x.example.test.": generic rdata has 4 bytes but says 3 '
-     "(RFC 3597 §5)"),
-    ("generic-not-hex", "x TYPE65534 \\# 1 zz",
-     'TYPE65534 record at "x.example.test.": generic rdata "zz" is not hexadecimal '
-     "(RFC 3597 §5)"),
-    ("generic-invalid-for-known-type", "x A \\# 5 c000020101",
-     'A record at "x.example.test.": generic rdata is not valid A data (RFC 3597 §5)'),
-    ("no-text-parser", 'x HINFO "cpu" "os"',
-     'HINFO record at "x.example.test.": has no presentation-format parser here: '
-     "write it as RFC 3597 generic rdata (\\# length hex)"),
-    ("bad-owner", "a" * 64 + " A 192.0.2.1",
-     "bad owner name: label b'aaaaaaaaaaaaaaaaaaaa'... is 64 bytes, over 63 (RFC 1035 §2.3.4)"),
-    ("bad-rdata-name", "@ NS a..b",
-     "NS record at \"example.test.\": bad name: empty label in 'a..b'"),
-    ("unknown-directive", "$GENERATE 1-9 host$ A 192.0.2.$",
-     "unknown directive $GENERATE: use $ORIGIN, $INCLUDE (RFC 1035 §5.1) or $TTL (RFC 2308 §4)"),
-    ("bad-ttl-directive", "$TTL forever",
-     '$TTL: bad TTL "forever" (RFC 1035 §5.1; units s m h d w): write seconds or e.g. 1h30m'),
+    (
+        "bad-ipv4",
+        "www A 192.0.2.256",
+        'A record at "www.example.test.": "192.0.2.256" is not an IPv4 address: '
+        "write one like 192.0.2.1",
+    ),
+    (
+        "bad-ipv6",
+        "www AAAA 2001:db8::g",
+        'AAAA record at "www.example.test.": "2001:db8::g" is not an IPv6 address: '
+        "write one like 2001:db8::1",
+    ),
+    (
+        "unknown-type",
+        "www FOO bar",
+        'unknown type "FOO": use a known type, or TYPEnnn with RFC 3597 \\# rdata',
+    ),
+    ("meta-type", "www AXFR", "type AXFR cannot be stored in a zone (RFC 6895 §3.1): remove it"),
+    ("missing-type", "www 60 IN", "missing type and data: write e.g. A 192.0.2.1 after the owner"),
+    (
+        "missing-field",
+        "@ MX 10",
+        'MX record at "example.test.": needs 2 fields (preference exchange), got 1',
+    ),
+    (
+        "extra-field",
+        "www A 192.0.2.1 192.0.2.2",
+        'A record at "www.example.test.": needs 1 field (address), got 2',
+    ),
+    (
+        "bad-ttl",
+        "www 1x A 192.0.2.1",
+        'bad TTL "1x" (RFC 1035 §5.1; units s m h d w): write seconds or e.g. 1h30m',
+    ),
+    (
+        "ttl-over-2-31",
+        "www 2147483648 A 192.0.2.1",
+        "TTL 2147483648 is over 2147483647 (RFC 2181 §8): use a smaller value",
+    ),
+    (
+        "bad-number",
+        "@ MX 70000 mail",
+        'MX record at "example.test.": bad preference "70000": '
+        "write a whole number from 0 to 65535",
+    ),
+    (
+        "bad-soa-timer",
+        "@ SOA ns1 host 1 2 3 4 5x",
+        'SOA record at "example.test.": SOA timers: bad TTL "5x" (RFC 1035 §5.1; units s m h d w):'
+        " write seconds or e.g. 1h30m",
+    ),
+    (
+        "class-ch",
+        'www CH TXT "x"',
+        "class CH is not served, only IN (RFC 1035 §3.2.4): write IN or leave the class out",
+    ),
+    (
+        "class-hs",
+        "www 60 HS A 192.0.2.1",
+        "class HS is not served, only IN (RFC 1035 §3.2.4): write IN or leave the class out",
+    ),
+    (
+        "txt-over-255",
+        'big TXT "' + "x" * 256 + '"',
+        'TXT record at "big.example.test.": string of 256 bytes is over 255 (RFC 1035 §3.3): '
+        "split it into several quoted strings",
+    ),
+    (
+        "txt-escape-over-255",
+        'www TXT "\\256"',
+        'TXT record at "www.example.test.": escape \\256 is over 255 (RFC 1035 §5.1): '
+        "use \\000-\\255",
+    ),
+    (
+        "quoted-name",
+        '@ NS "ns1"',
+        'NS record at "example.test.": takes no quoted strings: remove the quotes',
+    ),
+    (
+        "caa-bad-tag",
+        '@ CAA 0 is-sue "x"',
+        'CAA record at "example.test.": tag "is-sue" must be letters and digits (RFC 8659 §4.1)',
+    ),
+    (
+        "generic-length",
+        "x TYPE65534 \\# 3 0a000001",
+        'TYPE65534 record at "x.example.test.": generic rdata has 4 bytes but says 3 (RFC 3597 §5)',
+    ),
+    (
+        "generic-not-hex",
+        "x TYPE65534 \\# 1 zz",
+        'TYPE65534 record at "x.example.test.": generic rdata "zz" is not hexadecimal '
+        "(RFC 3597 §5)",
+    ),
+    (
+        "generic-invalid-for-known-type",
+        "x A \\# 5 c000020101",
+        'A record at "x.example.test.": generic rdata is not valid A data (RFC 3597 §5)',
+    ),
+    (
+        "no-text-parser",
+        'x HINFO "cpu" "os"',
+        'HINFO record at "x.example.test.": has no presentation-format parser here: '
+        "write it as RFC 3597 generic rdata (\\# length hex)",
+    ),
+    (
+        "bad-owner",
+        "a" * 64 + " A 192.0.2.1",
+        "bad owner name: label b'aaaaaaaaaaaaaaaaaaaa'... is 64 bytes, over 63 (RFC 1035 §2.3.4)",
+    ),
+    (
+        "bad-rdata-name",
+        "@ NS a..b",
+        "NS record at \"example.test.\": bad name: empty label in 'a..b'",
+    ),
+    (
+        "unknown-directive",
+        "$GENERATE 1-9 host$ A 192.0.2.$",
+        "unknown directive $GENERATE: use $ORIGIN, $INCLUDE (RFC 1035 §5.1) or $TTL (RFC 2308 §4)",
+    ),
+    (
+        "bad-ttl-directive",
+        "$TTL forever",
+        '$TTL: bad TTL "forever" (RFC 1035 §5.1; units s m h d w): write seconds or e.g. 1h30m',
+    ),
     ("origin-arguments", "$ORIGIN a. b.", "$ORIGIN takes 1 argument, got 2"),
-    ("include-without-directory", "$INCLUDE other.inc",
-     "$INCLUDE needs the file's directory: load the zone with load_zone_file, "
-     "or pass include_root"),
-    ("unterminated-quote", 'www TXT "open',
-     'unterminated quoted string: close it with " on its line'),
+    (
+        "include-without-directory",
+        "$INCLUDE other.inc",
+        "$INCLUDE needs the file's directory: load the zone with load_zone_file, "
+        "or pass include_root",
+    ),
+    (
+        "unterminated-quote",
+        'www TXT "open',
+        'unterminated quoted string: close it with " on its line',
+    ),
     ("unmatched-close-paren", "www A 192.0.2.1 )", "unmatched ): one ( ... ) per record"),
 ]
 
 
-@pytest.mark.parametrize(("line", "message"), [c[1:] for c in BAD_SYNTAX],
-                         ids=[c[0] for c in BAD_SYNTAX])
+@pytest.mark.parametrize(
+    ("line", "message"), [c[1:] for c in BAD_SYNTAX], ids=[c[0] for c in BAD_SYNTAX]
+)
 def test_syntax_error_is_one_problem_at_its_line(line: str, message: str) -> None:
     assert problems_of(HEAD + line + "\n") == [(6, message)]
 
 
 def test_unclosed_paren_is_reported_where_it_opens() -> None:
-    assert problems_of(HEAD + "www TXT ( \"a\"\n\n ns1 A 192.0.2.1\n") == [
-        (6, "( is never closed: add the )")]
+    assert problems_of(HEAD + 'www TXT ( "a"\n\n ns1 A 192.0.2.1\n') == [
+        (6, "( is never closed: add the )")
+    ]
 
 
 def test_records_after_a_bad_owner_are_not_reported_again() -> None:
-    assert problems_of(HEAD + "a..b A 192.0.2.1\n  TXT \"x\"\nok A 192.0.2.2\n") == [
-        (6, "bad owner name: empty label in 'a..b'")]
+    assert problems_of(HEAD + 'a..b A 192.0.2.1\n  TXT "x"\nok A 192.0.2.2\n') == [
+        (6, "bad owner name: empty label in 'a..b'")
+    ]
 
 
 def test_first_record_without_owner_or_origin_is_a_problem_rfc1035_s5_1() -> None:
     assert problems_of("  A 192.0.2.1\n", origin=None) == [
-        (1, "no owner name and no record before to take it from (RFC 1035 §5.1): "
-            "start the line with a name"),
+        (
+            1,
+            "no owner name and no record before to take it from (RFC 1035 §5.1): "
+            "start the line with a name",
+        ),
         (1, "no origin: start the file with $ORIGIN <zone name>."),
     ]
 
@@ -409,69 +550,154 @@ def test_every_problem_is_collected_before_raising_once() -> None:
 def test_broken_soa_line_does_not_also_report_a_missing_soa() -> None:
     text = "$ORIGIN example.test.\n@ SOA ns1 host 1 2 3\n@ NS ns1\nns1 A 192.0.2.53\n"
     assert problems_of(text) == [
-        (2, 'SOA record at "example.test.": needs 7 fields '
-            "(mname rname serial refresh retry expire minimum), got 5")]
+        (
+            2,
+            'SOA record at "example.test.": needs 7 fields '
+            "(mname rname serial refresh retry expire minimum), got 5",
+        )
+    ]
 
 
 # --- load-time zone checks -------------------------------------------------------------
 
 ZONE_CASES = [
-    ("no-soa", "$ORIGIN example.test.\n@ 60 NS ns1\nns1 A 192.0.2.53\n",
-     [(1, 'no SOA at the zone apex "example.test." (RFC 1035 §5.2): add one SOA at @')]),
-    ("two-soas", HEAD + "@ SOA ns1 hostmaster 2 7200 3600 1209600 300\n",
-     [(6, "second SOA at the zone apex (first at t.zone:3) (RFC 1035 §5.2): keep one")]),
-    ("soa-below-apex", HEAD + "sub SOA ns1 hostmaster 2 7200 3600 1209600 300\n",
-     [(6, 'SOA at "sub.example.test." is not at the zone apex "example.test." '
-          "(RFC 1035 §5.2): move it to @")]),
-    ("no-apex-ns", "$ORIGIN example.test.\n$TTL 60\n@ SOA ns1 host 1 2 3 4 5\nx NS ns1\n",
-     [(3, 'no NS at the zone apex "example.test." (RFC 1034 §4.2.1): add @ NS records')]),
-    ("cname-beside-a", HEAD + "www A 192.0.2.1\nwww CNAME static\n",
-     [(7, 'CNAME "www.example.test." beside an A record (RFC 1034 §3.6.2): keep one')]),
-    ("txt-beside-cname", HEAD + "www CNAME static\nwww TXT \"x\"\nwww MX 1 mail\n",
-     [(7, 'CNAME "www.example.test." beside a TXT record (RFC 1034 §3.6.2): keep one'),
-      (8, 'CNAME "www.example.test." beside an MX record (RFC 1034 §3.6.2): keep one')]),
-    ("two-cnames", HEAD + "www CNAME a\nwww CNAME b\n",
-     [(7, 'second CNAME at "www.example.test." (first at t.zone:6) (RFC 2181 §10.1): '
-          "keep one")]),
-    ("cname-at-apex", HEAD + "@ CNAME elsewhere.test.\n",
-     [(6, 'CNAME at the zone apex "example.test.", which has SOA and NS (RFC 1034 §3.6.2): '
-          "use A/AAAA records at @ instead")]),
-    ("out-of-zone", HEAD + "www.other.test. A 192.0.2.1\n",
-     [(6, 'A record at "www.other.test." is outside the zone "example.test." '
-          "(out-of-zone data, RFC 1035 §5.2): remove it or move it to its own zone file")]),
-    ("out-of-zone-parent", HEAD + "test. TXT \"x\"\n",
-     [(6, 'TXT record at "test." is outside the zone "example.test." '
-          "(out-of-zone data, RFC 1035 §5.2): remove it or move it to its own zone file")]),
-    ("non-glue-address-below-cut", HEAD + "sub NS ns1.sub\nns1.sub A 192.0.2.7\n"
-     "www.sub A 192.0.2.8\n",
-     [(8, 'A record at "www.sub.example.test." is occluded by the delegation to '
-          '"sub.example.test." and is not glue: no NS names it (RFC 1034 §4.2.1); '
-          "remove it or name it in the NS records")]),
-    ("data-at-cut", HEAD + "sub NS ns.elsewhere.test.\nsub TXT \"x\"\nsub A 192.0.2.9\n",
-     [(7, 'TXT record at "sub.example.test." is occluded by the delegation to '
-          '"sub.example.test." (RFC 1034 §4.2.1): only glue belongs at or below a zone cut; '
-          "remove it"),
-      (8, 'A record at "sub.example.test." is occluded by the delegation to '
-          '"sub.example.test." and is not glue: no NS names it (RFC 1034 §4.2.1); '
-          "remove it or name it in the NS records")]),
-    ("nested-cut-and-wildcard-below-cut", HEAD + "sub NS ns.elsewhere.test.\n"
-     "deeper.sub NS ns.elsewhere.test.\n*.sub MX 1 mail\n",
-     [(7, 'NS record at "deeper.sub.example.test." is occluded by the delegation to '
-          '"sub.example.test." (RFC 1034 §4.2.1): only glue belongs at or below a zone cut; '
-          "remove it"),
-      (8, 'MX record at "*.sub.example.test." is occluded by the delegation to '
-          '"sub.example.test." (RFC 1034 §4.2.1): only glue belongs at or below a zone cut; '
-          "remove it")]),
+    (
+        "no-soa",
+        "$ORIGIN example.test.\n@ 60 NS ns1\nns1 A 192.0.2.53\n",
+        [(1, 'no SOA at the zone apex "example.test." (RFC 1035 §5.2): add one SOA at @')],
+    ),
+    (
+        "two-soas",
+        HEAD + "@ SOA ns1 hostmaster 2 7200 3600 1209600 300\n",
+        [(6, "second SOA at the zone apex (first at t.zone:3) (RFC 1035 §5.2): keep one")],
+    ),
+    (
+        "soa-below-apex",
+        HEAD + "sub SOA ns1 hostmaster 2 7200 3600 1209600 300\n",
+        [
+            (
+                6,
+                'SOA at "sub.example.test." is not at the zone apex "example.test." '
+                "(RFC 1035 §5.2): move it to @",
+            )
+        ],
+    ),
+    (
+        "no-apex-ns",
+        "$ORIGIN example.test.\n$TTL 60\n@ SOA ns1 host 1 2 3 4 5\nx NS ns1\n",
+        [(3, 'no NS at the zone apex "example.test." (RFC 1034 §4.2.1): add @ NS records')],
+    ),
+    (
+        "cname-beside-a",
+        HEAD + "www A 192.0.2.1\nwww CNAME static\n",
+        [(7, 'CNAME "www.example.test." beside an A record (RFC 1034 §3.6.2): keep one')],
+    ),
+    (
+        "txt-beside-cname",
+        HEAD + 'www CNAME static\nwww TXT "x"\nwww MX 1 mail\n',
+        [
+            (7, 'CNAME "www.example.test." beside a TXT record (RFC 1034 §3.6.2): keep one'),
+            (8, 'CNAME "www.example.test." beside an MX record (RFC 1034 §3.6.2): keep one'),
+        ],
+    ),
+    (
+        "two-cnames",
+        HEAD + "www CNAME a\nwww CNAME b\n",
+        [(7, 'second CNAME at "www.example.test." (first at t.zone:6) (RFC 2181 §10.1): keep one')],
+    ),
+    (
+        "cname-at-apex",
+        HEAD + "@ CNAME elsewhere.test.\n",
+        [
+            (
+                6,
+                'CNAME at the zone apex "example.test.", which has SOA and NS (RFC 1034 §3.6.2): '
+                "use A/AAAA records at @ instead",
+            )
+        ],
+    ),
+    (
+        "out-of-zone",
+        HEAD + "www.other.test. A 192.0.2.1\n",
+        [
+            (
+                6,
+                'A record at "www.other.test." is outside the zone "example.test." '
+                "(out-of-zone data, RFC 1035 §5.2): remove it or move it to its own zone file",
+            )
+        ],
+    ),
+    (
+        "out-of-zone-parent",
+        HEAD + 'test. TXT "x"\n',
+        [
+            (
+                6,
+                'TXT record at "test." is outside the zone "example.test." '
+                "(out-of-zone data, RFC 1035 §5.2): remove it or move it to its own zone file",
+            )
+        ],
+    ),
+    (
+        "non-glue-address-below-cut",
+        HEAD + "sub NS ns1.sub\nns1.sub A 192.0.2.7\nwww.sub A 192.0.2.8\n",
+        [
+            (
+                8,
+                'A record at "www.sub.example.test." is occluded by the delegation to '
+                '"sub.example.test." and is not glue: no NS names it (RFC 1034 §4.2.1); '
+                "remove it or name it in the NS records",
+            )
+        ],
+    ),
+    (
+        "data-at-cut",
+        HEAD + 'sub NS ns.elsewhere.test.\nsub TXT "x"\nsub A 192.0.2.9\n',
+        [
+            (
+                7,
+                'TXT record at "sub.example.test." is occluded by the delegation to '
+                '"sub.example.test." (RFC 1034 §4.2.1): only glue belongs at or below a zone cut; '
+                "remove it",
+            ),
+            (
+                8,
+                'A record at "sub.example.test." is occluded by the delegation to '
+                '"sub.example.test." and is not glue: no NS names it (RFC 1034 §4.2.1); '
+                "remove it or name it in the NS records",
+            ),
+        ],
+    ),
+    (
+        "nested-cut-and-wildcard-below-cut",
+        HEAD + "sub NS ns.elsewhere.test.\ndeeper.sub NS ns.elsewhere.test.\n*.sub MX 1 mail\n",
+        [
+            (
+                7,
+                'NS record at "deeper.sub.example.test." is occluded by the delegation to '
+                '"sub.example.test." (RFC 1034 §4.2.1): only glue belongs at or below a zone cut; '
+                "remove it",
+            ),
+            (
+                8,
+                'MX record at "*.sub.example.test." is occluded by the delegation to '
+                '"sub.example.test." (RFC 1034 §4.2.1): only glue belongs at or below a zone cut; '
+                "remove it",
+            ),
+        ],
+    ),
 ]
 
 
-@pytest.mark.parametrize(("text", "expected"), [c[1:] for c in ZONE_CASES],
-                         ids=[c[0] for c in ZONE_CASES])
+@pytest.mark.parametrize(
+    ("text", "expected"), [c[1:] for c in ZONE_CASES], ids=[c[0] for c in ZONE_CASES]
+)
 def test_zone_check_reports_exact_problems(text: str, expected: list[tuple[int, str]]) -> None:
     assert problems_of(text) == expected
 
 
 # --- files: load_zone_file, $INCLUDE, load_zone_dir, merge_reload -------------------------
+
 
 def test_include_is_relative_to_the_including_file_and_restores_state_rfc1035_s5_1() -> None:
     zone = load_zone_file(ZONES / "good" / "include.test.zone")
@@ -499,10 +725,15 @@ def test_problems_in_an_included_file_name_that_file() -> None:
     with pytest.raises(ZoneFileError) as caught:
         load_zone_file(bad / "badinclude.test.zone")
     assert caught.value.problems == (
-        Problem(f"{bad}/badinclude.inc:2", 'A record at "www.badinclude.test.": "192.0.2.300" '
-                "is not an IPv4 address: write one like 192.0.2.1"),
-        Problem(f"{bad}/badinclude.test.zone:6",
-                f'cannot read $INCLUDE file "{bad}/missing.inc": No such file or directory'),
+        Problem(
+            f"{bad}/badinclude.inc:2",
+            'A record at "www.badinclude.test.": "192.0.2.300" '
+            "is not an IPv4 address: write one like 192.0.2.1",
+        ),
+        Problem(
+            f"{bad}/badinclude.test.zone:6",
+            f'cannot read $INCLUDE file "{bad}/missing.inc": No such file or directory',
+        ),
     )
 
 
@@ -511,21 +742,29 @@ def test_include_loop_is_a_problem_not_a_hang() -> None:
     with pytest.raises(ZoneFileError) as caught:
         load_zone_file(bad / "loop.test.zone")
     assert caught.value.problems == (
-        Problem(f"{bad}/loop.inc:2", f'$INCLUDE "{bad}/loop.test.zone" is already being read '
-                "(an include loop): remove the loop"),)
+        Problem(
+            f"{bad}/loop.inc:2",
+            f'$INCLUDE "{bad}/loop.test.zone" is already being read '
+            "(an include loop): remove the loop",
+        ),
+    )
 
 
 def test_include_chain_deeper_than_the_limit_is_a_problem(tmp_path: Path) -> None:
     head = HEAD.replace("ns1  A   192.0.2.53\n", "")
-    (tmp_path / "deep.test.zone").write_text(head.replace("example.test.", "deep.test.")
-                                             + "$INCLUDE d0.inc\n")
+    (tmp_path / "deep.test.zone").write_text(
+        head.replace("example.test.", "deep.test.") + "$INCLUDE d0.inc\n"
+    )
     for i in range(12):
         (tmp_path / f"d{i}.inc").write_text(f"$INCLUDE d{i + 1}.inc\n")
     with pytest.raises(ZoneFileError) as caught:
         load_zone_file(tmp_path / "deep.test.zone")
-    assert caught.value.problems == (Problem(
-        f"{tmp_path}/d7.inc:1",
-        f'$INCLUDE "{tmp_path}/d8.inc" nests deeper than 8 files: flatten the includes'),)
+    assert caught.value.problems == (
+        Problem(
+            f"{tmp_path}/d7.inc:1",
+            f'$INCLUDE "{tmp_path}/d8.inc" nests deeper than 8 files: flatten the includes',
+        ),
+    )
 
 
 def test_unreadable_zone_file_is_a_problem(tmp_path: Path) -> None:
@@ -534,7 +773,8 @@ def test_unreadable_zone_file_is_a_problem(tmp_path: Path) -> None:
     with pytest.raises(ZoneFileError) as caught:
         load_zone_file(path)
     assert caught.value.problems == (
-        Problem(f"{path}:1", "cannot read: not UTF-8 text: save it as UTF-8"),)
+        Problem(f"{path}:1", "cannot read: not UTF-8 text: save it as UTF-8"),
+    )
 
 
 def test_zone_dir_loads_good_files_beside_a_bad_one_and_refuses_a_second_origin() -> None:
@@ -543,21 +783,31 @@ def test_zone_dir_loads_good_files_beside_a_bad_one_and_refuses_a_second_origin(
     assert sorted(z.origin_text for z in load.zones.values()) == ["a.test.", "c.test."]
     assert load.zones[names.from_text("a.test.")].source == f"{directory}/a.test.zone"
     assert sorted(load.errors) == [f"{directory}/b.test.zone", f"{directory}/dup-of-a.zone"]
-    assert load.errors[f"{directory}/b.test.zone"].problems == (Problem(
-        f"{directory}/b.test.zone:5",
-        'A record at "ns1.b.test.": "192.0.2.999" is not an IPv4 address: '
-        "write one like 192.0.2.1"),)
-    assert load.errors[f"{directory}/dup-of-a.zone"].problems == (Problem(
-        f"{directory}/dup-of-a.zone:1",
-        f'zone "a.test." is already loaded from {directory}/a.test.zone: keep one file per zone'),)
+    assert load.errors[f"{directory}/b.test.zone"].problems == (
+        Problem(
+            f"{directory}/b.test.zone:5",
+            'A record at "ns1.b.test.": "192.0.2.999" is not an IPv4 address: '
+            "write one like 192.0.2.1",
+        ),
+    )
+    assert load.errors[f"{directory}/dup-of-a.zone"].problems == (
+        Problem(
+            f"{directory}/dup-of-a.zone:1",
+            f'zone "a.test." is already loaded from {directory}/a.test.zone: '
+            "keep one file per zone",
+        ),
+    )
 
 
 def test_missing_zone_dir_raises_instead_of_looking_empty(tmp_path: Path) -> None:
     # an empty ZoneLoad would make merge_reload drop every zone
     with pytest.raises(ZoneFileError) as caught:
         load_zone_dir(tmp_path / "absent")
-    assert caught.value.problems == (Problem(
-        str(tmp_path / "absent"), "cannot list the zone directory: No such file or directory"),)
+    assert caught.value.problems == (
+        Problem(
+            str(tmp_path / "absent"), "cannot list the zone directory: No such file or directory"
+        ),
+    )
 
 
 def _zone_text(origin: str, serial: int) -> str:
