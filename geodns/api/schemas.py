@@ -64,6 +64,13 @@ SCHEMAS: JSON = {
             "longitude": {"type": "number", "minimum": -180, "maximum": 180},
             "priority": {"type": "integer", "minimum": 0},
             "enabled": BOOLEAN,
+            "url": {
+                "type": "string",
+                "format": "uri",
+                "maxLength": 2048,
+                "description": "base URL the HTTP redirector sends this member's clients to "
+                "(http or https, no credentials, query or fragment); every member or none",
+            },
         },
     ),
     "Rule": obj(

@@ -47,6 +47,7 @@ class Member:
     longitude: float | None = None
     priority: int = 0  # failover: the lowest value with a healthy member serves
     enabled: bool = True
+    url: str | None = None  # the HTTP redirector's base URL for this member (http or https)
 
     @property
     def family(self) -> int:
@@ -152,6 +153,8 @@ def member_to_document(member: Member) -> dict[str, Any]:
         doc["longitude"] = member.longitude
     doc["priority"] = member.priority
     doc["enabled"] = member.enabled
+    if member.url is not None:
+        doc["url"] = member.url
     return doc
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, fields
 from geodns.pools.model import Check, Member, Pool, Rule
 
 _POOL_SCALARS = ("ttl", "policy", "max_answers", "min_healthy_fraction", "fail_open")
-_MEMBER_FIELDS = ("weight", "region", "latitude", "longitude", "priority", "enabled")
+_MEMBER_FIELDS = ("weight", "region", "latitude", "longitude", "priority", "enabled", "url")
 
 
 @dataclass(frozen=True, slots=True)

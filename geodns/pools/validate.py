@@ -10,6 +10,7 @@ import ipaddress
 import json
 import math
 import re
+import urllib.parse
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
@@ -26,7 +27,17 @@ POOL_FIELDS = tuple(
     "name ttl policy max_answers min_healthy_fraction fail_open default_regions members rules"
     " check".split()
 )
-MEMBER_FIELDS = ("address", "weight", "region", "latitude", "longitude", "priority", "enabled")
+MEMBER_FIELDS = (
+    "address",
+    "weight",
+    "region",
+    "latitude",
+    "longitude",
+    "priority",
+    "enabled",
+    "url",
+)
+MAX_URL_LENGTH = 2048
 RULE_FIELDS = ("match", "regions")
 CHECK_FIELDS = tuple(
     "type port path host expect_status body_contains tls_verify interval timeout rise fall".split()
@@ -250,6 +261,16 @@ def _members(c: _Collector, value: object, where: str) -> tuple[Member, ...] | N
         else:
             first_at[member.address] = i
             out.append(member)
+    with_url = [i for i, m in enumerate(out) if m.url is not None]
+    if ok and with_url and len(with_url) < len(out):
+        for i, m in enumerate(out):
+            if m.url is None:
+                ok = False
+                c.add(
+                    f"{where}[{i}].url",
+                    f"required because members[{with_url[0]}] has one: the HTTP redirector "
+                    "may choose any member, so give every member a url, or none",
+                )
     return tuple(out) if ok else None
 
 
@@ -290,11 +311,55 @@ def _member(c: _Collector, doc: object, where: str) -> Member | None:
         c.add(_at(where, missing), "required with the other coordinate: give both or neither")
     priority = c.integer(fields.get("priority", 0), _at(where, "priority"), 0, None)
     enabled = c.boolean(fields.get("enabled", True), _at(where, "enabled"))
+    url = None
+    if "url" in fields:
+        url = fields["url"]
+        if (why := url_problem(url)) is not None:
+            c.add(_at(where, "url"), why)
     if len(c.problems) > before:
         return None
     assert address is not None and weight is not None and region is not None
     assert priority is not None and enabled is not None
-    return Member(address, weight, region, lat, lon, priority, enabled)
+    return Member(address, weight, region, lat, lon, priority, enabled, url)
+
+
+# printable ASCII but space " < > \ ^ ` { | }: what RFC 3986 lets a URL hold unencoded
+_URL_SAFE = re.compile(r"[!#-;=?-\[\]_a-z~]*", re.IGNORECASE)
+
+
+def url_problem(value: object) -> str | None:
+    """Why value is not a base URL the redirector can put in a Location header, or None.
+
+    http or https, a host, no credentials (every client would see them), no query or
+    fragment (the request's path and query are appended), ASCII only (RFC 3986 §2).
+    """
+    example = "such as https://eu1.example.com or http://192.0.2.1:8080/files"
+    if not isinstance(value, str) or not value:
+        return f"must be an http or https base URL {example}, got {show(value)}"
+    if len(value) > MAX_URL_LENGTH:
+        return f"is {len(value)} characters, over {MAX_URL_LENGTH}"
+    if not _URL_SAFE.fullmatch(value):
+        return (
+            f"has characters a URL cannot hold as they are (spaces, quotes, non-ASCII): "
+            f"percent-encode them (RFC 3986 §2.1), got {show(value)}"
+        )
+    parts = urllib.parse.urlsplit(value)
+    if parts.scheme.lower() not in ("http", "https"):
+        return f"must start with http:// or https:// {example}, got {show(value)}"
+    try:
+        port = parts.port
+    except ValueError:
+        return f"has a port that is not 1 to 65535, got {show(value)}"
+    if not parts.hostname or port == 0:
+        return f"must name a host {example}, got {show(value)}"
+    if parts.username is not None or parts.password is not None:
+        return "must not carry a user name or password: every redirected client would see them"
+    if parts.query or parts.fragment or value.endswith(("?", "#")):
+        return (
+            "must not have a query or fragment: the request's own path and query are "
+            f"appended to it, got {show(value)}"
+        )
+    return None
 
 
 def _at(where: str, field: str) -> str:

@@ -103,7 +103,15 @@ async def load_pools(
     # plain columns, read as tuples: a full load reads a million rows. Region labels and
     # rules' region lists repeat across pools: one object each (decoded once), not one per row
     member_query = select(
-        m.pool_id, m.address, m.weight, m.region, m.latitude, m.longitude, m.priority, m.enabled
+        m.pool_id,
+        m.address,
+        m.weight,
+        m.region,
+        m.latitude,
+        m.longitude,
+        m.priority,
+        m.enabled,
+        m.url,
     ).order_by(m.pool_id, m.position)
     rule_query = select(r.pool_id, r.kind, r.value, cast(r.regions, Text)).order_by(
         r.pool_id, r.position
@@ -122,10 +130,17 @@ async def load_pools(
     labels: dict[str, str] = {}
     try:
         member_rows: Sequence[Any] = (await conn.execute(member_query)).all()
-        for pool_id, address, weight, region, lat, lon, priority, enabled in member_rows:
+        for pool_id, address, weight, region, lat, lon, priority, enabled, url in member_rows:
             members_of.setdefault(pool_id, []).append(
                 Member(
-                    address, weight, labels.setdefault(region, region), lat, lon, priority, enabled
+                    address,
+                    weight,
+                    labels.setdefault(region, region),
+                    lat,
+                    lon,
+                    priority,
+                    enabled,
+                    url,
                 )
             )
         rule_rows: Sequence[Any] = (await conn.execute(rule_query)).all()
@@ -193,4 +208,5 @@ def member_values(member: Member) -> dict[str, Any]:
         "longitude": member.longitude,
         "priority": member.priority,
         "enabled": member.enabled,
+        "url": member.url,
     }

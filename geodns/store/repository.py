@@ -316,7 +316,9 @@ async def _member(conn: AsyncConnection, pool_id: int, address: str) -> Member |
     r = (await conn.execute(query)).one_or_none()
     if r is None:
         return None
-    return Member(r.address, r.weight, r.region, r.latitude, r.longitude, r.priority, r.enabled)
+    return Member(
+        r.address, r.weight, r.region, r.latitude, r.longitude, r.priority, r.enabled, r.url
+    )
 
 
 def _target(pool_name: str, address: str | None = None) -> str:

@@ -44,6 +44,7 @@ metadata = MetaData(
 NAME_LENGTH = 255  # RFC 1035 §2.3.4: a name is at most 255 octets
 ADDRESS_LENGTH = 64  # longest IPv6 text is 45 characters
 LABEL_LENGTH = 64
+URL_LENGTH = 2048  # a member's base URL (geodns.pools.validate.MAX_URL_LENGTH)
 NOTIFY_CHANNEL = "geodns_changes"  # PostgreSQL: NOTIFY payload is the new generation
 
 
@@ -103,6 +104,7 @@ members = Table(
     Column("longitude", Float, nullable=True),
     Column("priority", Integer, nullable=False),
     Column("enabled", Boolean, nullable=False),
+    Column("url", String(URL_LENGTH), nullable=True),  # the HTTP redirector's base URL
     UniqueConstraint("pool_id", "address"),
     UniqueConstraint("pool_id", "position"),
 )

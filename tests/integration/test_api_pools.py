@@ -410,3 +410,45 @@ def test_every_change_is_in_the_audit_log_with_before_and_after(serve):
         assert [e["action"] for e in member_only.body["entries"]] == ["member.replace"]
 
     serve(body)
+
+
+def test_member_urls_are_stored_and_given_to_every_member_or_none(serve):
+    async def body(api: Api) -> None:
+        pool = {
+            **POOL,
+            "members": [
+                {**POOL["members"][0], "url": "https://eu1.example.test/files"},
+                {**POOL["members"][1], "url": "http://192.0.2.12:8080"},
+            ],
+        }
+        created = await api.call("POST", "/api/v1/pools", pool, token="editor")
+        assert created.status == 201
+        read = await api.call("GET", f"/api/v1/pools/{LB}", token="reader")
+        assert [m.get("url") for m in read.body["members"]] == [
+            "https://eu1.example.test/files",
+            "http://192.0.2.12:8080",
+        ]
+        member = f"/api/v1/pools/{LB}/members/192.0.2.12"
+        bad = await api.call("PATCH", member, {"url": "ftp://192.0.2.12"}, token="editor")
+        assert bad.status == 422
+        assert [(e["field"], e["message"]) for e in bad.body["errors"]] == [
+            (
+                "url",
+                "must start with http:// or https:// such as https://eu1.example.com or "
+                'http://192.0.2.1:8080/files, got "ftp://192.0.2.12"',
+            )
+        ]
+        # null removes the url (RFC 7396), which leaves the other member's alone: refused
+        removed = await api.call("PATCH", member, {"url": None}, token="editor")
+        assert removed.status == 422
+        assert [(e["field"], e["message"]) for e in removed.body["errors"]] == [
+            (
+                "members[1].url",
+                "required because members[0] has one: the HTTP redirector may choose any "
+                "member, so give every member a url, or none",
+            )
+        ]
+        moved = await api.call("PATCH", member, {"url": "https://us1.example.test"})
+        assert (moved.status, moved.body["url"]) == (200, "https://us1.example.test")
+
+    serve(body)

@@ -46,9 +46,9 @@ def www(**changes: Any) -> Pool:
     pool = Pool(
         name="www.example.com.",
         members=(
-            Member("192.0.2.11", 100, "us", 39.0, -77.5, 0, True),
-            Member("2001:db8::11", 50, "us"),
-            Member("192.0.2.21", 100, "eu", 50.1, 8.7, 1, False),
+            Member("192.0.2.11", 100, "us", 39.0, -77.5, 0, True, "https://us1.example.com"),
+            Member("2001:db8::11", 50, "us", url="https://us1.example.com/v6"),
+            Member("192.0.2.21", 100, "eu", 50.1, 8.7, 1, False, "http://192.0.2.21:8080/files"),
         ),
         rules=(
             Rule(MatchKind.CIDR, "10.0.0.0/8", ("us",)),
@@ -156,7 +156,7 @@ def test_a_write_failing_half_way_leaves_nothing(with_store: WithStore) -> None:
 def test_members_are_replaced_in_place_appended_and_removed(with_store: WithStore) -> None:
     async def check(store: Store) -> None:
         await store.create_pool(www())
-        drained = Member("192.0.2.11", 0, "us", 39.0, -77.5, 0, True)
+        drained = Member("192.0.2.11", 0, "us", 39.0, -77.5, 0, True, "https://us1.example.com/d")
         assert await store.upsert_member(www().name, drained, if_version=1) == 2
         added = Member("192.0.2.12", 100, "us")
         assert await store.upsert_member(www().name, added) == 3

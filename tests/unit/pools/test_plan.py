@@ -44,7 +44,7 @@ def test_describe_names_each_changed_field() -> None:
         fail_open=False,
         default_regions=None,
         members=(
-            Member("192.0.2.11", weight=0, region="us"),
+            Member("192.0.2.11", weight=0, region="us", url="https://us1.example.com"),
             Member("192.0.2.12", region="us", priority=1),
         ),
         rules=(Rule(MatchKind.CONTINENT, "EU", ("us",)),),
@@ -57,6 +57,7 @@ def test_describe_names_each_changed_field() -> None:
         "~ update www.example.com.: member + 192.0.2.12 (region us, weight 100, priority 1)",
         "~ update www.example.com.: member - 192.0.2.21",
         "~ update www.example.com.: member 192.0.2.11 weight 100 -> 0",
+        "~ update www.example.com.: member 192.0.2.11 url none -> https://us1.example.com",
         "~ update www.example.com.: rule - continent EU -> [eu, us]",
         "~ update www.example.com.: rule + continent EU -> [us]",
         "~ update www.example.com.: check none -> http:80",

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from geodns.errors import Problem, ValidationError
-from geodns.pools.model import Check, CheckType, MatchKind, Member, Policy, Pool, Rule
+from geodns.pools.model import Check, CheckType, MatchKind, Member, Policy, Pool, Rule, to_document
 from geodns.pools.validate import (
     check_pool_in_zones,
     parse_member,
@@ -300,7 +300,7 @@ BAD = [
             (
                 "members[0].port",
                 "unknown field; expected one of: address, weight, region, latitude, "
-                "longitude, priority, enabled",
+                "longitude, priority, enabled, url",
             )
         ],
     ),
@@ -526,6 +526,101 @@ def test_a_document_that_is_not_an_object_is_one_problem() -> None:
     ]
     assert problems_of(None, "pools[0].") == [
         Problem("pools[0]", "must be an object with fields, got null")
+    ]
+
+
+def with_urls(*urls: object) -> dict[str, Any]:
+    """The full document with members[i].url = urls[i] (DELETE: no url)."""
+    doc = with_("ttl", 30)
+    for member, url in zip(doc["members"], urls, strict=False):
+        if url is not DELETE:
+            member["url"] = url
+    return doc
+
+
+def test_member_urls_parse_as_written() -> None:
+    count = len(with_("ttl", 30)["members"])
+    urls = [f"https://m{i}.example.com/files" for i in range(count)]
+    pool = parse_pool(with_urls(*urls))
+    assert [m.url for m in pool.members] == urls
+    assert [m["url"] for m in to_document(pool)["members"]] == urls
+
+
+URL_EXAMPLE = "such as https://eu1.example.com or http://192.0.2.1:8080/files"
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        (
+            "ftp://m.example.com",
+            f'must start with http:// or https:// {URL_EXAMPLE}, got "ftp://m.example.com"',
+        ),
+        (
+            "m.example.com",
+            f'must start with http:// or https:// {URL_EXAMPLE}, got "m.example.com"',
+        ),
+        ("https://", f'must name a host {URL_EXAMPLE}, got "https://"'),
+        (
+            "http://m.example.com:99999",
+            'has a port that is not 1 to 65535, got "http://m.example.com:99999"',
+        ),
+        (
+            "https://user:secret@m.example.com",
+            "must not carry a user name or password: every redirected client would see them",
+        ),
+        (
+            "https://m.example.com/?a=1",
+            "must not have a query or fragment: the request's own path and query are "
+            'appended to it, got "https://m.example.com/?a=1"',
+        ),
+        (
+            "https://m.example.com/#top",
+            "must not have a query or fragment: the request's own path and query are "
+            'appended to it, got "https://m.example.com/#top"',
+        ),
+        (
+            "https://m.example.com/a b",
+            "has characters a URL cannot hold as they are (spaces, quotes, non-ASCII): "
+            'percent-encode them (RFC 3986 §2.1), got "https://m.example.com/a b"',
+        ),
+        (
+            "https://m.example.com/\r\nSet-Cookie:x",
+            "has characters a URL cannot hold as they are (spaces, quotes, non-ASCII): "
+            'percent-encode them (RFC 3986 §2.1), got "https://m.example.com/\\r\\nSet-Cookie:x"',
+        ),
+        (7, f"must be an http or https base URL {URL_EXAMPLE}, got 7"),
+        (None, f"must be an http or https base URL {URL_EXAMPLE}, got null"),
+        ("https://m.example.com/" + "a" * 2048, "is 2070 characters, over 2048"),
+    ],
+    ids=[
+        "ftp",
+        "no-scheme",
+        "no-host",
+        "bad-port",
+        "credentials",
+        "query",
+        "fragment",
+        "space",
+        "header-injection",
+        "not-text",
+        "null",
+        "too-long",
+    ],
+)
+def test_a_bad_member_url_is_one_exact_problem(url: object, message: str) -> None:
+    doc = with_urls(url, "https://ok.example.com")
+    assert problems_of(doc) == [Problem("members[0].url", message)]
+
+
+def test_urls_are_given_to_every_member_or_to_none() -> None:
+    doc = with_urls(DELETE, "https://m1.example.com")
+    assert problems_of(doc) == [
+        Problem(
+            "members[0].url",
+            "required because members[1] has one: the HTTP redirector may choose any "
+            "member, so give every member a url, or none",
+        )
     ]
 
 
