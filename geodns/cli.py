@@ -151,7 +151,12 @@ def build_parser() -> argparse.ArgumentParser:
     check = commands.add_parser(
         "check", help="validate zone files without serving (exit 1 on errors)"
     )
-    check.add_argument("directory", nargs="?", help="zones directory (default: --zones / ./zones)")
+    check.add_argument(
+        "path",
+        nargs="?",
+        metavar="DIR|FILE",
+        help="a zones directory, or one zone file (default: --zones / ./zones)",
+    )
     add_setting_flags(check, dns=False)
 
     db = commands.add_parser("db", help="database schema")
@@ -167,6 +172,12 @@ def build_parser() -> argparse.ArgumentParser:
     apply.add_argument("file", help="pools YAML file (a top-level 'pools:' list)")
     apply.add_argument(
         "--dry-run", action="store_true", help="print the changes without making them"
+    )
+    apply.add_argument(
+        "--if-new",
+        action="store_true",
+        help="apply only to a new database, one nothing was ever changed in (how a first "
+        "start seeds example pools); otherwise say so and change nothing",
     )
     add_setting_flags(apply, dns=False)
     export = pool_commands.add_parser("export", help="print every pool as a pools YAML file")
@@ -281,7 +292,7 @@ def run_command(args: argparse.Namespace, settings: Settings) -> int:
         asyncio.run(serve(settings))
         return EXIT_OK
     if args.command == "check":
-        return check_zones(Path(args.directory) if args.directory else settings.zones)
+        return check_zones(Path(args.path) if args.path else settings.zones)
     if args.command == "db":
         from geodns.store.migrate import upgrade
 
@@ -293,7 +304,9 @@ def run_command(args: argparse.Namespace, settings: Settings) -> int:
 
         if args.pools_command == "apply":
             lines, changed = asyncio.run(
-                pools_file.apply_file(settings, Path(args.file), dry_run=args.dry_run)
+                pools_file.apply_file(
+                    settings, Path(args.file), dry_run=args.dry_run, if_new=args.if_new
+                )
             )
             for line in lines:
                 print(line)
@@ -365,13 +378,22 @@ async def token_command(args: argparse.Namespace, settings: Settings) -> list[st
         await store.close()
 
 
-def check_zones(directory: Path) -> int:
-    from geodns.dns.zonefile import load_zone_dir
+def check_zones(path: Path) -> int:
+    from geodns.dns.zonefile import ZoneLoad, load_zone_dir, load_zone_file
+    from geodns.errors import ZoneFileError
 
-    if not directory.is_dir():
-        print(f"geodns: zones directory {directory} does not exist", file=sys.stderr)
+    if path.is_file():  # one file, as named-checkzone takes it
+        try:
+            zone = load_zone_file(path)
+            load = ZoneLoad({zone.origin: zone}, {})
+        except ZoneFileError as exc:
+            load = ZoneLoad({}, {str(path): exc})
+    elif path.is_dir():
+        load = load_zone_dir(path)
+    else:
+        print(f"geodns: {path} does not exist (a zones directory or zone file)", file=sys.stderr)
         return EXIT_PROBLEM
-    load = load_zone_dir(directory)
+    directory = path
     for zone in sorted(load.zones.values(), key=lambda z: z.source):
         print(
             f"{zone.source}: zone {zone.origin_text} serial {zone.serial}: "

@@ -21,9 +21,20 @@ from geodns.store.repository import Store
 
 
 async def apply_file(
-    settings: Settings, path: Path, *, dry_run: bool = False
+    settings: Settings, path: Path, *, dry_run: bool = False, if_new: bool = False
 ) -> tuple[list[str], bool]:
-    """Apply path to the store; returns the plan's lines and whether anything changed."""
+    """Apply path to the store; returns the plan's lines and whether anything changed.
+
+    if_new: only into a database nothing was ever changed in (generation 0), so that a
+    start that seeds the example pools never re-applies them over an operator's changes.
+    """
+    if if_new:
+        generation = await stored_generation(settings)
+        if generation != 0:
+            return [
+                f"{path} not applied: the database has changes already (generation "
+                f"{generation}); --if-new seeds a new database only"
+            ], False
     desired = parse_pools_file(path)
     origins = [zone.origin_text for zone in load_zone_dir(settings.zones).zones.values()]
     problems: list[Problem] = []
@@ -47,6 +58,16 @@ async def apply_file(
         for pool in changes.delete:
             await store.delete_pool(pool.name)
         return lines, True
+    finally:
+        await store.close()
+
+
+async def stored_generation(settings: Settings) -> int:
+    """The store's change counter (0: nothing was ever changed), migrating a new database."""
+    await ensure_schema(settings.database_url)
+    store = await Store.open(settings.database_url)
+    try:
+        return await store.generation()
     finally:
         await store.close()
 

@@ -8,6 +8,7 @@ the valid ones; the database URL's password never reaches repr or logs.
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 import tomllib
 from collections.abc import Callable, Mapping
@@ -64,17 +65,33 @@ class Settings:
         return " ".join(format_endpoint(e) for e in self.dns)
 
 
+def _endpoint(text: str, default_port: int) -> Endpoint:
+    """parse_endpoint with a message an operator can act on (names are not resolved)."""
+    try:
+        host, port = parse_endpoint(text, default_port)
+    except (OSError, ValueError):
+        _, _, given = text.rpartition(":")
+        port_text = given if given.isdigit() else str(default_port)
+        raise ValueError(
+            f"{text!r} is not ADDR:PORT with an IP address (names such as localhost are not "
+            f"resolved): write 127.0.0.1:{port_text} or [::1]:{port_text}"
+        ) from None
+    if not 0 <= port <= 65535:
+        raise ValueError(f"{text!r}: port {port} is not from 0 to 65535")
+    return host, port
+
+
 def _endpoints(value: Any) -> tuple[Endpoint, ...]:
     items = value.split(",") if isinstance(value, str) else value
     if not isinstance(items, list | tuple) or not items:
         raise ValueError("expected one or more ADDR:PORT")
-    return tuple(parse_endpoint(str(item).strip(), DNS_PORT_DEFAULT) for item in items)
+    return tuple(_endpoint(str(item).strip(), DNS_PORT_DEFAULT) for item in items)
 
 
 def _api(value: Any) -> Endpoint | None:
     if value in ("", "off", "none", False):
         return None
-    return parse_endpoint(str(value), API_PORT_DEFAULT)
+    return _endpoint(str(value), API_PORT_DEFAULT)
 
 
 def _bool(value: Any) -> bool:
@@ -88,32 +105,45 @@ def _bool(value: Any) -> bool:
     raise ValueError(f"expected true or false, got {value!r}")
 
 
-def _positive_int(value: Any) -> int:
-    number = int(value)
-    if isinstance(value, bool) or number < 1:
-        raise ValueError(f"expected a positive integer, got {value!r}")
+def _integer(value: Any, low: int, expected: str) -> int:
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        number = low - 1
+    if isinstance(value, bool | float) or number < low:
+        raise ValueError(f"expected {expected}, got {value!r}")
     return number
 
 
+def _positive_int(value: Any) -> int:
+    return _integer(value, 1, "a positive integer")
+
+
 def _non_negative_int(value: Any) -> int:
-    number = int(value)
-    if isinstance(value, bool) or number < 0:
-        raise ValueError(f"expected 0 or a positive integer, got {value!r}")
+    return _integer(value, 0, "0 or a positive integer")
+
+
+def _number(value: Any, positive: bool, expected: str) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = math.nan
+    if (
+        isinstance(value, bool)
+        or not math.isfinite(number)
+        or number < 0
+        or (positive and number == 0)
+    ):
+        raise ValueError(f"expected {expected}, got {value!r}")
     return number
 
 
 def _non_negative_float(value: Any) -> float:
-    number = float(value)
-    if number < 0:
-        raise ValueError(f"expected 0 or a positive number, got {value!r}")
-    return number
+    return _number(value, False, "0 or a positive number")
 
 
 def _positive_float(value: Any) -> float:
-    number = float(value)
-    if number <= 0:
-        raise ValueError(f"expected a positive number, got {value!r}")
-    return number
+    return _number(value, True, "a positive number")
 
 
 def _level(value: Any) -> str:
@@ -149,6 +179,11 @@ PARSERS: dict[str, Callable[[Any], Any]] = {
 }
 
 
+# set by geodns itself (--workers for its worker processes), never by an operator: accepted,
+# but not offered in the lists of valid names
+INTERNAL = frozenset({"worker"})
+
+
 def load_settings(
     flags: Mapping[str, Any],
     environ: Mapping[str, str],
@@ -165,7 +200,8 @@ def load_settings(
             raise ConfigError(f"{toml_source}: not valid TOML: {exc}") from exc
         for key, value in document.items():
             if key not in PARSERS:
-                problems.append(f"{toml_source}: unknown key {key!r} (valid: {', '.join(PARSERS)})")
+                valid = ", ".join(k for k in PARSERS if k not in INTERNAL)
+                problems.append(f"{toml_source}: unknown key {key!r} (valid: {valid})")
             else:
                 merged[key] = (value, f"{toml_source}: {key}")
     for name, value in environ.items():
@@ -173,7 +209,7 @@ def load_settings(
             continue
         key = name[len(ENV_PREFIX) :].lower()
         if key not in PARSERS:
-            valid = ", ".join(ENV_PREFIX + k.upper() for k in PARSERS)
+            valid = ", ".join(ENV_PREFIX + k.upper() for k in PARSERS if k not in INTERNAL)
             problems.append(f"environment: unknown variable {name} (valid: {valid})")
         else:
             merged[key] = (value, f"environment {name}")
@@ -186,6 +222,8 @@ def load_settings(
             values[key] = PARSERS[key](raw)
         except (ValueError, TypeError, OSError) as exc:
             problems.append(f"{origin}: {exc}")
+    if len(problems) == 1:  # one cause, one line
+        raise ConfigError(f"invalid setting: {problems[0]}")
     if problems:
         raise ConfigError("invalid settings:\n" + "\n".join(f"  - {p}" for p in problems))
     return Settings(**values)

@@ -12,9 +12,9 @@ from harness import ROOT, SERVE_ZONES, clean_environ
 pytestmark = pytest.mark.e2e
 
 
-def check(directory: Path) -> subprocess.CompletedProcess[str]:
+def check(path: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "geodns", "check", str(directory)],
+        [sys.executable, "-m", "geodns", "check", str(path)],
         capture_output=True,
         text=True,
         env=clean_environ(),
@@ -57,3 +57,21 @@ def test_check_on_a_missing_directory_exits_1(tmp_path):
     result = check(tmp_path / "absent")
     assert result.returncode == 1
     assert "does not exist" in result.stderr
+
+
+def test_check_accepts_a_single_zone_file():
+    result = check(SERVE_ZONES / "other.test.zone")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == (
+        f"{SERVE_ZONES / 'other.test.zone'}: zone other.test. serial 7: 3 records OK\n"
+    )
+
+
+def test_check_on_a_single_bad_file_names_its_line_and_exits_1(tmp_path):
+    bad = tmp_path / "bad.test.zone"
+    bad.write_text("$ORIGIN bad.test.\n@ 60 SOA ns hm 1 2 3 4 5\n@ 60 NS ns\nns 60 A 192.0.2.300\n")
+    result = check(bad)
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert result.stderr.startswith(f"{bad}:4: "), result.stderr
+    assert "192.0.2.300" in result.stderr

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import shutil
 import socket
 import subprocess
@@ -14,9 +15,10 @@ import dns.query
 import dns.rcode
 import pytest
 from alembic import command
-from harness import DATA, ROOT, SERVE_ZONES, clean_environ, start_geodns
+from harness import DATA, ROOT, SERVE_ZONES, clean_environ, drain_member, start_geodns
 
 from geodns.store.migrate import alembic_config
+from geodns.store.repository import Store
 
 pytestmark = pytest.mark.e2e
 
@@ -180,3 +182,36 @@ def test_docker_compose_file_is_valid():
         timeout=60,
     )
     assert result.returncode == 0, result.stderr
+
+
+def test_pools_apply_if_new_seeds_a_new_database_once_and_never_undoes_later_changes(
+    empty_database_url,
+):
+    url = empty_database_url
+    pools = str(DATA / "pools" / "example.test.yaml")
+    seed = ("pools", "apply", "--if-new", pools, "--database", url, "--zones", str(SERVE_ZONES))
+    first = geodns_command(*seed)
+    assert first.returncode == 0, first.stderr
+    assert "+ create geo.example.test." in first.stdout
+    # the operator deletes one pool and drains a member, as through the API
+    drain_member(url, "open.example.test.", "192.0.2.141")
+
+    async def delete_geo() -> None:
+        store = await Store.open(url)
+        try:
+            await store.delete_pool("geo.example.test.")
+        finally:
+            await store.close()
+
+    asyncio.run(delete_geo())
+    exported = geodns_command("pools", "export", "--database", url).stdout
+    again = geodns_command(*seed)  # the next start
+    assert again.returncode == 0, again.stderr
+    assert re.fullmatch(
+        rf"{re.escape(pools)} not applied: the database has changes already \(generation "
+        r"\d+\); --if-new seeds a new database only\n",
+        again.stdout,
+    ), again.stdout
+    assert geodns_command("pools", "export", "--database", url).stdout == exported
+    assert "name: geo.example.test." not in exported
+    assert "weight: 0" in exported

@@ -77,3 +77,47 @@ def test_database_password_never_reaches_repr():
     settings = load_settings({"database_url": "postgresql+asyncpg://geodns:s3cret@db/geodns"}, {})
     assert "s3cret" not in repr(settings)
     assert "geodns:***@db" in repr(settings)
+
+
+@pytest.mark.parametrize(
+    ("flags", "environ", "message"),
+    [
+        (
+            {"dns": ["localhost:5301"]},
+            {},
+            "invalid setting: --dns: 'localhost:5301' is not ADDR:PORT with an IP address "
+            "(names such as localhost are not resolved): write 127.0.0.1:5301 or [::1]:5301",
+        ),
+        (
+            {},
+            {"GEODNS_WORKERS": "two"},
+            "invalid setting: environment GEODNS_WORKERS: expected a positive integer, got 'two'",
+        ),
+        (
+            {},
+            {"GEODNS_POLL_INTERVAL": "soon"},
+            "invalid setting: environment GEODNS_POLL_INTERVAL: expected a positive number, "
+            "got 'soon'",
+        ),
+        (
+            {"api": "127.0.0.1:70000"},
+            {},
+            "invalid setting: --api: '127.0.0.1:70000': port 70000 is not from 0 to 65535",
+        ),
+    ],
+    ids=["dns-host-name", "workers-word", "interval-word", "api-port-range"],
+)
+def test_one_bad_setting_is_one_line_naming_the_cause(flags, environ, message):
+    with pytest.raises(ConfigError) as caught:
+        load_settings(flags, environ)
+    assert str(caught.value) == message
+
+
+def test_internal_settings_are_accepted_but_never_offered_as_valid_names():
+    assert load_settings({}, {"GEODNS_WORKER": "true"}).worker is True
+    with pytest.raises(ConfigError) as caught:
+        load_settings({}, {"GEODNS_WORKRS": "2"}, "wrkers = 2\n", "a.toml")
+    message = str(caught.value)
+    assert "GEODNS_WORKERS" in message and ", workers," in message
+    assert "GEODNS_WORKER," not in message and "GEODNS_WORKER)" not in message
+    assert ", worker," not in message and ", worker)" not in message
