@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[2] / "geodns"
-DATA_PLANE = ("geodns.dns", "geodns.geo", "geodns.pools", "geodns.snapshot")
+DATA_PLANE = ("geodns.dns", "geodns.dnssec", "geodns.geo", "geodns.pools", "geodns.snapshot")
 CONTROL_PLANE = (
     "geodns.store",
     "geodns.api",
