@@ -45,11 +45,11 @@ from sqlalchemy.engine import make_url
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH.parent))  # the checkout's geodns, whatever the cwd
 
+from geodns.answer.cache import CachingAnswerer  # noqa: E402
+from geodns.answer.context import Transport  # noqa: E402
+from geodns.answer.packet import PacketAnswerer  # noqa: E402
 from geodns.app import make_app, open_runtime  # noqa: E402
 from geodns.auth import issue_token  # noqa: E402
-from geodns.dns.fastpath import FastAnswerer  # noqa: E402
-from geodns.dns.packet import PacketAnswerer  # noqa: E402
-from geodns.dns.query import Transport  # noqa: E402
 from geodns.dns.zonefile import load_zone_dir  # noqa: E402
 from geodns.geo import open_geo  # noqa: E402
 from geodns.pools.model import MatchKind, Member, Pool, Rule, to_document  # noqa: E402
@@ -205,7 +205,7 @@ def query_costs(big: SnapshotHolder, small: SnapshotHolder, count: int) -> dict[
     spread across every pool. The fastest of ROUNDS rounds each."""
     ten = [pool_name(i) for i in range(10)]
     spread = [pool_name(i) for i in range(count)]
-    fast_big, fast_small = (FastAnswerer(h, random.Random(1)) for h in (big, small))
+    fast_big, fast_small = (CachingAnswerer(h, random.Random(1)) for h in (big, small))
     full_big, full_small = (PacketAnswerer(h, random.Random(1)) for h in (big, small))
     hot_ten, hot_spread = queries(ten, HOT_QUERIES, 1), queries(spread, HOT_QUERIES, 2)
     cold_ten, cold_spread = queries(ten, COLD_QUERIES, 3), queries(spread, COLD_QUERIES, 4)

@@ -18,11 +18,11 @@ from datetime import UTC, datetime
 
 from aiohttp import web
 
+from geodns.answer.cache import CachingAnswerer
+from geodns.answer.querylog import QueryLogger
+from geodns.answer.server import Answer, TcpLimits, start_listeners
 from geodns.api.app import make_api
 from geodns.api.keys import RUNTIME
-from geodns.dns.fastpath import FastAnswerer
-from geodns.dns.querylog import QueryLogger
-from geodns.dns.server import Answer, TcpLimits, start_listeners
 from geodns.geo import open_geo
 from geodns.health.checker import HealthChecker, HealthRecorder, first_report_timeout_s
 from geodns.health.state import FlapDamper, HealthDecider
@@ -113,7 +113,7 @@ async def run_health_checks(app: web.Application) -> AsyncIterator[None]:
 async def serve_dns(app: web.Application) -> AsyncIterator[None]:
     runtime = app[RUNTIME]
     settings = runtime.settings
-    runtime.answerer = FastAnswerer(runtime.holder)
+    runtime.answerer = CachingAnswerer(runtime.holder)
     limits = TcpLimits(settings.tcp_idle_timeout, settings.tcp_max_connections)
     shared = settings.workers > 1 or settings.worker  # SO_REUSEPORT: the kernel spreads queries
     answer: Answer = runtime.answerer

@@ -15,15 +15,16 @@ from typing import Any
 
 import maxminddb
 
+from geodns.dns.edns import CLIENT_PREFIX_CAP
 from geodns.errors import ConfigError
 
 __all__ = ["Location", "GeoReader", "open_geo", "bundled_database_path"]
 
 BITS = {4: 32, 6: 128}
 # A lookup is cached for the whole /24 (IPv4) or /56 (IPv6) around the address when the
-# deciding network covers it: the widest ECS source prefixes we honour (RFC 7871 §11.1
-# recommends /24 and /56), so an ECS client always lands on one such block.
-COARSE_BITS = {4: 24, 6: 56}
+# deciding network covers it: the widest ECS source prefixes we honour (RFC 7871 §11.1),
+# so an ECS client always lands on one such block.
+COARSE_BITS = CLIENT_PREFIX_CAP
 # Entries per family and per cache level before that level is dropped and refills. A
 # flood of random (spoofed) sources cannot grow memory past this; dropping everything
 # is cheaper on the hot path than LRU bookkeeping, and a miss costs one mmdb walk.

@@ -20,42 +20,38 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector
 
+from geodns.dns import rdatatype
+from geodns.dns.rcode import to_text as rcode_text
+
 if TYPE_CHECKING:
     from geodns.runtime import Runtime
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
-RCODES = {
-    0: "NOERROR",
-    1: "FORMERR",
-    2: "SERVFAIL",
-    3: "NXDOMAIN",
-    4: "NOTIMP",
-    5: "REFUSED",
-    16: "BADVERS",
-}
 # qtype label values are bounded: anything else is "other", or a flood of odd types
 # would create a time series each
-QTYPES = {
-    1: "A",
-    2: "NS",
-    5: "CNAME",
-    6: "SOA",
-    12: "PTR",
-    15: "MX",
-    16: "TXT",
-    28: "AAAA",
-    33: "SRV",
-    35: "NAPTR",
-    43: "DS",
-    48: "DNSKEY",
-    64: "SVCB",
-    65: "HTTPS",
-    99: "SPF",
-    252: "AXFR",
-    251: "IXFR",
-    255: "ANY",
-    257: "CAA",
-}
+LABELLED_QTYPES = frozenset(
+    {
+        rdatatype.A,
+        rdatatype.NS,
+        rdatatype.CNAME,
+        rdatatype.SOA,
+        rdatatype.PTR,
+        rdatatype.MX,
+        rdatatype.TXT,
+        rdatatype.AAAA,
+        rdatatype.SRV,
+        rdatatype.NAPTR,
+        rdatatype.DS,
+        rdatatype.DNSKEY,
+        rdatatype.SVCB,
+        rdatatype.HTTPS,
+        rdatatype.SPF,
+        rdatatype.AXFR,
+        rdatatype.IXFR,
+        rdatatype.ANY,
+        rdatatype.CAA,
+    }
+)
 API_BUCKETS_S = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
 
@@ -143,7 +139,8 @@ def _query_metrics(stats: Any) -> Iterator[Metric]:
     )
     merged: dict[tuple[str, str, str, str], int] = {}
     for (rcode, qtype, transport, pool), count in list(stats.answered.items()):
-        key = (RCODES.get(rcode, str(rcode)), QTYPES.get(qtype, "other"), transport, pool)
+        qtype_label = rdatatype.to_text(qtype) if qtype in LABELLED_QTYPES else "other"
+        key = (rcode_text(rcode), qtype_label, transport, pool)
         merged[key] = merged.get(key, 0) + count
     for labels, count in sorted(merged.items()):
         queries.add_metric(list(labels), count)

@@ -19,9 +19,9 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
+from geodns.answer.cache import CachingAnswerer
+from geodns.answer.server import Listeners
 from geodns.dns import names
-from geodns.dns.fastpath import FastAnswerer
-from geodns.dns.server import Listeners
 from geodns.dns.zone import Zone
 from geodns.dns.zonefile import ZoneLoad, load_zone_dir, merge_reload
 from geodns.errors import GeodnsError, StoreUnavailable, ZoneFileError
@@ -67,7 +67,7 @@ class Runtime:
     store_generation: int = -1  # what the pools and health reflect; -1: read everything
     store_error: str | None = None
     listeners: Listeners | None = None
-    answerer: FastAnswerer | None = None
+    answerer: CachingAnswerer | None = None
     # the health policy (quorum, damping) the API and the checker decide with; its
     # memory of each address is stored with the address, shared by every node
     decider: HealthDecider = field(default_factory=HealthDecider)

@@ -10,14 +10,16 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
+import socket
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from geodns.dns.server import Endpoint, format_endpoint, parse_endpoint
 from geodns.errors import ConfigError
+
+Endpoint = tuple[str, int]  # (host, port) as a socket binds it
 
 DNS_PORT_DEFAULT = 5300
 API_PORT_DEFAULT = 8053
@@ -227,3 +229,21 @@ def load_settings(
     if problems:
         raise ConfigError("invalid settings:\n" + "\n".join(f"  - {p}" for p in problems))
     return Settings(**values)
+
+
+def format_endpoint(endpoint: Endpoint) -> str:
+    host, port = endpoint
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def parse_endpoint(text: str, default_port: int) -> Endpoint:
+    """'127.0.0.1:5300', '[::1]:5300', '::1', '127.0.0.1' -> (host, port)."""
+    if text.startswith("["):
+        host, _, rest = text[1:].partition("]")
+        port = rest[1:] if rest.startswith(":") else ""
+    elif text.count(":") == 1:
+        host, port = text.split(":")
+    else:
+        host, port = text, ""
+    socket.inet_pton(socket.AF_INET6 if ":" in host else socket.AF_INET, host)
+    return host, int(port) if port else default_port

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from geodns.dns import names
-from geodns.dns.zone import TYPE_CNAME, Node, RRset, Zone
+from geodns.dns.zone import Node, RRset, Zone, containing_zone, placement_problem
 from geodns.geo import GeoReader
 from geodns.pools.compile import CompiledPool, compile_pool
 from geodns.pools.model import HealthView, Pool
@@ -250,25 +250,3 @@ class PoolNames:
             )
             self.dirty = False
         return self.served
-
-
-def containing_zone(zones: Mapping[bytes, Zone], key: bytes) -> Zone | None:
-    name = key
-    while True:
-        zone = zones.get(name)
-        if zone is not None:
-            return zone
-        if name == names.ROOT:
-            return None
-        name = names.parent(name)
-
-
-def placement_problem(zone: Zone, key: bytes) -> str | None:
-    """Why a pool name cannot be served from zone, or None."""
-    node = zone.nodes.get(key)
-    if node is not None and TYPE_CNAME in node.rrsets:
-        return "the zone file has a CNAME at this name (RFC 1034 §3.6.2)"
-    for cut in zone.cuts:
-        if names.is_subdomain(key, cut):
-            return f"below the delegation {names.to_text(cut)}"
-    return None

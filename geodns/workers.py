@@ -18,8 +18,7 @@ import signal
 import sys
 from collections.abc import Mapping
 
-from geodns.dns.server import Endpoint, format_endpoint
-from geodns.settings import Settings
+from geodns.settings import Endpoint, Settings, format_endpoint
 
 log = logging.getLogger(__name__)
 RESTART_DELAY_S = 1.0

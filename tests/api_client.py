@@ -135,7 +135,7 @@ async def serve_api(
             break
         except OSError as exc:
             # DNS port 0 picks a free UDP port, then binds TCP to the same number, which
-            # another process may hold: pick again (geodns.dns.server does not retry)
+            # another process may hold: pick again (geodns.answer.server does not retry)
             await runner.cleanup()
             if exc.errno != errno.EADDRINUSE or attempt == BIND_ATTEMPTS - 1:
                 raise

@@ -2,10 +2,10 @@
 
 Control plane reading the data plane. The query is built as wire bytes and decoded by
 the DNS decoder, so the client network comes out exactly as for a real query (ECS capped
-at /24 and /56, RFC 7871 §11.1). A pool name is answered by select(explain=True) with the
-client the DNS path would build; any other name goes through resolve(). The reply is
-encoded and read back, so the records shown are the records sent. With `seed`, the
-random choices repeat (a round_robin pool still advances its shared rotation).
+at /24 and /56, RFC 7871 §11.1). It goes through resolve() and compile_reply() like any
+query, with the pool's prepare() handed a Trace that records each decision; the reply is
+read back, so the records shown are the records sent. With `seed`, the random choices
+repeat (a round_robin pool still advances its shared rotation).
 """
 
 from __future__ import annotations
@@ -20,19 +20,22 @@ from typing import Any
 import dnslib
 from aiohttp import web
 
+from geodns.answer.context import QueryContext, Transport
+from geodns.answer.reply import compile_reply
+from geodns.answer.resolve import client_for, resolve
 from geodns.api.http import JSON
 from geodns.api.keys import RUNTIME
-from geodns.dns import names
-from geodns.dns.authority import Answer, client_for, negative_soa, resolve
-from geodns.dns.encode import encode_answer
-from geodns.dns.query import QueryContext, Transport
+from geodns.dns import names, rcode, rdatatype
 from geodns.dns.wire import decode_query
 from geodns.errors import Problem, ValidationError
-from geodns.pools.select import Selection, select
+from geodns.pools.compile import CompiledPool
+from geodns.pools.explain import Trace
+from geodns.pools.model import Client
+from geodns.pools.select import Prepared, prepare
 from geodns.pools.validate import name_problem, normalise_name
-from geodns.snapshot import Snapshot, containing_zone
+from geodns.snapshot import Snapshot
 
-QTYPES = {"A": 1, "AAAA": 28}
+QTYPES = {"A": rdatatype.A, "AAAA": rdatatype.AAAA}
 ECS_OPTION = 8  # RFC 7871 §6
 EXPLAIN_SOURCE = "192.0.2.53"  # the packet's source when ECS names the client
 EDNS_PAYLOAD = 1232
@@ -93,14 +96,14 @@ def build_query(qname: bytes, qtype: int, ecs: Network | None) -> bytes:
         address = ecs.network_address.packed[: math.ceil(prefix / 8)]
         body = struct.pack("!HBB", family, prefix, 0) + address
         options = struct.pack("!HH", ECS_OPTION, len(body)) + body
-    opt = b"\x00" + struct.pack("!HHIH", 41, EDNS_PAYLOAD, 0, len(options)) + options
+    opt = b"\x00" + struct.pack("!HHIH", rdatatype.OPT, EDNS_PAYLOAD, 0, len(options)) + options
     return header + question + opt
 
 
 def records(section: Any) -> list[JSON]:
     out = []
     for rr in section:
-        if rr.rtype == 41:
+        if rr.rtype == rdatatype.OPT:
             continue
         out.append(
             {
@@ -126,26 +129,25 @@ def explain(
     query = decode_query(build_query(qname, qtype, ecs))
     ctx = QueryContext(query, client or EXPLAIN_SOURCE, Transport.TCP)
     network = ctx.client_network()
-    rng = random.Random(seed)
-    pool = snapshot.pools.get(qname)
-    zone = containing_zone(snapshot.zones, qname)
-    selection: Selection | None = None
-    location = None
-    if pool is not None and zone is not None:
-        chosen = client_for(pool, network, snapshot)
-        selection = select(pool, qtype, chosen, snapshot.health, rng, explain=True)
-        location = chosen.location
-        answer = Answer(scope_prefix=selection.scope_prefix, pool=pool.pool.name)
-        if selection.members:
-            answer.answer.append((qname, tuple(m.tail for m in selection.members)))
-        else:
-            answer.authority.append(negative_soa(zone))  # NODATA, RFC 2308 §2.2
-    else:
-        answer = resolve(ctx, snapshot, rng)
+    traces: list[tuple[Trace, Client]] = []
+
+    def traced(pool: CompiledPool, qt: int, _: QueryContext, snap: Snapshot) -> Prepared:
+        # the DNS path's own prepare, with a trace; the client is located even for a pool
+        # that ignores it, so the explanation can show where the client is
+        chosen = client_for(pool, network, snap)
+        trace = Trace(pool, qt, chosen)
+        traces.append((trace, chosen))
+        return prepare(pool, qt, chosen, snap.health, trace)
+
+    answer = resolve(ctx, snapshot, traced)
+    reply = compile_reply(query, answer, ctx.size_limit)
+    picked = reply.draw(random.Random(seed)) if reply.draw is not None else ()
+    message = dnslib.DNSRecord.parse(reply.assemble(b"\x00\x00", picked))
+    location = traces[-1][1].location if traces else None
     if location is None and snapshot.geo is not None and network.source_prefix:
         location = snapshot.geo.locate(network.family, network.address)
-    reply = dnslib.DNSRecord.parse(encode_answer(query, answer, ctx.size_limit))
-    answered = records(reply.rr)
+    explanation = traces[-1][0].build(tuple(picked), answer.scope_prefix) if traces else None
+    answered = records(message.rr)
     shown = (ipaddress.IPv4Address if network.family == 4 else ipaddress.IPv6Address)(
         network.address
     )
@@ -155,14 +157,14 @@ def explain(
         "client": f"{shown}/{network.source_prefix}",
         "ecs": ecs is not None,
         "seed": seed,
-        "rcode": dnslib.RCODE.get(answer.rcode, str(answer.rcode)),
+        "rcode": rcode.to_text(answer.rcode),
         "authoritative": answer.aa,
-        "pool": answer.pool,
+        "pool": answer.pool.pool.name if answer.pool is not None else None,
         "answer": answered,
-        "authority": records(reply.auth),
+        "authority": records(message.auth),
         "addresses": [r["data"] for r in answered if r["type"] == qtype_text],
         "ttl": min((r["ttl"] for r in answered), default=None),
-        "ecs_scope": (answer.scope_prefix or 0) if ecs is not None else None,
+        "ecs_scope": answer.scope_prefix if ecs is not None else None,
         "location": None
         if location is None
         else {
@@ -172,9 +174,7 @@ def explain(
             "longitude": location.longitude,
             "prefix": location.prefix,
         },
-        "explanation": None
-        if selection is None or selection.explanation is None
-        else selection.explanation.to_dict(),
+        "explanation": None if explanation is None else explanation.to_dict(),
     }
 
 

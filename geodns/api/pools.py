@@ -26,10 +26,10 @@ from geodns.api.http import (
 )
 from geodns.api.keys import RUNTIME
 from geodns.dns import names
+from geodns.dns.zone import containing_zone, placement_problem
 from geodns.errors import Problem, StaleVersion, ValidationError
 from geodns.pools.model import Pool, to_document
 from geodns.pools.validate import check_pool_in_zones, name_problem, normalise_name, parse_pool
-from geodns.snapshot import containing_zone, placement_problem
 from geodns.store.repository import Store
 
 T = TypeVar("T")

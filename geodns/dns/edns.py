@@ -1,6 +1,6 @@
 """EDNS(0) OPT and Client Subnet values and their encoding (RFC 6891, RFC 7871).
 
-Pure: no I/O. wire.py decodes the OPT record of a query into an Edns; encode.py
+Pure: no I/O. wire.py decodes the OPT record of a query into an Edns; answer/reply.py
 asks encode_opt() for the reply's OPT record.
 """
 
@@ -9,14 +9,18 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
-TYPE_OPT = 41
+from geodns.dns import rdatatype
+
 OPTION_ECS = 8
 OUR_UDP_PAYLOAD = 1232  # the DNS flag day 2020 figure: fits common MTUs without fragmenting
 FLAG_DO = 0x8000
 
 FAMILY_BITS = {1: 32, 2: 128}  # RFC 7871 §6: ADDRESS FAMILY uses IANA numbers (1 IPv4, 2 IPv6)
-# RFC 7871 §11.1: resolvers SHOULD NOT send more than /24 and /56; we never use more.
-SOURCE_PREFIX_CAP = {1: 24, 2: 56}
+ECS_FAMILY_VERSION = {1: 4, 2: 6}  # ECS family number -> IP version
+# RFC 7871 §11.1: resolvers SHOULD NOT send more than /24 (IPv4) and /56 (IPv6). The most
+# of a client's address geodns ever decides on, by IP version: ECS source prefixes are
+# capped to it, sticky keys and GeoIP cache blocks are this wide.
+CLIENT_PREFIX_CAP = {4: 24, 6: 56}
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,4 +67,6 @@ def encode_opt(edns: Edns, ext_rcode: int, scope_prefix: int | None) -> bytes:
         body = struct.pack("!HBB", ecs.family, ecs.source_prefix, scope) + ecs.address
         options = struct.pack("!HH", OPTION_ECS, len(body)) + body
     ttl = (ext_rcode << 24) | (FLAG_DO if edns.do else 0)
-    return b"\x00" + struct.pack("!HHIH", TYPE_OPT, OUR_UDP_PAYLOAD, ttl, len(options)) + options
+    return (
+        b"\x00" + struct.pack("!HHIH", rdatatype.OPT, OUR_UDP_PAYLOAD, ttl, len(options)) + options
+    )

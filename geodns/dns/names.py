@@ -7,11 +7,16 @@ its parent is a slice, so walking up the tree allocates nothing but the slice.
 
 from __future__ import annotations
 
+from geodns.errors import GeodnsError
+
 ROOT = b"\x00"
 
 
-class BadName(ValueError):
-    """A textual name that cannot be a domain name (RFC 1035 §2.3.4 limits)."""
+class NameTextError(GeodnsError, ValueError):
+    """A textual name that cannot be a domain name (RFC 1035 §2.3.4 limits).
+
+    (A name in a packet that breaks the limits is wire.BadName, a FormError.)
+    """
 
 
 def parent(name: bytes) -> bytes:
@@ -63,7 +68,7 @@ def from_text(text: str, origin: bytes | None = None) -> bytes:
 def from_text_preserving_case(text: str, origin: bytes | None = None) -> bytes:
     if text == "@":
         if origin is None:
-            raise BadName("'@' needs an origin")
+            raise NameTextError("'@' needs an origin")
         return origin
     if text == ".":
         return ROOT
@@ -77,18 +82,18 @@ def from_text_preserving_case(text: str, origin: bytes | None = None) -> bytes:
             if i + 3 < n + 1 and text[i + 1 : i + 4].isdigit():
                 value = int(text[i + 1 : i + 4])
                 if value > 255:
-                    raise BadName(f"escape \\{text[i + 1 : i + 4]} is over 255 in {text!r}")
+                    raise NameTextError(f"escape \\{text[i + 1 : i + 4]} is over 255 in {text!r}")
                 current.append(value)
                 i += 4
                 continue
             if i + 1 >= n:
-                raise BadName(f"trailing backslash in {text!r}")
+                raise NameTextError(f"trailing backslash in {text!r}")
             current.extend(text[i + 1].encode("utf-8"))
             i += 2
             continue
         if ch == ".":
             if not current:
-                raise BadName(f"empty label in {text!r}")
+                raise NameTextError(f"empty label in {text!r}")
             labels.append(bytes(current))
             current = bytearray()
             if i == n - 1:
@@ -102,7 +107,7 @@ def from_text_preserving_case(text: str, origin: bytes | None = None) -> bytes:
     wire = bytearray()
     for label in labels:
         if len(label) > 63:
-            raise BadName(
+            raise NameTextError(
                 f"label {label[:20]!r}... is {len(label)} bytes, over 63 (RFC 1035 §2.3.4)"
             )
         wire.append(len(label))
@@ -112,10 +117,10 @@ def from_text_preserving_case(text: str, origin: bytes | None = None) -> bytes:
         result = bytes(wire)
     else:
         if origin is None:
-            raise BadName(f"relative name {text!r} without an origin")
+            raise NameTextError(f"relative name {text!r} without an origin")
         result = bytes(wire) + origin
     if len(result) > 255:
-        raise BadName(
+        raise NameTextError(
             f"name {text!r} is {len(result)} bytes in wire form, over 255 (RFC 1035 §2.3.4)"
         )
     return result

@@ -141,7 +141,7 @@ def _label(wire: bytes) -> DNSLabel:
 def _name(token: Token, origin: bytes | None) -> bytes:
     try:
         return names.from_text_preserving_case(token.text, origin)
-    except names.BadName as exc:
+    except names.NameTextError as exc:
         raise RdataError(f"bad name: {exc}") from None
 
 

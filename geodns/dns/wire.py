@@ -11,7 +11,9 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
-from geodns.dns.edns import FAMILY_BITS, OPTION_ECS, TYPE_OPT, ClientSubnet, Edns
+from geodns.dns import rdatatype
+from geodns.dns.edns import FAMILY_BITS, OPTION_ECS, ClientSubnet, Edns
+from geodns.errors import GeodnsError
 
 HEADER = struct.Struct("!HHHHHH")
 TYPE_CLASS = struct.Struct("!HH")
@@ -26,7 +28,7 @@ FLAG_CD = 0x0010
 OPCODE_MASK = 0x7800
 
 
-class FormError(Exception):
+class FormError(GeodnsError):
     """The packet is not a well-formed query; answer FORMERR (RFC 1035 §4.1.1)."""
 
     def __init__(
@@ -192,7 +194,7 @@ def read_records(
         offset += 10
         if offset + rdlength > size:
             raise Overrun("RDATA overruns the packet")
-        if rtype == TYPE_OPT:
+        if rtype == rdatatype.OPT:
             if index < before_additional:
                 raise BadOpt("OPT outside the additional section (RFC 6891 §6.1.1)")
             if edns is not None:

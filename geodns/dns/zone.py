@@ -13,21 +13,54 @@ import struct
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from geodns.dns import names
-
-CLASS_IN = 1
-TYPE_A, TYPE_NS, TYPE_CNAME, TYPE_SOA, TYPE_MX = 1, 2, 5, 6, 15
-TYPE_TXT, TYPE_AAAA, TYPE_SRV, TYPE_DS, TYPE_ANY = 16, 28, 33, 43, 255
+from geodns.dns import names, rdataclass, rdatatype
 
 WILDCARD_LABEL = b"\x01*"
+
+# RFC 3597 §4: only the RDATA of RFC 1035's own types may be compressed (so not SRV,
+# RFC 2782, nor DNAME, RFC 6672 §2.1, nor anything later)
+_ONE_NAME_TYPES = frozenset(
+    {
+        rdatatype.NS,
+        rdatatype.MD,
+        rdatatype.MF,
+        rdatatype.CNAME,
+        rdatatype.MB,
+        rdatatype.MG,
+        rdatatype.MR,
+        rdatatype.PTR,
+    }
+)
+_TWO_NAME_TYPES = frozenset({rdatatype.SOA, rdatatype.MINFO})
+
+
+def name_end(wire: bytes, offset: int) -> int:
+    """Offset just after the uncompressed name starting at offset."""
+    while wire[offset]:
+        offset += wire[offset] + 1
+    return offset + 1
+
+
+def compressible_names(rtype: int, rdata: bytes) -> tuple[int, ...]:
+    """Offsets in rdata (stored uncompressed) of the names a message may compress."""
+    if rtype in _ONE_NAME_TYPES:
+        return (0,)
+    if rtype == rdatatype.MX:
+        return (2,)  # after the 16-bit preference
+    if rtype in _TWO_NAME_TYPES:
+        return (0, name_end(rdata, 0))
+    return ()
 
 
 @dataclass(frozen=True, slots=True)
 class RRset:
     """All records of one (owner, type), with their wire bytes precomputed.
 
-    tails[i] is TYPE CLASS TTL RDLENGTH RDATA of record i: everything but the
-    owner, so the encoder can prefix a compression pointer or a full name.
+    rdatas are uncompressed wire RDATA (names in them keep the zone file's case).
+    tails[i] is TYPE CLASS TTL RDLENGTH RDATA of record i: everything but the owner,
+    what a reply writes when nothing in the RDATA may be compressed. names_at[i] lists
+    where record i's compressible names start (empty for most types): reply.py then
+    writes the RDATA itself, compressing those names.
     targets are the names additional-section processing looks up (RFC 1034 §3.6:
     NS, MX, SRV targets).
     """
@@ -38,20 +71,17 @@ class RRset:
     rdatas: tuple[bytes, ...]
     targets: tuple[bytes, ...] = ()
     tails: tuple[bytes, ...] = field(init=False)
-    at_question: bytes = field(init=False)  # every record owned by a pointer to the question name
+    names_at: tuple[tuple[int, ...], ...] = field(init=False)
 
     def __post_init__(self) -> None:
-        head = struct.pack("!HHI", self.rtype, CLASS_IN, self.ttl)
+        head = struct.pack("!HHI", self.rtype, rdataclass.IN, self.ttl)
         tails = tuple(head + struct.pack("!H", len(r)) + r for r in self.rdatas)
         object.__setattr__(self, "tails", tails)
-        object.__setattr__(self, "at_question", b"".join(b"\xc0\x0c" + t for t in tails))
+        names_at = tuple(compressible_names(self.rtype, r) for r in self.rdatas)
+        object.__setattr__(self, "names_at", names_at if any(names_at) else ())
 
     def __len__(self) -> int:
         return len(self.rdatas)
-
-    def owned_by(self, owner_wire: bytes) -> bytes:
-        """The records as wire bytes under the given (uncompressed) owner name."""
-        return b"".join(owner_wire + t for t in self.tails)
 
     def with_ttl(self, ttl: int) -> RRset:
         return RRset(self.name, self.rtype, ttl, self.rdatas, self.targets)
@@ -94,7 +124,7 @@ class Zone:
 
     def __post_init__(self) -> None:
         # RFC 2308 §3: the SOA of a negative answer carries min(SOA TTL, SOA MINIMUM)
-        soa = self.nodes[self.origin].rrsets.get(TYPE_SOA)
+        soa = self.nodes[self.origin].rrsets.get(rdatatype.SOA)
         if soa is not None:
             minimum = int(struct.unpack("!I", soa.rdatas[0][-4:])[0])
             object.__setattr__(self, "negative_soa", soa.with_ttl(min(soa.ttl, minimum)))
@@ -105,7 +135,7 @@ class Zone:
 
     @property
     def soa(self) -> RRset:
-        return self.apex.rrsets[TYPE_SOA]
+        return self.apex.rrsets[rdatatype.SOA]
 
     @property
     def serial(self) -> int:
@@ -118,7 +148,7 @@ class Zone:
         """Where qname (lowercase key, inside this zone) leads; RFC 1034 §4.3.2 step 3."""
         if self.cuts:
             for name in names.ancestors(qname, self.origin) + [qname]:
-                if name in self.cuts and not (name == qname and qtype == TYPE_DS):
+                if name in self.cuts and not (name == qname and qtype == rdatatype.DS):
                     # RFC 4035 §3.1.4.1: DS at a cut is the parent's; everything else is referred
                     return Lookup(Found.DELEGATION, self.nodes[name])
         node = self.nodes.get(qname)
@@ -147,5 +177,28 @@ def build_zone(origin: bytes, rrsets: Iterable[RRset], source: str = "") -> Zone
     for name in list(by_name):
         for above in names.ancestors(name, origin):
             nodes.setdefault(above, Node(above, {}))
-    cuts = frozenset(n for n, types in by_name.items() if n != origin and TYPE_NS in types)
+    cuts = frozenset(n for n, types in by_name.items() if n != origin and rdatatype.NS in types)
     return Zone(origin, nodes, cuts, source, names.to_text(origin))
+
+
+def containing_zone(zones: Mapping[bytes, Zone], key: bytes) -> Zone | None:
+    """The zone whose origin is the closest enclosing name of key (a lowercase key)."""
+    name = key
+    while True:
+        zone = zones.get(name)
+        if zone is not None:
+            return zone
+        if name == names.ROOT:
+            return None
+        name = names.parent(name)
+
+
+def placement_problem(zone: Zone, key: bytes) -> str | None:
+    """Why a name whose A/AAAA are chosen per query (a pool) cannot live in zone, or None."""
+    node = zone.nodes.get(key)
+    if node is not None and rdatatype.CNAME in node.rrsets:
+        return "the zone file has a CNAME at this name (RFC 1034 §3.6.2)"
+    for cut in zone.cuts:
+        if names.is_subdomain(key, cut):
+            return f"below the delegation {names.to_text(cut)}"
+    return None

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from geodns.dns import names
+from geodns.dns import names, rdatatype
 from geodns.dns.rdata import (
     Rdata,
     RdataError,
@@ -22,22 +22,12 @@ from geodns.dns.rdata import (
     type_from_text,
     type_to_text,
 )
-from geodns.dns.zone import (
-    TYPE_A,
-    TYPE_AAAA,
-    TYPE_CNAME,
-    TYPE_NS,
-    TYPE_SOA,
-    RRset,
-    Zone,
-    build_zone,
-)
+from geodns.dns.zone import RRset, Zone, build_zone
 from geodns.errors import Problem, ZoneFileError
 
 log = logging.getLogger(__name__)
 
 MAX_INCLUDE_DEPTH = 8
-_TYPE_DS, _TYPE_RRSIG, _TYPE_NSEC = 43, 46, 47
 _CLASSES = {"IN", "CH", "HS", "CS", "NONE", "ANY"}
 _BARE_END = ' \t\r\n;()"'
 _Say = Callable[[str, str], None]  # (where, message): report a problem
@@ -177,7 +167,7 @@ class _Reader:
                     self.default_ttl = parse_ttl(args[0].text)
                 else:
                     self._include(entry, base, args)
-            except (names.BadName, RdataError) as exc:
+            except (names.NameTextError, RdataError) as exc:
                 self.report(entry.where, f"{word}: {exc}")
 
     def _include(self, entry: _Entry, base: Path | None, args: tuple[Token, ...]) -> None:
@@ -240,7 +230,7 @@ class _Reader:
         else:
             try:
                 owner = self.owner = names.from_text(tokens.pop(0).text, self.origin)
-            except names.BadName as exc:
+            except names.NameTextError as exc:
                 self.owner = _BROKEN_OWNER
                 self.report(entry.where, f"bad owner name: {exc}")
                 return
@@ -306,7 +296,7 @@ def _check(origin: bytes, reader: _Reader, source: str) -> list[_Record]:
                 f'outside the zone "{zone}" (out-of-zone data, RFC 1035 §5.2): '
                 "remove it or move it to its own zone file",
             )
-    soas = [r for r in inside if r.rtype == TYPE_SOA]
+    soas = [r for r in inside if r.rtype == rdatatype.SOA]
     apex = [r for r in soas if r.owner == origin]
     for r in soas:
         if r.owner != origin:
@@ -321,10 +311,10 @@ def _check(origin: bytes, reader: _Reader, source: str) -> list[_Record]:
             f"second SOA at the zone apex (first at {apex[0].where}) (RFC 1035 §5.2): keep one",
         )
     top = apex[0].where if apex else f"{source}:1"
-    if not apex and TYPE_SOA not in reader.failed_types:
+    if not apex and rdatatype.SOA not in reader.failed_types:
         problem(top, f'no SOA at the zone apex "{zone}" (RFC 1035 §5.2): add one SOA at @')
-    if TYPE_NS not in reader.failed_types and not any(
-        r.rtype == TYPE_NS and r.owner == origin for r in inside
+    if rdatatype.NS not in reader.failed_types and not any(
+        r.rtype == rdatatype.NS and r.owner == origin for r in inside
     ):
         problem(top, f'no NS at the zone apex "{zone}" (RFC 1034 §4.2.1): add @ NS records')
     _check_cnames(origin, inside, problem)
@@ -337,7 +327,7 @@ def _check_cnames(origin: bytes, inside: list[_Record], problem: _Say) -> None:
     for r in inside:
         by_owner.setdefault(r.owner, []).append(r)
     for owner, records in by_owner.items():
-        cnames = [r for r in records if r.rtype == TYPE_CNAME]
+        cnames = [r for r in records if r.rtype == rdatatype.CNAME]
         if not cnames:
             continue
         name = names.to_text(owner)
@@ -358,7 +348,7 @@ def _check_cnames(origin: bytes, inside: list[_Record], problem: _Say) -> None:
                 )
         seen: set[int] = set()
         for r in records:  # RFC 4035 §2.5: DNSSEC records may stand beside a CNAME
-            if r.rtype in (TYPE_CNAME, _TYPE_RRSIG, _TYPE_NSEC) or r.rtype in seen:
+            if r.rtype in (rdatatype.CNAME, rdatatype.RRSIG, rdatatype.NSEC) or r.rtype in seen:
                 continue
             seen.add(r.rtype)
             where = max(first, r, key=lambda x: x.seq).where
@@ -369,19 +359,20 @@ def _check_cnames(origin: bytes, inside: list[_Record], problem: _Say) -> None:
 
 
 def _check_cuts(origin: bytes, inside: list[_Record], problem: _Say) -> None:
-    cuts = {r.owner for r in inside if r.rtype == TYPE_NS and r.owner != origin}
+    cuts = {r.owner for r in inside if r.rtype == rdatatype.NS and r.owner != origin}
     if not cuts:
         return
-    ns_targets = {r.rdata.target for r in inside if r.rtype == TYPE_NS}
+    ns_targets = {r.rdata.target for r in inside if r.rtype == rdatatype.NS}
     for r in inside:
         cut = next((a for a in [*names.ancestors(r.owner, origin), r.owner] if a in cuts), None)
         if cut is None or (
-            cut == r.owner and r.rtype in (TYPE_NS, _TYPE_DS, _TYPE_RRSIG, _TYPE_NSEC)
+            cut == r.owner
+            and r.rtype in (rdatatype.NS, rdatatype.DS, rdatatype.RRSIG, rdatatype.NSEC)
         ):
             continue
         what = f'{type_to_text(r.rtype)} record at "{names.to_text(r.owner)}"'
         below = f'the delegation to "{names.to_text(cut)}"'
-        if r.rtype not in (TYPE_A, TYPE_AAAA):
+        if r.rtype not in (rdatatype.A, rdatatype.AAAA):
             problem(
                 r.where,
                 f"{what} is occluded by {below} (RFC 1034 §4.2.1): only glue "
@@ -443,7 +434,7 @@ def _parse(
     if origin is not None:
         try:
             start = names.from_text_preserving_case(origin, names.ROOT)
-        except names.BadName as exc:
+        except names.NameTextError as exc:
             raise ZoneFileError(source, [Problem(f"{source}:1", f"bad origin: {exc}")]) from None
     reader = _Reader(start)
     if path is not None:
@@ -458,7 +449,7 @@ def _parse(
     inside = _check(zone_origin, reader, source)
     if reader.problems:
         raise ZoneFileError(source, reader.problems)
-    soa = next(r for r in inside if r.rtype == TYPE_SOA)
+    soa = next(r for r in inside if r.rtype == rdatatype.SOA)
     minimum = int(struct.unpack("!I", soa.rdata.wire[-4:])[0])
     return build_zone(zone_origin, _rrsets(inside, minimum), source)
 

@@ -14,8 +14,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from itertools import accumulate
 
-from geodns.dns import names
-from geodns.dns.zone import CLASS_IN, TYPE_A, TYPE_AAAA
+from geodns.dns import names, rdataclass, rdatatype
 from geodns.pools.hashring import HashRing, RingNode
 from geodns.pools.model import MatchKind, Member, Policy, Pool, Rule
 
@@ -31,8 +30,8 @@ __all__ = [
 ]
 
 BITS = {4: 32, 6: 128}
-QTYPE_FAMILY = {TYPE_A: 4, TYPE_AAAA: 6}
-RECORD_TYPE = {4: TYPE_A, 6: TYPE_AAAA}
+QTYPE_FAMILY = {rdatatype.A: 4, rdatatype.AAAA: 6}
+RECORD_TYPE = {4: rdatatype.A, 6: rdatatype.AAAA}
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,12 +45,6 @@ class CompiledMember:
     member: Member
     index: int
     tail: bytes
-    # the whole record owned by a compression pointer to the question name (offset 12):
-    # what a reply to a query for the pool's own name carries
-    record: bytes = field(init=False, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "record", b"\xc0\x0c" + self.tail)
 
 
 @dataclass(frozen=True, slots=True)
@@ -260,7 +253,7 @@ def compile_pool(pool: Pool) -> CompiledPool:
 def _tail(address: str, ttl: int) -> bytes:
     ip = ipaddress.ip_address(address)
     rdata = ip.packed
-    return struct.pack("!HHIH", RECORD_TYPE[ip.version], CLASS_IN, ttl, len(rdata)) + rdata
+    return struct.pack("!HHIH", RECORD_TYPE[ip.version], rdataclass.IN, ttl, len(rdata)) + rdata
 
 
 def _group(

@@ -1,4 +1,5 @@
-"""Pools as plain values: Pool, Member, Rule, Check, Policy, HealthView.
+"""Pools as plain values: Pool, Member, Rule, Check, Policy, HealthView, and the Client a
+selection is made for.
 
 Pure: no I/O, no ORM. The same document shape travels through the REST API, the
 pools YAML file and the store; validate.py turns a document into these values,
@@ -10,6 +11,8 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 from typing import Any
+
+from geodns.geo import Location
 
 
 class Policy(enum.StrEnum):
@@ -172,3 +175,19 @@ def check_to_document(check: Check) -> dict[str, Any]:
         doc["tls_verify"] = check.tls_verify
     doc.update(interval=check.interval, timeout=check.timeout, rise=check.rise, fall=check.fall)
     return doc
+
+
+@dataclass(frozen=True, slots=True)
+class Client:
+    """Who asks: the ECS (or source) address, already masked to source_prefix.
+
+    source_prefix is capped at /24 (IPv4) and /56 (IPv6) for ECS, 32/128 for a query
+    without ECS; 0 means no client information (RFC 7871 §7.1.2): default order, scope 0.
+    location is the GeoReader's answer, or None when there is no database or the pool
+    does not need one (CompiledPool.needs_location).
+    """
+
+    family: int
+    address: int
+    source_prefix: int
+    location: Location | None = None

@@ -8,7 +8,14 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[2] / "geodns"
-DATA_PLANE = ("geodns.dns", "geodns.dnssec", "geodns.geo", "geodns.pools", "geodns.snapshot")
+DATA_PLANE = (
+    "geodns.dns",
+    "geodns.answer",
+    "geodns.dnssec",
+    "geodns.geo",
+    "geodns.pools",
+    "geodns.snapshot",
+)
 CONTROL_PLANE = (
     "geodns.store",
     "geodns.api",
@@ -22,7 +29,9 @@ CONTROL_PLANE = (
     "asyncpg",
     "aiosqlite",
 )
-ASYNCIO_ALLOWED = {"geodns.dns.server"}
+ASYNCIO_ALLOWED = {"geodns.answer.server"}
+# dns/ holds the RFC building blocks: it imports nothing of geodns above itself
+RFC_BLOCKS_MAY_IMPORT = ("geodns.dns", "geodns.errors")
 BANNED_NAMES = {"utils", "helpers", "common", "manager"}
 
 
@@ -100,3 +109,21 @@ def test_no_import_cycles_between_geodns_modules():
     for module in sorted(graph):
         visit(module, [])
     assert cycles == []
+
+
+@pytest.mark.parametrize(
+    "path", [p for p in MODULES if starts(module_name(p), ("geodns.dns",))], ids=module_name
+)
+def test_the_rfc_building_blocks_import_nothing_above_themselves(path):
+    wrong = sorted(
+        i
+        for i in imports_of(path)
+        if i.startswith("geodns") and not starts(i, RFC_BLOCKS_MAY_IMPORT)
+    )
+    assert wrong == []
+
+
+def test_the_answer_path_lives_in_its_own_package():
+    # issue 11: dns/ keeps the RFC nouns; everything that answers a query sits above it
+    moved = {"authority", "encode", "packet", "fastpath", "query", "querylog", "server"}
+    assert sorted(p.stem for p in (PACKAGE / "dns").glob("*.py") if p.stem in moved) == []

@@ -17,9 +17,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from geodns.answer.context import Transport
+from geodns.answer.packet import PacketAnswerer
 from geodns.dns import names
-from geodns.dns.packet import PacketAnswerer
-from geodns.dns.query import Transport
 from geodns.dns.zone import Zone
 from geodns.dns.zonefile import load_zone_dir
 from geodns.pools.model import HealthView, Member, Pool

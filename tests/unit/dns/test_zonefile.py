@@ -15,8 +15,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from geodns.dns import names
-from geodns.dns.zone import TYPE_A, TYPE_MX, TYPE_NS, TYPE_SOA, TYPE_SRV, TYPE_TXT, RRset, Zone
+from geodns.dns import names, rdatatype
+from geodns.dns.zone import RRset, Zone
 from geodns.dns.zonefile import (
     ZoneLoad,
     load_zone_dir,
@@ -72,7 +72,7 @@ def dnspython_wire(rtype: str, text: str, origin: str = ORIGIN) -> bytes:
 def our_wire(rtype: str, text: str) -> bytes:
     if rtype == "SOA":  # the one SOA must be at the apex
         zone = parse(HEAD.replace("ns1 hostmaster 1 7200 3600 1209600 300", text))
-        return rrset_of(zone, ORIGIN, TYPE_SOA).rdatas[0]
+        return rrset_of(zone, ORIGIN, rdatatype.SOA).rdatas[0]
     zone = parse(HEAD + f"rec {rtype} {text}\n")
     [wire] = rrset_of(zone, "rec.example.test.", dns.rdatatype.from_text(rtype)).rdatas
     return wire
@@ -213,12 +213,12 @@ def test_shipped_example_zone_has_what_the_other_tests_rely_on() -> None:
     zone = load_zone_file(ROOT / "zones" / "example.com.zone")
     assert zone.origin_text == "example.com." and zone.source.endswith("example.com.zone")
     www = zone.nodes[names.from_text("www.example.com.")]
-    assert set(www.rrsets) == {TYPE_TXT}  # www is a pool: no static A/AAAA
+    assert set(www.rrsets) == {rdatatype.TXT}  # www is a pool: no static A/AAAA
     assert zone.cuts == {names.from_text("sub.example.com.")}
-    big = rrset_of(zone, "big.example.com.", TYPE_TXT)
+    big = rrset_of(zone, "big.example.com.", rdatatype.TXT)
     assert sum(len(rd) for rd in big.rdatas) > 512
     assert zone.negative_soa.ttl == 300
-    assert rrset_of(zone, "_sip._tcp.example.com.", TYPE_SRV).targets == (
+    assert rrset_of(zone, "_sip._tcp.example.com.", rdatatype.SRV).targets == (
         names.from_text("sip.example.com."),
     )
 
@@ -241,7 +241,7 @@ def test_shipped_example_zone_has_what_the_other_tests_rely_on() -> None:
 )
 def test_ttl_accepts_bind_units(ttl: str, seconds: int) -> None:
     zone = parse(HEAD + f"www {ttl} A 192.0.2.1\n")
-    assert rrset_of(zone, "www.example.test.", TYPE_A).ttl == seconds
+    assert rrset_of(zone, "www.example.test.", rdatatype.A).ttl == seconds
 
 
 @pytest.mark.parametrize(
@@ -257,20 +257,20 @@ def test_ttl_accepts_bind_units(ttl: str, seconds: int) -> None:
 )
 def test_ttl_and_class_are_optional_in_either_order_rfc1035_s5_1(line: str, ttl: int) -> None:
     zone = parse(HEAD + line + "\n")
-    assert rrset_of(zone, "www.example.test.", TYPE_A).ttl == ttl
+    assert rrset_of(zone, "www.example.test.", rdatatype.A).ttl == ttl
 
 
 def test_omitted_ttl_without_ttl_directive_takes_last_explicit_ttl_rfc1035_s5_1() -> None:
     zone = parse(
         "$ORIGIN example.test.\n@ 3600 SOA ns1 host 1 2 3 4 300\n@ 60 NS ns1\nns1 A 192.0.2.53\n"
     )
-    assert rrset_of(zone, "ns1.example.test.", TYPE_A).ttl == 60
+    assert rrset_of(zone, "ns1.example.test.", rdatatype.A).ttl == 60
 
 
 def test_omitted_ttl_before_any_ttl_takes_soa_minimum_like_bind_rfc2308_s4() -> None:
     zone = parse("$ORIGIN example.test.\n@ SOA ns1 host 1 2 3 4 900\n@ NS ns1\nns1 A 192.0.2.53\n")
-    assert rrset_of(zone, "example.test.", TYPE_SOA).ttl == 900
-    assert rrset_of(zone, "ns1.example.test.", TYPE_A).ttl == 900
+    assert rrset_of(zone, "example.test.", rdatatype.SOA).ttl == 900
+    assert rrset_of(zone, "ns1.example.test.", rdatatype.A).ttl == 900
 
 
 def test_omitted_owner_is_the_previous_owner_rfc1035_s5_1() -> None:
@@ -290,8 +290,8 @@ def test_names_relative_absolute_and_at_sign_and_origin_changes() -> None:
         "host.deep.example.test.",
         "x.more.deep.example.test.",
     ):
-        assert TYPE_A in zone.nodes[names.from_text(owner)].rrsets
-    assert TYPE_TXT in zone.nodes[names.from_text("deep.example.test.")].rrsets
+        assert rdatatype.A in zone.nodes[names.from_text(owner)].rrsets
+    assert rdatatype.TXT in zone.nodes[names.from_text("deep.example.test.")].rrsets
 
 
 def test_origin_comes_from_first_origin_directive_else_the_argument() -> None:
@@ -307,24 +307,24 @@ def test_parenthesised_record_spans_lines_with_comments_rfc1035_s5_1() -> None:
         't TXT ( "one" ; (not a paren)\n "two" )\n'
     )
     assert zone.serial == 7
-    assert struct.unpack("!IIIII", rrset_of(zone, ORIGIN, TYPE_SOA).rdatas[0][-20:]) == (
+    assert struct.unpack("!IIIII", rrset_of(zone, ORIGIN, rdatatype.SOA).rdatas[0][-20:]) == (
         7,
         7200,
         3600,
         1209600,
         300,
     )
-    assert rrset_of(zone, "t.example.test.", TYPE_TXT).rdatas == (b"\x03one\x03two",)
+    assert rrset_of(zone, "t.example.test.", rdatatype.TXT).rdatas == (b"\x03one\x03two",)
 
 
 def test_semicolon_inside_quotes_is_text_not_a_comment() -> None:
     zone = parse(HEAD + 't TXT "a;b" ; real comment\n')
-    assert rrset_of(zone, "t.example.test.", TYPE_TXT).rdatas == (b"\x03a;b",)
+    assert rrset_of(zone, "t.example.test.", rdatatype.TXT).rdatas == (b"\x03a;b",)
 
 
 def test_identical_records_collapse_and_differing_ttls_take_the_lowest_rfc2181_s5_2() -> None:
     zone = parse(HEAD + "www 60 A 192.0.2.1\nwww 30 A 192.0.2.2\nwww A 192.0.2.1\n")
-    rrset = rrset_of(zone, "www.example.test.", TYPE_A)
+    rrset = rrset_of(zone, "www.example.test.", rdatatype.A)
     assert rrset.ttl == 30
     assert rrset.rdatas == (b"\xc0\x00\x02\x01", b"\xc0\x00\x02\x02")
 
@@ -334,17 +334,17 @@ def test_targets_for_additional_processing_are_lowercase_keys_rfc1034_s3_6() -> 
         HEAD + "@ NS NS2.Example.Test.\n@ MX 10 Mail\n@ MX 20 mail\n@ MX 30 .\n"
         "_s._tcp SRV 1 2 3 Sip\n_n._tcp SRV 0 0 0 .\n"
     )
-    assert rrset_of(zone, ORIGIN, TYPE_NS).targets == (
+    assert rrset_of(zone, ORIGIN, rdatatype.NS).targets == (
         names.from_text("ns1.example.test."),
         names.from_text("ns2.example.test."),
     )
-    mx = rrset_of(zone, ORIGIN, TYPE_MX)
+    mx = rrset_of(zone, ORIGIN, rdatatype.MX)
     assert mx.targets == (names.from_text("mail.example.test."),)  # null MX (RFC 7505): none
     assert len(mx.rdatas) == 3  # "Mail" and "mail" keep their case in the rdata
-    assert rrset_of(zone, "_s._tcp.example.test.", TYPE_SRV).targets == (
+    assert rrset_of(zone, "_s._tcp.example.test.", rdatatype.SRV).targets == (
         names.from_text("sip.example.test."),
     )
-    assert rrset_of(zone, "_n._tcp.example.test.", TYPE_SRV).targets == ()
+    assert rrset_of(zone, "_n._tcp.example.test.", rdatatype.SRV).targets == ()
 
 
 @pytest.mark.parametrize(
@@ -701,17 +701,17 @@ def test_zone_check_reports_exact_problems(text: str, expected: list[tuple[int, 
 
 def test_include_is_relative_to_the_including_file_and_restores_state_rfc1035_s5_1() -> None:
     zone = load_zone_file(ZONES / "good" / "include.test.zone")
-    assert rrset_of(zone, "ns1.include.test.", TYPE_A).ttl == 600
-    www = rrset_of(zone, "www.sub.include.test.", TYPE_A)  # the include's origin argument
+    assert rrset_of(zone, "ns1.include.test.", rdatatype.A).ttl == 600
+    www = rrset_of(zone, "www.sub.include.test.", rdatatype.A)  # the include's origin argument
     assert www.ttl == 60  # its own $TTL
-    assert rrset_of(zone, "include.test.", TYPE_TXT).ttl == 600  # owner and $TTL restored
-    assert rrset_of(zone, "after.include.test.", TYPE_A).ttl == 600  # origin restored
+    assert rrset_of(zone, "include.test.", rdatatype.TXT).ttl == 600  # owner and $TTL restored
+    assert rrset_of(zone, "after.include.test.", rdatatype.A).ttl == 600  # origin restored
 
 
 def test_text_includes_resolve_against_include_root() -> None:
     text = "$ORIGIN include.test.\n@ 60 SOA ns1 host 1 2 3 4 5\n$INCLUDE include.test.ns\n"
     zone = parse_zone_text(text, origin=None, source="t.zone", include_root=ZONES / "good")
-    assert rrset_of(zone, "ns1.include.test.", TYPE_A).ttl == 60
+    assert rrset_of(zone, "ns1.include.test.", rdatatype.A).ttl == 60
 
 
 def test_origin_defaults_to_the_file_name_without_dot_zone() -> None:

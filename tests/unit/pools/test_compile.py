@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from geodns.dns import names
-from geodns.dns.zone import TYPE_A, TYPE_AAAA, RRset
+from geodns.dns import names, rdatatype
+from geodns.dns.zone import RRset
 from geodns.pools.compile import CidrIndex, CompiledRule, compile_pool
 from geodns.pools.model import MatchKind, Member, Policy, Pool, Rule
 
@@ -21,9 +21,9 @@ def test_member_tail_is_type_class_ttl_rdlength_rdata_like_zone_rrsets_rfc1035_s
     )
     v4, v6 = pool.members
     assert v4.tail == bytes.fromhex("0001 0001 0000002d 0004 c0000201")
-    assert v4.tail == RRset(pool.name_key, TYPE_A, 45, (bytes([192, 0, 2, 1]),)).tails[0]
+    assert v4.tail == RRset(pool.name_key, rdatatype.A, 45, (bytes([192, 0, 2, 1]),)).tails[0]
     v6_rdata = ipaddress.IPv6Address("2001:db8::1").packed
-    assert v6.tail == RRset(pool.name_key, TYPE_AAAA, 45, (v6_rdata,)).tails[0]
+    assert v6.tail == RRset(pool.name_key, rdatatype.AAAA, 45, (v6_rdata,)).tails[0]
     assert (v4.index, v6.index) == (0, 1)
 
 

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from geodns.dns.zone import TYPE_A, TYPE_AAAA, TYPE_MX
+from geodns.dns import rdatatype
 from geodns.geo import GeoReader, Location, open_geo
 from geodns.pools.compile import CompiledPool, compile_pool
-from geodns.pools.model import HealthView, MatchKind, Member, Policy, Pool, Rule
-from geodns.pools.select import Client, Selection, select
+from geodns.pools.model import Client, HealthView, MatchKind, Member, Policy, Pool, Rule
+from geodns.pools.select import Selection, select
 
 CITY = Path(__file__).resolve().parents[2] / "data" / "maxmind" / "GeoIP2-City-Test.mmdb"
 NONE = HealthView()
@@ -49,7 +49,7 @@ def pick(
     who: Client,
     health: HealthView = NONE,
     seed: int = 1,
-    qtype: int = TYPE_A,
+    qtype: int = rdatatype.A,
 ) -> Selection:
     return select(pool, qtype, who, health, random.Random(seed))
 
@@ -203,16 +203,16 @@ def test_every_region_down_without_fail_open_is_nodata() -> None:
 
 def test_only_the_qtypes_family_answers_a_then_aaaa() -> None:
     pool = compile_pool(Pool("a.test.", (US, EU6, EU), default_regions=("us", "eu")))
-    assert addresses(pick(pool, client("192.0.2.99"), qtype=TYPE_A)) == [US.address]
+    assert addresses(pick(pool, client("192.0.2.99"), qtype=rdatatype.A)) == [US.address]
     # us has no IPv6 member: eu answers AAAA
-    assert addresses(pick(pool, client("192.0.2.99"), qtype=TYPE_AAAA)) == [EU6.address]
+    assert addresses(pick(pool, client("192.0.2.99"), qtype=rdatatype.AAAA)) == [EU6.address]
 
 
 def test_pool_without_a_member_of_the_family_is_nodata_with_scope_0() -> None:
     pool = compile_pool(
         Pool("a.test.", (US,), rules=(Rule(MatchKind.CIDR, "10.0.0.0/8", ("us",)),))
     )
-    for qtype in (TYPE_AAAA, TYPE_MX):
+    for qtype in (rdatatype.AAAA, rdatatype.MX):
         selection = pick(pool, client("10.1.2.3"), qtype=qtype)
         assert (selection.members, selection.scope_prefix) == ((), 0)
 
@@ -229,7 +229,7 @@ def test_weighted_shares_match_weights_within_one_point_over_100k_queries() -> N
         )
     )  # fmt: skip
     rng, who = random.Random(42), client("192.0.2.99")
-    counts = Counter(select(pool, TYPE_A, who, NONE, rng).members[0].member.address
+    counts = Counter(select(pool, rdatatype.A, who, NONE, rng).members[0].member.address
                      for _ in range(100_000))  # fmt: skip
     for address, weight in (("192.0.2.1", 50), ("192.0.2.2", 30), ("192.0.2.3", 20)):
         assert abs(counts[address] / 100_000 - weight / 100) < 0.01
@@ -251,7 +251,7 @@ def test_adaptive_draws_by_effective_weight_from_health() -> None:
     pool = compile_pool(Pool("a.test.", members("x", 3), policy=Policy.ADAPTIVE))
     health = HealthView(effective_weights={"198.51.100.1": 300, "198.51.100.3": 0})
     rng, who = random.Random(3), client("192.0.2.99")
-    counts = Counter(select(pool, TYPE_A, who, health, rng).members[0].member.address
+    counts = Counter(select(pool, rdatatype.A, who, health, rng).members[0].member.address
                      for _ in range(40_000))  # fmt: skip
     assert counts["198.51.100.3"] == 0  # effective weight 0: never
     assert abs(counts["198.51.100.1"] / 40_000 - 0.75) < 0.01  # 300 : 100 (configured)
@@ -388,8 +388,17 @@ def test_scope_grows_past_a_cidr_rule_the_client_did_not_match_rfc7871_s7_2_1() 
 def test_scope_is_the_geo_network_when_geo_rules_exist_but_none_matched(geo: GeoReader) -> None:
     pool = compile_pool(Pool("a.test.", (US, EU), rules=(Rule(MatchKind.COUNTRY, "CN", ("eu",)),)))
     assert pick(pool, client("89.160.20.112", 28, geo)).scope_prefix == 28  # SE, /28
-    # an ECS /24 is looked up at 89.160.20.0, which the database does not know: /26
-    assert pick(pool, client("89.160.20.112", 24, geo)).scope_prefix == 26
+
+
+def test_scope_never_exceeds_the_source_prefix_the_decision_used_rfc7871_7_2_1(
+    geo: GeoReader,
+) -> None:
+    # an ECS /24 is decided at 89.160.20.0, whose database network is a /26: the answer
+    # may claim the /24 it was decided for, never a /26 the client's own address is not in
+    pool = compile_pool(Pool("a.test.", (US, EU), rules=(Rule(MatchKind.COUNTRY, "CN", ("eu",)),)))
+    located = client("89.160.20.112", 24, geo)
+    assert located.location is not None and located.location.prefix == 26
+    assert pick(pool, located).scope_prefix == 24
     assert pick(pool, client("2001:218::", 56, geo)).scope_prefix == 32  # JP, IPv6 /32
 
 
@@ -429,8 +438,8 @@ def test_explain_says_why_location_rule_regions_exclusions_weights_and_scope(
     )  # fmt: skip
     who = client("89.160.20.112", 28, geo)
     health = down(eu_a.address, eu_b.address, reason="http 503")
-    plain = select(pool, TYPE_A, who, health, random.Random(4))
-    explained = select(pool, TYPE_A, who, health, random.Random(4), explain=True)
+    plain = select(pool, rdatatype.A, who, health, random.Random(4))
+    explained = select(pool, rdatatype.A, who, health, random.Random(4), explain=True)
     assert plain.explanation is None
     assert (explained.members, explained.scope_prefix) == (plain.members, plain.scope_prefix)
     why = explained.explanation
@@ -459,7 +468,7 @@ def test_explain_says_why_location_rule_regions_exclusions_weights_and_scope(
 
 def test_explain_reports_fail_open_and_default_order() -> None:
     pool = compile_pool(Pool("a.test.", (US,), default_regions=("us",)))
-    why = select(pool, TYPE_A, client("192.0.2.99"), down(US.address), random.Random(1),
+    why = select(pool, rdatatype.A, client("192.0.2.99"), down(US.address), random.Random(1),
                  explain=True).explanation  # fmt: skip
     assert why is not None
     assert (why.rule, why.rule_reason, why.fail_open) == (None, "default order", True)
@@ -473,7 +482,7 @@ def test_explain_reports_fail_open_and_default_order() -> None:
 def test_explain_shows_configured_and_effective_weights_for_adaptive() -> None:
     pool = compile_pool(Pool("a.test.", members("x", 2), policy=Policy.ADAPTIVE))
     health = HealthView(effective_weights={"198.51.100.2": 0})
-    why = select(pool, TYPE_A, client("192.0.2.99"), health, random.Random(1),
+    why = select(pool, rdatatype.A, client("192.0.2.99"), health, random.Random(1),
                  explain=True).explanation  # fmt: skip
     assert why is not None
     assert [(m.address, m.configured_weight, m.effective_weight, m.status)

@@ -1,10 +1,13 @@
-"""The fast path answers byte for byte as the full path (the reference) does.
+"""The cache answers byte for byte as the reference path does, and keys replies by what
+they depend on.
 
-Thousands of generated queries (names of the test zones and pools, random names, case
-mixes, qtypes, EDNS, DO, ECS of many networks, UDP and TCP, repeats) go through a
-FastAnswerer and a PacketAnswerer with identically seeded random sources; every reply
-must be the same bytes. dnslib, an implementation independent of both, must read each
-reply back to the same question and answer count.
+Thousands of generated queries (names of the test zones and pools of every policy, random
+names, case mixes, qtypes, EDNS, DO, ECS of many networks, UDP and TCP, repeats) go
+through a CachingAnswerer and a PacketAnswerer, each with its own snapshot compiled from
+the same data (so each has its own round-robin rotation, both starting at 0) and
+identically seeded random sources; every reply must be the same bytes. dnslib, an
+implementation independent of both, must read each reply back to the same question and
+answer count.
 """
 
 from __future__ import annotations
@@ -18,12 +21,13 @@ import dns.message
 import dnslib
 import pytest
 
-from geodns.dns.fastpath import MAX_ENTRIES, FastAnswerer
-from geodns.dns.packet import PacketAnswerer
-from geodns.dns.query import Transport
+from geodns.answer.cache import MAX_ENTRIES, CachingAnswerer, Drawn, PerClient
+from geodns.answer.context import Transport
+from geodns.answer.packet import PacketAnswerer
+from geodns.dns import names
 from geodns.dns.zonefile import load_zone_dir
 from geodns.geo import open_geo
-from geodns.pools.model import HealthView
+from geodns.pools.model import HealthView, Member, Policy, Pool
 from geodns.pools.validate import parse_pools_file
 from geodns.snapshot import SnapshotHolder, build_snapshot, empty_snapshot
 
@@ -45,6 +49,9 @@ NAMES = [
     "failover.example.test.",
     "c.ent.example.test.",
     "www.other.test.",
+    "near.example.test.",
+    "rotate.example.test.",
+    "adapt.example.test.",
     "example.org.",
     "_sip._tcp.example.test.",
     "chain1.example.test.",
@@ -65,12 +72,44 @@ NETWORKS = [
 SOURCES = ["127.0.0.1", "2.2.3.4", "175.16.199.7", "::1", "2001:218::5"]
 
 
+# the policies the shared pools file lacks: nearest (with member coordinates), round
+# robin over both families, adaptive with effective weights
+MORE_POOLS = [
+    Pool(
+        "near.example.test.",
+        (
+            Member("192.0.2.201", region="eu", latitude=51.5, longitude=-0.1),
+            Member("192.0.2.202", region="ap", latitude=35.7, longitude=139.7),
+            Member("192.0.2.203", region="us", latitude=38.9, longitude=-77.0),
+            Member("2001:db8::201", region="eu", latitude=51.5, longitude=-0.1),
+        ),
+        policy=Policy.NEAREST,
+        max_answers=2,
+    ),
+    Pool(
+        "rotate.example.test.",
+        tuple(Member(f"192.0.2.21{i}") for i in range(4))
+        + tuple(Member(f"2001:db8::21{i}") for i in range(3)),
+        policy=Policy.ROUND_ROBIN,
+        max_answers=2,
+    ),
+    Pool(
+        "adapt.example.test.",
+        tuple(Member(f"192.0.2.22{i}", weight=100) for i in range(4)),
+        policy=Policy.ADAPTIVE,
+        max_answers=2,
+    ),
+]
+EFFECTIVE_WEIGHTS = {"192.0.2.220": 20, "192.0.2.221": 100, "192.0.2.222": 0}
+
+
 def make_holder(down: frozenset[str] = frozenset()) -> SnapshotHolder:
     zones = load_zone_dir(DATA / "serve").zones
-    pools = parse_pools_file(DATA / "pools" / "example.test.yaml")
+    pools = list(parse_pools_file(DATA / "pools" / "example.test.yaml")) + MORE_POOLS
     geo = open_geo(str(DATA / "maxmind" / "GeoIP2-City-Test.mmdb"))
     holder = SnapshotHolder(empty_snapshot())
-    holder.publish(build_snapshot(1, zones, pools, HealthView(down), geo))
+    health = HealthView(down, effective_weights=EFFECTIVE_WEIGHTS)
+    holder.publish(build_snapshot(1, zones, pools, health, geo))
     return holder
 
 
@@ -115,10 +154,9 @@ def generated_queries(count: int, seed: int) -> list[tuple[bytes, str, Transport
     [frozenset(), frozenset({"192.0.2.21", "192.0.2.131", "192.0.2.171"})],
     ids=["all-up", "some-down"],
 )
-def test_fast_path_replies_equal_the_full_path_byte_for_byte(seed, down):
-    holder = make_holder(down)
-    fast = FastAnswerer(holder, random.Random(seed))
-    full = PacketAnswerer(holder, random.Random(seed))
+def test_cached_replies_equal_the_reference_path_byte_for_byte(seed, down):
+    fast = CachingAnswerer(make_holder(down), random.Random(seed))
+    full = PacketAnswerer(make_holder(down), random.Random(seed))
     for data, source, transport in generated_queries(3000, seed):
         expected = full(data, source, transport)
         got = fast(data, source, transport)
@@ -133,7 +171,7 @@ def test_fast_path_replies_equal_the_full_path_byte_for_byte(seed, down):
 
 def test_a_new_snapshot_empties_the_cache_so_no_stale_reply_survives():
     holder = make_holder()
-    fast = FastAnswerer(holder, random.Random(1))
+    fast = CachingAnswerer(holder, random.Random(1))
     query = dns.message.make_query("failover.example.test.", "A").to_wire()
     before = dns.message.from_wire(fast(query, "127.0.0.1", Transport.UDP))
     assert {r.to_text() for r in before.answer[0]} == {"192.0.2.171"}
@@ -144,7 +182,7 @@ def test_a_new_snapshot_empties_the_cache_so_no_stale_reply_survives():
 
 
 def test_the_cache_is_bounded_whatever_a_flood_asks():
-    fast = FastAnswerer(make_holder(), random.Random(1))
+    fast = CachingAnswerer(make_holder(), random.Random(1))
     for i in range(MAX_ENTRIES + 10):
         fast(
             dns.message.make_query(f"n{i}.example.test.", "A").to_wire(), "127.0.0.1", Transport.UDP
@@ -153,7 +191,7 @@ def test_the_cache_is_bounded_whatever_a_flood_asks():
 
 
 def test_repeated_static_query_is_served_from_the_cache_with_its_own_id():
-    fast = FastAnswerer(make_holder(), random.Random(1))
+    fast = CachingAnswerer(make_holder(), random.Random(1))
     first = dns.message.make_query("mail.example.test.", "A")
     fast(first.to_wire(), "127.0.0.1", Transport.UDP)
     second = dns.message.make_query("mail.example.test.", "A")
@@ -178,7 +216,7 @@ def test_a_pool_reply_too_big_for_the_client_goes_the_full_way_and_is_truncated_
     pool = Pool(name, tuple(Member(f"2001:db8::{i}") for i in range(1, 9)), max_answers=8)
     holder = SnapshotHolder(empty_snapshot())
     holder.publish(build_snapshot(1, {zone.origin: zone}, [pool], HealthView(), None))
-    fast = FastAnswerer(holder, random.Random(3))
+    fast = CachingAnswerer(holder, random.Random(3))
     full = PacketAnswerer(holder, random.Random(3))
     query = dns.message.make_query(
         name, "AAAA", use_edns=0, payload=512, options=[dns.edns.ECSOption("2001:db8:1::", 56)]
@@ -188,3 +226,55 @@ def test_a_pool_reply_too_big_for_the_client_goes_the_full_way_and_is_truncated_
         assert got == full(query, "::1", Transport.UDP)
         reply = dns.message.from_wire(got)
         assert reply.flags & dns.flags.TC and len(got) <= 512
+
+
+def query_wire(name: str, rdtype: str = "A", ecs: str | None = None) -> bytes:
+    options = []
+    if ecs is not None:
+        address, prefix = ecs.split("/")
+        options.append(dns.edns.ECSOption(address, int(prefix)))
+    return dns.message.make_query(
+        name, rdtype, use_edns=0 if options else False, options=options
+    ).to_wire()
+
+
+def test_a_pool_that_ignores_the_client_needs_one_entry_not_one_per_resolver():
+    fast = CachingAnswerer(make_holder(), random.Random(1))
+    query = query_wire("shares.example.test.")  # weighted, no rules: the same for everyone
+    for i in range(100):
+        assert fast(query, f"10.0.{i}.1", Transport.UDP) is not None
+    [entry] = fast._entries.values()
+    assert type(entry) is Drawn
+
+
+def test_a_client_dependent_pool_keeps_one_reply_per_scope_network_not_per_source():
+    fast = CachingAnswerer(make_holder(), random.Random(1))
+    query = query_wire("geo.example.test.")
+    # every address of 2.2.3.0/24 is one GeoIP network (GB): one reply for all of them
+    for host in range(1, 60):
+        fast(query, f"2.2.3.{host}", Transport.UDP)
+    [entry] = fast._entries.values()
+    assert type(entry) is PerClient
+    assert len(entry.replies.values) == 1
+    # a client of another network gets its own, decided for it
+    fast(query, "175.16.199.7", Transport.UDP)
+    assert len(entry.replies.values) == 2
+
+
+def test_an_ecs_selection_is_kept_for_its_scope_network_not_for_each_source_address():
+    fast = CachingAnswerer(make_holder(), random.Random(1))
+    for host in range(0, 250, 5):  # 50 ECS /32 sources, capped to 2.2.3.0/24 (RFC 7871 §11.1)
+        wire = query_wire("geo.example.test.", ecs=f"2.2.3.{host}/32")
+        assert fast(wire, "127.0.0.1", Transport.UDP) is not None
+    selections = fast._selections[(names.from_text("geo.example.test."), 1)]
+    assert len(selections.values) == 1
+
+
+def test_round_robin_rotates_through_members_in_turn_on_the_cached_path():
+    fast = CachingAnswerer(make_holder(), random.Random(1))
+    query = query_wire("rotate.example.test.")
+    firsts = [
+        dns.message.from_wire(fast(query, "127.0.0.1", Transport.UDP)).answer[0][0].address
+        for _ in range(8)
+    ]
+    assert firsts == [f"192.0.2.21{i % 4}" for i in range(8)]

@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import logging
 
-from geodns.dns import names
-from geodns.dns.query import Transport
-from geodns.dns.server import Answer
+from geodns.answer.context import Transport
+from geodns.answer.server import Answer
+from geodns.dns import names, rcode
 from geodns.dns.wire import FormError, decode_query
 
 log = logging.getLogger("geodns.queries")
-RCODES = {0: "NOERROR", 1: "FORMERR", 2: "SERVFAIL", 3: "NXDOMAIN", 4: "NOTIMP", 5: "REFUSED"}
 
 
 class QueryLogger:
@@ -33,7 +32,7 @@ class QueryLogger:
         if reply is None:
             log.info("query client=%s transport=%s %s dropped", source, transport.value, question)
         else:
-            rcode = RCODES.get(reply[3] & 0x0F, str(reply[3] & 0x0F))
+            code = rcode.to_text(reply[3] & 0x0F)
             answers = int.from_bytes(reply[6:8], "big")
             tc = " tc" if reply[2] & 0x02 else ""
             log.info(
@@ -41,7 +40,7 @@ class QueryLogger:
                 source,
                 transport.value,
                 question,
-                rcode,
+                code,
                 answers,
                 tc,
             )

@@ -10,7 +10,7 @@ import enum
 import socket
 from dataclasses import dataclass
 
-from geodns.dns.edns import FAMILY_BITS, SOURCE_PREFIX_CAP
+from geodns.dns.edns import CLIENT_PREFIX_CAP, ECS_FAMILY_VERSION, FAMILY_BITS
 from geodns.dns.wire import Query
 
 
@@ -20,11 +20,12 @@ class Transport(enum.Enum):
 
 
 MAX_TCP_MESSAGE = 65535  # RFC 7766 §8: the two-byte length prefix bounds a TCP message
+NO_EDNS_UDP_LIMIT = 512  # RFC 1035 §4.2.1
 
 
 @dataclass(frozen=True, slots=True)
 class ClientNetwork:
-    """The network an answer is chosen for: family (4/6), masked address, known prefix."""
+    """The network an answer is chosen for: IP version (4/6), masked address, known prefix."""
 
     family: int
     address: int
@@ -42,7 +43,7 @@ class QueryContext:
         if self.transport is Transport.TCP:
             return MAX_TCP_MESSAGE
         edns = self.query.edns
-        return 512 if edns is None else edns.udp_limit  # RFC 1035 §4.2.1 without EDNS
+        return NO_EDNS_UDP_LIMIT if edns is None else edns.udp_limit
 
     def client_network(self) -> ClientNetwork:
         """ECS when the query carried it (RFC 7871 §7.1.2), else the source address.
@@ -53,15 +54,16 @@ class QueryContext:
         edns = self.query.edns
         ecs = edns.client_subnet if edns is not None else None
         if ecs is not None:
-            family = 4 if ecs.family == 1 else 6
+            family = ECS_FAMILY_VERSION[ecs.family]
             bits = FAMILY_BITS[ecs.family]
-            prefix = min(ecs.source_prefix, SOURCE_PREFIX_CAP[ecs.family])
+            prefix = min(ecs.source_prefix, CLIENT_PREFIX_CAP[family])
             address = ecs.address_int() >> (bits - prefix) << (bits - prefix) if prefix else 0
             return ClientNetwork(family, address, prefix)
         return source_network(self.source)
 
 
 def source_network(source: str) -> ClientNetwork:
+    """The packet's source address as a /32 or /128 client network."""
     if ":" in source:
         host = source.split("%", 1)[0]
         packed = socket.inet_pton(socket.AF_INET6, host)

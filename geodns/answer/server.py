@@ -15,12 +15,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import cast
 
-from geodns.dns.query import Transport
+from geodns.answer.context import Transport
+from geodns.settings import Endpoint, format_endpoint
 
 log = logging.getLogger(__name__)
 
 Answer = Callable[[bytes, str, Transport], bytes | None]
-Endpoint = tuple[str, int]
 
 
 class UdpListener(asyncio.DatagramProtocol):
@@ -212,21 +212,3 @@ async def start_listeners(
         await listeners.close()
         raise
     return listeners
-
-
-def format_endpoint(endpoint: Endpoint) -> str:
-    host, port = endpoint
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-
-
-def parse_endpoint(text: str, default_port: int) -> Endpoint:
-    """'127.0.0.1:5300', '[::1]:5300', '::1', '127.0.0.1' -> (host, port)."""
-    if text.startswith("["):
-        host, _, rest = text[1:].partition("]")
-        port = rest[1:] if rest.startswith(":") else ""
-    elif text.count(":") == 1:
-        host, port = text.split(":")
-    else:
-        host, port = text, ""
-    socket.inet_pton(socket.AF_INET6 if ":" in host else socket.AF_INET, host)
-    return host, int(port) if port else default_port

@@ -1,0 +1,246 @@
+"""The front of the query path: a repeated query is answered from what the first one compiled.
+
+Pure apart from the dicts it keeps: no I/O, no awaits. Replies are keyed by what they
+depend on, and live as long as the snapshot they were compiled from:
+
+- by the query's bytes after the ID, plus the transport (the size limit differs);
+- for a pool whose answer depends on the client, asked without ECS, then by the client
+  network the answer holds for (its scope), not by every resolver address;
+- a pool's selection (Prepared) by the client network it holds for, so a new ECS
+  address inside a known scope network only compiles a reply.
+
+A fixed reply is stored whole and only gets the new ID; a drawn one draws again. Every
+first sight goes through PacketAnswerer, the reference path: tests compare the two byte
+for byte. Every table is bounded: a flood of random names or addresses cannot grow it.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from typing import Generic, TypeVar
+
+from geodns.answer.context import ClientNetwork, QueryContext, Transport, source_network
+from geodns.answer.packet import PacketAnswerer
+from geodns.answer.reply import Reply
+from geodns.answer.resolve import NO_CLIENT, client_for
+from geodns.answer.stats import LATENCY_SAMPLE_EVERY, QueryStats
+from geodns.dns.rcode import SERVFAIL
+from geodns.pools.compile import BITS, CompiledPool
+from geodns.pools.draw import FIXED, Draw
+from geodns.pools.select import Prepared, prepare
+from geodns.snapshot import Snapshot, SnapshotHolder
+
+MAX_ENTRIES = 65536  # replies per snapshot; then start over
+MAX_NETWORKS = 4096  # client networks per pool query (or per pool selection)
+StatsKey = tuple[int, int, str, str]
+T = TypeVar("T")
+
+
+class ByNetwork(Generic[T]):
+    """Values that hold for a client network: what was computed for one client is found
+    again for every client of the same family and source prefix inside its scope network.
+
+    A selection made for a client with source prefix s and scope L <= s depends on the
+    first L bits of the address (masked to s) alone, so the key is (family, s, L, those
+    bits); a lookup tries each scope seen so far, most specific first.
+    """
+
+    __slots__ = ("values", "scopes")
+
+    def __init__(self) -> None:
+        self.values: dict[tuple[int, int, int, int], T] = {}
+        self.scopes: dict[tuple[int, int], list[int]] = {}  # (family, source prefix) -> scopes
+
+    def get(self, network: ClientNetwork) -> T | None:
+        family, source_prefix, address = network.family, network.source_prefix, network.address
+        scopes = self.scopes.get((family, source_prefix))
+        if scopes is None:
+            return None
+        bits = BITS[family]
+        for scope in scopes:
+            found = self.values.get((family, source_prefix, scope, address >> (bits - scope)))
+            if found is not None:
+                return found
+        return None
+
+    def put(self, network: ClientNetwork, scope: int, value: T) -> None:
+        if len(self.values) >= MAX_NETWORKS:
+            self.values.clear()
+            self.scopes.clear()
+        family, source_prefix = network.family, network.source_prefix
+        scope = min(scope, source_prefix)
+        key = (family, source_prefix, scope, network.address >> (BITS[family] - scope))
+        self.values[key] = value
+        scopes = self.scopes.setdefault((family, source_prefix), [])
+        if scope not in scopes:
+            scopes.append(scope)
+            scopes.sort(reverse=True)
+
+
+class Fixed:
+    """A reply whose every byte but the ID is known."""
+
+    __slots__ = ("data", "stats_key")
+
+    def __init__(self, data: bytes, stats_key: StatsKey) -> None:
+        self.data, self.stats_key = data, stats_key
+
+
+class Drawn:
+    """A reply that draws a pool's members each time it is sent (a Reply's parts)."""
+
+    __slots__ = ("head", "draw", "records", "tail", "stats_key")
+
+    def __init__(self, reply: Reply, draw: Draw, stats_key: StatsKey) -> None:
+        self.head, self.draw, self.records, self.tail = reply.head, draw, reply.records, reply.tail
+        self.stats_key = stats_key
+
+
+class PerClient:
+    """A pool query without ECS whose answer depends on who asks: replies by the client
+    network they hold for, and, so that a resolver asking again costs one lookup, by its
+    source address as the socket gave it."""
+
+    __slots__ = ("replies", "by_source")
+
+    def __init__(self) -> None:
+        self.replies: ByNetwork[Fixed | Drawn] = ByNetwork()
+        self.by_source: dict[str, Fixed | Drawn] = {}
+
+    def get(self, source: str) -> Fixed | Drawn | None:
+        found = self.by_source.get(source)
+        if found is None:
+            found = self.replies.get(source_network(source))
+            if found is not None:
+                self.remember(source, found)
+        return found
+
+    def remember(self, source: str, entry: Fixed | Drawn) -> None:
+        if len(self.by_source) >= MAX_NETWORKS:
+            self.by_source.clear()
+        self.by_source[source] = entry
+
+
+Entry = Fixed | Drawn | PerClient
+
+
+class CachingAnswerer:
+    """Callable the listeners dispatch to; same contract as PacketAnswerer."""
+
+    def __init__(
+        self,
+        holder: SnapshotHolder,
+        rng: random.Random | None = None,
+        stats: QueryStats | None = None,
+    ) -> None:
+        self.full = PacketAnswerer(holder, rng, stats)
+        self.holder = holder
+        self.rng = self.full.rng
+        self.stats = self.full.stats
+        self._snapshot: Snapshot | None = None
+        self._entries: dict[bytes, Entry] = {}
+        self._selections: dict[tuple[bytes, int], ByNetwork[Prepared]] = {}
+        self._independent: dict[tuple[bytes, int], Prepared] = {}
+
+    def __call__(self, data: bytes, source: str, transport: Transport) -> bytes | None:
+        stats = self.stats
+        stats.sample_countdown -= 1
+        if stats.sample_countdown:
+            return self._answer(data, source, transport)
+        stats.sample_countdown = LATENCY_SAMPLE_EVERY
+        started = time.perf_counter()
+        reply = self._answer(data, source, transport)
+        stats.observe_latency(time.perf_counter() - started)
+        return reply
+
+    def _answer(self, data: bytes, source: str, transport: Transport) -> bytes | None:
+        snapshot = self.holder.current
+        if snapshot is not self._snapshot:
+            self._snapshot = snapshot
+            self._entries = {}
+            self._selections = {}
+            self._independent = {}
+        key = data[2:] + (b"T" if transport is Transport.TCP else b"U")
+        entry = self._entries.get(key)
+        if type(entry) is PerClient:
+            found = entry.by_source.get(source) or entry.get(source)
+            if found is None:
+                return self._first_sight(key, data, source, transport, snapshot, entry)
+            entry = found
+        if type(entry) is Fixed:
+            self.stats.answered[entry.stats_key] += 1
+            return data[:2] + entry.data
+        if type(entry) is Drawn:
+            self.stats.answered[entry.stats_key] += 1
+            records = entry.records  # Reply.render, inlined: the hottest line of a pool answer
+            drawn = [records[m.index] for m in entry.draw(self.rng)]
+            return b"".join((data[:2], entry.head, *drawn, entry.tail))
+        return self._first_sight(key, data, source, transport, snapshot, None)
+
+    def _first_sight(
+        self,
+        key: bytes,
+        data: bytes,
+        source: str,
+        transport: Transport,
+        snapshot: Snapshot,
+        per_client: PerClient | None,
+    ) -> bytes | None:
+        outcome = self.full.respond(data, source, transport, snapshot, self._prepare)
+        query, answer, reply = outcome.query, outcome.answer, outcome.reply
+        if query is None or answer is None or reply is None or outcome.data is None:
+            return outcome.data  # dropped, FORMERR (not worth a slot) or a failure: never kept
+        if answer.rcode == SERVFAIL:
+            return outcome.data
+        pool = answer.pool
+        stats_key = (answer.rcode, query.qtype, transport.value, pool.pool.name if pool else "")
+        entry: Fixed | Drawn
+        if reply.draw is None or reply.draw.kind == FIXED:
+            entry = Fixed(outcome.data[2:], stats_key)
+        else:
+            entry = Drawn(reply, reply.draw, stats_key)
+        edns = query.edns
+        if (
+            pool is not None
+            and pool.depends_on_client
+            and (edns is None or edns.client_subnet is None)
+        ):
+            if per_client is None:
+                per_client = PerClient()
+                self._store(key, per_client)
+            per_client.replies.put(source_network(source), answer.scope_prefix, entry)
+            per_client.remember(source, entry)
+        else:
+            self._store(key, entry)
+        return outcome.data
+
+    def _store(self, key: bytes, entry: Entry) -> None:
+        if len(self._entries) >= MAX_ENTRIES:
+            self._entries = {}
+        self._entries[key] = entry
+
+    def _prepare(
+        self, pool: CompiledPool, qtype: int, ctx: QueryContext, snapshot: Snapshot
+    ) -> Prepared:
+        """prepare_pool that remembers each selection for the client network it holds for."""
+        selection_key = (pool.name_key, qtype)
+        if not pool.depends_on_client:
+            prepared = self._independent.get(selection_key)
+            if prepared is None:
+                if len(self._independent) >= MAX_ENTRIES:
+                    self._independent.clear()
+                prepared = prepare(pool, qtype, NO_CLIENT, snapshot.health)
+                self._independent[selection_key] = prepared
+            return prepared
+        network = ctx.client_network()
+        known = self._selections.get(selection_key)
+        if known is None:
+            if len(self._selections) >= MAX_ENTRIES:
+                self._selections.clear()
+            known = self._selections[selection_key] = ByNetwork()
+        prepared = known.get(network)
+        if prepared is None:
+            prepared = prepare(pool, qtype, client_for(pool, network, snapshot), snapshot.health)
+            known.put(network, prepared.scope_prefix, prepared)
+        return prepared
