@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from geodns import __version__
+from geodns.dnssec_command import add_dnssec_parser, dnssec_command
 from geodns.errors import ConfigError, GeodnsError
 from geodns.settings import Settings, load_settings
 
@@ -205,6 +206,8 @@ def build_parser() -> argparse.ArgumentParser:
     revoke.add_argument("name")
     add_setting_flags(revoke, dns=False)
 
+    add_dnssec_parser(commands, add_setting_flags)
+
     probe = commands.add_parser(
         "probe",
         help="check a pool's members from here and report to a geodns API",
@@ -312,6 +315,10 @@ def run_command(args: argparse.Namespace, settings: Settings) -> int:
                 print(line)
             return EXIT_OK
         print(asyncio.run(pools_file.export_yaml(settings)), end="")
+        return EXIT_OK
+    if args.command == "dnssec":
+        for line in asyncio.run(dnssec_command(args, settings)):
+            print(line)
         return EXIT_OK
     if args.command == "token":
         for line in asyncio.run(token_command(args, settings)):

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from geodns.dnssec.sealing import MIN_SECRET_CHARS
 from geodns.errors import ConfigError
 
 Endpoint = tuple[str, int]  # (host, port) as a socket binds it
@@ -54,14 +55,20 @@ class Settings:
     flap_max_changes: int = 4  # more state changes than this within flap_window...
     flap_window: float = 300.0  # seconds
     flap_hold: float = 120.0  # ...hold the address down until stable this long (seconds)
+    # opens the DNSSEC private keys sealed in the database; "" = this node cannot sign
+    dnssec_key_secret: str = field(default="", repr=False)
 
     def __repr__(self) -> str:
         fields = ", ".join(
             f"{f.name}={getattr(self, f.name)!r}"
             for f in dataclasses.fields(self)
-            if f.name != "database_url"
+            if f.name not in ("database_url", "dnssec_key_secret")
         )
-        return f"Settings(database_url={mask_url(self.database_url)!r}, {fields})"
+        secret = "***" if self.dnssec_key_secret else ""
+        return (
+            f"Settings(database_url={mask_url(self.database_url)!r}, {fields}, "
+            f"dnssec_key_secret={secret!r})"
+        )
 
     def describe_dns(self) -> str:
         return " ".join(format_endpoint(e) for e in self.dns)
@@ -159,6 +166,17 @@ def _optional_str(value: Any) -> str | None:
     return None if value in (None, "") else str(value)
 
 
+def _secret(value: Any) -> str:
+    """A secret worth its name; the message never repeats the value."""
+    text = str(value)
+    if text and len(text) < MIN_SECRET_CHARS:
+        raise ValueError(
+            f"must be at least {MIN_SECRET_CHARS} random characters "
+            "(geodns dnssec secret prints one), or empty"
+        )
+    return text
+
+
 PARSERS: dict[str, Callable[[Any], Any]] = {
     "dns": _endpoints,
     "zones": lambda v: Path(str(v)),
@@ -178,6 +196,7 @@ PARSERS: dict[str, Callable[[Any], Any]] = {
     "flap_max_changes": _positive_int,
     "flap_window": _positive_float,
     "flap_hold": _non_negative_float,
+    "dnssec_key_secret": _secret,
 }
 
 

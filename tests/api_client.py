@@ -33,6 +33,7 @@ T = TypeVar("T")
 ROLES = ("admin", "editor", "prober", "reader")
 BIND_ATTEMPTS = 5
 GEO_DB = MAXMIND / "GeoIP2-City-Test.mmdb"
+DNSSEC_KEY_SECRET = "test-secret-" + "k" * 32  # every test node shares it, as a cluster does
 
 
 @dataclass
@@ -116,6 +117,7 @@ def settings_for(database_url: str, workdir: Path, *, geo: bool = False) -> Sett
         geoip_db=str(GEO_DB) if geo else None,
         geoip_bundled=False,
         poll_interval=0.05,
+        dnssec_key_secret=DNSSEC_KEY_SECRET,
     )
 
 

@@ -12,6 +12,7 @@ import copy
 from aiohttp import web
 
 from geodns import __version__
+from geodns.api.dnssec_schemas import DNSSEC_SCHEMAS
 from geodns.api.keys import PERMISSIONS
 from geodns.api.schemas import (
     ETAG,
@@ -99,6 +100,12 @@ def op(
 def with_headers(response: JSON, headers: JSON) -> JSON:
     return {**response, "headers": headers}
 
+
+ZONE = path_param("zone", "zone name, with or without the trailing dot")
+ZONE_ERRORS = {
+    "404": error("the zone is not signed"),
+    "422": body_of(ref("Invalid"), "not a zone name"),
+}
 
 POOL_OK = with_headers(body_of(ref("Pool")), ETAG)
 MEMBER_OK = with_headers(body_of(ref("Member")), ETAG)
@@ -269,6 +276,51 @@ PATHS: JSON = {
             params=[path_param("name", "token name")],
         )
     },
+    "/api/v1/dnssec": {
+        "get": op("every signed zone and its keys", {"200": body_of(ref("SignedZones")), **COMMON})
+    },
+    "/api/v1/dnssec/{zone}": {
+        "get": op(
+            "a signed zone: its keys, their phases, the next rollover step",
+            {"200": body_of(ref("SignedZone")), **COMMON, **ZONE_ERRORS},
+            params=[ZONE],
+        ),
+        "post": op(
+            "sign a served zone: a new key (CSK) that signs at once",
+            {
+                "201": with_headers(body_of(ref("SignedZone"), "signed"), LOCATION),
+                **COMMON,
+                **BODY_ERRORS,
+                "409": error("the zone is signed already"),
+                "503": error("no dnssec_key_secret on this node, or not the keys' one"),
+            },
+            params=[ZONE],
+            body=ref("DnssecEnable"),
+        ),
+    },
+    "/api/v1/dnssec/{zone}/ds": {
+        "get": op(
+            "the DS records (SHA-256) to give the parent",
+            {"200": body_of(ref("DsRecords")), **COMMON, **ZONE_ERRORS},
+            params=[ZONE],
+        )
+    },
+    "/api/v1/dnssec/{zone}/rollover": {
+        "post": op(
+            "start a key rollover, or (ds_replaced) let the old key go once the parent has "
+            "the new DS",
+            {
+                "200": body_of(ref("SignedZone")),
+                **COMMON,
+                **BODY_ERRORS,
+                **ZONE_ERRORS,
+                "409": error("not possible in this step: a rollover runs, or none waits"),
+                "503": error("no dnssec_key_secret on this node, or not the keys' one"),
+            },
+            params=[ZONE],
+            body=ref("DnssecRollover"),
+        )
+    },
     "/api/v1/audit": {
         "get": op(
             "audit log, newest first",
@@ -301,7 +353,7 @@ DOCUMENT: JSON = {
     },
     "components": {
         "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
-        "schemas": SCHEMAS,
+        "schemas": {**SCHEMAS, **DNSSEC_SCHEMAS},
     },
     "security": [{"bearer": []}],
     "paths": PATHS,

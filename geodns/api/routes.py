@@ -3,7 +3,9 @@ the token middleware and the OpenAPI test.
 
 Roles (geodns.auth.Role): admin does everything; editor changes pools and reloads zones
 and reads everything but tokens and the audit log; prober posts health reports and reads
-pools and health (the member lists it checks); reader reads. Public (no token):
+pools and health (the member lists it checks); reader reads. DNSSEC: admin enables
+signing and rolls keys; every reading role reads the keys' state and DS records, which
+the zone publishes in DNS anyway. Public (no token):
 /healthz, /readyz and /metrics, because kubelets, load balancers and Prometheus carry no
 token (bind the API to an internal address to keep /metrics' pool names private), and
 the OpenAPI document, which describes the API and holds no data.
@@ -16,7 +18,18 @@ from dataclasses import dataclass
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from geodns.api import audit, explain, health, members, openapi, operations, pools, tokens, zones
+from geodns.api import (
+    audit,
+    dnssec,
+    explain,
+    health,
+    members,
+    openapi,
+    operations,
+    pools,
+    tokens,
+    zones,
+)
 from geodns.api.keys import PERMISSIONS
 from geodns.auth import Role
 
@@ -29,6 +42,7 @@ PUBLIC = None
 
 POOL = "/api/v1/pools/{name}"
 MEMBER = "/api/v1/pools/{name}/members/{address}"
+SIGNED_ZONE = "/api/v1/dnssec/{zone}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +79,11 @@ ROUTES = (
     Route("POST", "/api/v1/tokens", tokens.create_token, ADMIN),
     Route("DELETE", "/api/v1/tokens/{name}", tokens.revoke_token, ADMIN),
     Route("GET", "/api/v1/audit", audit.list_audit, ADMIN),
+    Route("GET", "/api/v1/dnssec", dnssec.list_signed, READ),
+    Route("GET", SIGNED_ZONE, dnssec.get_status, READ),
+    Route("POST", SIGNED_ZONE, dnssec.enable_signing, ADMIN),
+    Route("GET", SIGNED_ZONE + "/ds", dnssec.get_ds, READ),
+    Route("POST", SIGNED_ZONE + "/rollover", dnssec.roll_key, ADMIN),
 )
 
 

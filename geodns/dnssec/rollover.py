@@ -24,14 +24,14 @@ from datetime import datetime, timedelta
 
 from geodns.dnssec.keys import Algorithm, PublicKey, SigningKey
 from geodns.dnssec.signer import ZoneKeys
-from geodns.errors import GeodnsError
+from geodns.errors import Conflict
 
 DEFAULT_DNSKEY_TTL_S = 3600
 DEFAULT_PROPAGATION_DELAY_S = 300  # every node of the cluster serves a change well within
 DEFAULT_PARENT_DS_TTL_S = 86400  # what most top-level domains give their DS records
 
 
-class RolloverRefused(GeodnsError):
+class RolloverRefused(Conflict):
     """A key operation that would break validation, or is not possible in this state."""
 
 
@@ -137,18 +137,22 @@ def _in_rollover(times: Sequence[KeyTimes], now: datetime) -> bool:
     )
 
 
+def algorithm_change_refusal(policy: Policy, algorithm: Algorithm) -> str:
+    return (
+        f"zone {policy.zone} is signed with algorithm {int(policy.algorithm)} "
+        f"({policy.algorithm.name}); changing to {int(algorithm)} ({algorithm.name}) is an "
+        "algorithm rollover (RFC 6781 §4.1.4: sign every RRset with both algorithms "
+        "before the new DNSKEY is published, remove the old algorithm's signatures last), "
+        "which geodns does not perform: roll within the same algorithm"
+    )
+
+
 def check_rollover(
     policy: Policy, times: Sequence[KeyTimes], algorithm: Algorithm | None, now: datetime
 ) -> KeyTimes:
     """The key that a new rollover replaces; RolloverRefused when one cannot start now."""
     if algorithm is not None and algorithm != policy.algorithm:
-        raise RolloverRefused(
-            f"zone {policy.zone} is signed with algorithm {int(policy.algorithm)} "
-            f"({policy.algorithm.name}); changing to {int(algorithm)} ({algorithm.name}) is an "
-            "algorithm rollover (RFC 6781 §4.1.4: sign every RRset with both algorithms "
-            "before the new DNSKEY is published, remove the old algorithm's signatures last), "
-            "which geodns does not perform: roll within the same algorithm"
-        )
+        raise RolloverRefused(algorithm_change_refusal(policy, algorithm))
     if _in_rollover(times, now):
         raise RolloverRefused(
             f"zone {policy.zone} is in a rollover already: see `geodns dnssec status "

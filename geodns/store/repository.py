@@ -6,7 +6,8 @@ SQLAlchemy type. Every write that changes what a snapshot shows bumps the genera
 in the same transaction (and stamps what it changed with it, so that nodes read only
 the changes: geodns.store.changes) and, on PostgreSQL, NOTIFYs geodns_changes with it;
 every change writes its audit row in that same transaction too. Health calls live in
-geodns.store.health_rows, token calls in geodns.store.tokens; Store is all of them.
+geodns.store.health_rows, token calls in geodns.store.tokens, DNSSEC key calls in
+geodns.store.dnssec_keys; Store is all of them.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from geodns.store.changes import (
     write_tombstone,
 )
 from geodns.store.core import LOCAL_ACTOR, lock_writers, read_generation
+from geodns.store.dnssec_keys import NewKey, SigningMethods, StoredKey, ZoneSigning
 from geodns.store.engine import DEFAULT_URL, database_url, open_engine, safe_url, transaction
 from geodns.store.health_rows import (
     AddressState,
@@ -60,17 +62,20 @@ __all__ = [  # what callers import from here (the engine helpers for older call 
     "Changes",
     "Decide",
     "HealthChange",
+    "NewKey",
     "Redecided",
     "Report",
     "StaleVersion",
     "Store",
     "StoreState",
+    "StoredKey",
     "Token",
     "Transition",
     "database_url",
     "open_engine",
     "safe_url",
     "transaction",
+    "ZoneSigning",
 ]
 
 
@@ -83,8 +88,8 @@ class StoreState:
     health: dict[str, AddressHealth]
 
 
-class Store(HealthMethods, TokenMethods):
-    """Pools, members, rules, health, tokens, audit; open with `await Store.open(url)`."""
+class Store(HealthMethods, TokenMethods, SigningMethods):
+    """Pools, members, rules, health, tokens, DNSSEC keys, audit; `await Store.open(url)`."""
 
     # -- reads ------------------------------------------------------------------------
 

@@ -1,5 +1,5 @@
 """The database schema as SQLAlchemy Core tables: pools, members, rules, health, generation,
-pool tombstones, API tokens and the audit log.
+pool tombstones, API tokens, the audit log and DNSSEC keys.
 
 Schema only: no queries, no engine. Types are portable between SQLite and PostgreSQL;
 migrations/versions/*.py must create exactly this (a test compares them with alembic).
@@ -20,6 +20,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -216,6 +217,44 @@ pool_tombstones = Table(
     Column("generation", BigInteger, nullable=False),
     Column("deleted_at", UtcDateTime, nullable=False),
     Index(None, "generation"),
+)
+
+# DNSSEC: how each signed zone is signed (geodns.dnssec.rollover.Policy), one row per zone;
+# changed_generation is the generation of the zone's last key change, as for pools.
+dnssec_zones = Table(
+    "dnssec_zones",
+    metadata,
+    Column("zone", String(NAME_LENGTH), primary_key=True),  # "example.com.", lowercase
+    Column("algorithm", Integer, nullable=False),  # 13 or 15
+    Column("dnskey_ttl_s", Integer, nullable=False),
+    Column("propagation_delay_s", Integer, nullable=False),
+    Column("parent_ds_ttl_s", Integer, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("changed_generation", BigInteger, nullable=False, server_default="0"),
+)
+
+# The zone's keys with their schedule (geodns.dnssec.rollover.KeyTimes). The private key is
+# sealed with dnssec_key_secret (geodns.dnssec.sealing): the database never holds it bare.
+dnssec_keys = Table(
+    "dnssec_keys",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column(
+        "zone",
+        String(NAME_LENGTH),
+        ForeignKey("dnssec_zones.zone", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("algorithm", Integer, nullable=False),
+    Column("key_tag", Integer, nullable=False),  # RFC 4034 Appendix B, for people and logs
+    Column("public_key", LargeBinary, nullable=False),  # the DNSKEY public key field
+    Column("private_key_sealed", LargeBinary, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("publish_at", UtcDateTime, nullable=False),  # joins the DNSKEY RRset
+    Column("active_at", UtcDateTime, nullable=False),  # signs the zone's data
+    Column("retire_at", UtcDateTime, nullable=True),  # signs the DNSKEY RRset only
+    Column("remove_at", UtcDateTime, nullable=True),  # leaves the DNSKEY RRset
+    Index(None, "zone"),
 )
 
 GENERATION_ROW_ID = 1

@@ -26,7 +26,11 @@ def serve(database_url: str, tmp_path: Path) -> Any:
 
 
 def concrete(path: str) -> str:
-    return path.replace("{name}", "lb.example.test.").replace("{address}", "192.0.2.11")
+    return (
+        path.replace("{name}", "lb.example.test.")
+        .replace("{address}", "192.0.2.11")
+        .replace("{zone}", "example.test.")
+    )
 
 
 @pytest.mark.parametrize("route", PUBLIC, ids=lambda r: f"{r.method} {r.path}")

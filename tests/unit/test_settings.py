@@ -121,3 +121,24 @@ def test_internal_settings_are_accepted_but_never_offered_as_valid_names():
     assert "GEODNS_WORKERS" in message and ", workers," in message
     assert "GEODNS_WORKER," not in message and "GEODNS_WORKER)" not in message
     assert ", worker," not in message and ", worker)" not in message
+
+
+SECRET = "k" * 20 + "Z" * 23  # 43 characters, as `geodns dnssec secret` prints
+
+
+def test_dnssec_key_secret_comes_from_the_environment_and_never_reaches_repr():
+    settings = load_settings({}, {"GEODNS_DNSSEC_KEY_SECRET": SECRET})
+    assert settings.dnssec_key_secret == SECRET
+    assert SECRET not in repr(settings)
+    assert "dnssec_key_secret='***'" in repr(settings)
+    assert "dnssec_key_secret=''" in repr(load_settings({}, {}))
+
+
+def test_a_short_dnssec_key_secret_is_refused_without_repeating_it():
+    with pytest.raises(ConfigError) as refused:
+        load_settings({}, {}, 'dnssec_key_secret = "hunter2-hunter2"')
+    assert str(refused.value) == (
+        "invalid setting: config: dnssec_key_secret: must be at least 32 random characters "
+        "(geodns dnssec secret prints one), or empty"
+    )
+    assert "hunter2" not in str(refused.value)
