@@ -44,7 +44,7 @@ def zone_key(zone: str) -> str:
     """A zone name as the keys table keys it: fully qualified, lowercase."""
     try:
         return names.to_text(names.from_text(zone if zone.endswith(".") else zone + "."))
-    except names.BadName as exc:
+    except names.NameTextError as exc:
         raise ValidationError("zone", [Problem("zone", str(exc))]) from None
 
 
