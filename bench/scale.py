@@ -48,12 +48,13 @@ sys.path.insert(0, str(BENCH.parent))  # the checkout's geodns, whatever the cwd
 from geodns.answer.cache import CachingAnswerer  # noqa: E402
 from geodns.answer.context import Transport  # noqa: E402
 from geodns.answer.packet import PacketAnswerer  # noqa: E402
-from geodns.app import make_app, open_runtime  # noqa: E402
+from geodns.api.keys import PUBLISHER, STORE  # noqa: E402
+from geodns.app import make_app  # noqa: E402
 from geodns.auth import issue_token  # noqa: E402
 from geodns.dns.zonefile import load_zone_dir  # noqa: E402
 from geodns.geo import open_geo  # noqa: E402
 from geodns.pools.model import MatchKind, Member, Pool, Rule, to_document  # noqa: E402
-from geodns.runtime import Runtime, collector_paused  # noqa: E402
+from geodns.publisher import SnapshotPublisher, collector_paused  # noqa: E402
 from geodns.settings import Settings  # noqa: E402
 from geodns.snapshot import SnapshotHolder, build_snapshot, empty_snapshot  # noqa: E402
 from geodns.store import tables as t  # noqa: E402
@@ -259,12 +260,15 @@ async def timed(work: Awaitable[Any]) -> tuple[float, Any]:
 
 
 async def change_latency(
-    runtime: Runtime, count: int, api: Callable[..., Awaitable[float]], changes: int
+    publisher: SnapshotPublisher,
+    store: Store,
+    count: int,
+    api: Callable[..., Awaitable[float]],
+    changes: int,
 ) -> dict[str, Any]:
     """Commit single-pool changes through the Store (then refresh) and through the API
     (whose reply comes after the refresh); each must show in the answers at once."""
-    store, holder = runtime.store, runtime.holder
-    assert store is not None
+    holder = publisher.holder
     fresh = 1 << 22  # member addresses no pool has yet
     results: dict[str, list[float]] = {"write": [], "visible": [], "api": []}
     picks = random.Random(5).sample(range(count), min(count, 3 * changes))
@@ -272,16 +276,16 @@ async def change_latency(
     for n in range(changes):
         changed = make_pool(kept[n % len(kept)], fresh + n * 16)
         write_s, _ = await timed(store.replace_pool(changed))
-        visible_s, _ = await timed(runtime.refresh_from_store())
+        visible_s, _ = await timed(publisher.refresh())
         rcode, found = answers(holder, changed.name)
         assert rcode == 0 and found <= {m.address for m in changed.members[:2]}, found
         created = make_pool(count + n, fresh + 8 * 16 + n * 16)
         write2, _ = await timed(store.create_pool(created))
-        visible2, _ = await timed(runtime.refresh_from_store())
+        visible2, _ = await timed(publisher.refresh())
         assert answers(holder, created.name)[1], "created pool not answered"
         gone = pool_name(doomed[n])
         write3, _ = await timed(store.delete_pool(gone))
-        visible3, _ = await timed(runtime.refresh_from_store())
+        visible3, _ = await timed(publisher.refresh())
         assert answers(holder, gone)[0] == 3, "deleted pool still answered"
         results["write"] += [write_s, write2, write3]
         results["visible"] += [visible_s, visible2, visible3]
@@ -309,16 +313,14 @@ async def serve_and_change(url: str, count: int, workdir: Path, changes: int) ->
         geoip_bundled=False,
         poll_interval=0.25,
     )
-    runtime = await open_runtime(settings)
-    app = make_app(runtime)
+    app = make_app(settings)
     runner = web.AppRunner(app, access_log=None)
     start_s, _ = await timed(runner.setup())  # opens the store: the full load and build
     try:
         site = web.TCPSite(runner, "127.0.0.1", 0)
         await site.start()
         host, port = runner.addresses[0][:2]
-        assert runtime.store is not None
-        token = await issue_token(runtime.store, "bench", "admin")
+        token = await issue_token(app[STORE], "bench", "admin")
         async with aiohttp.ClientSession() as session:
 
             async def api(pool: Pool) -> float:
@@ -331,7 +333,7 @@ async def serve_and_change(url: str, count: int, workdir: Path, changes: int) ->
                     assert reply.status == 200, await reply.text()
                 return time.perf_counter() - started
 
-            latency = await change_latency(runtime, count, api, changes)
+            latency = await change_latency(app[PUBLISHER], app[STORE], count, api, changes)
     finally:
         await runner.cleanup()
     return {"startup_s": start_s, **latency}
@@ -356,7 +358,7 @@ async def measure_backend(
         zones = load_zone_dir(workdir).zones
         geo = open_geo(str(GEO_DB))
         started = time.perf_counter()
-        with collector_paused():  # as Runtime does for a full load
+        with collector_paused():  # as SnapshotPublisher does for a full load
             snapshot = build_snapshot(1, zones, state.pools, empty_snapshot().health, geo)
         build_s = time.perf_counter() - started
         gc.collect()

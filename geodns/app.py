@@ -1,16 +1,17 @@
 """Composition root: the only module that sees both planes.
 
-Opens the GeoIP database, the zones and the store, then runs one resource per aiohttp
-cleanup context: the store, the change watch, the built-in health checks, the DNS
-listeners and the worker processes. Signals: SIGHUP reloads zones (and is passed on
-to workers), SIGTERM/SIGINT stop cleanly.
+One resource per aiohttp cleanup context, each under its own typed app key
+(geodns.api.keys), started in this order and stopped in reverse: the GeoIP database,
+the zones and the snapshot publisher, the store, the change watch, the built-in health
+checks, the DNS listeners and the worker processes. Signals: SIGHUP runs the same zone
+reload as POST /api/v1/zones/reload (this process and its workers), SIGTERM/SIGINT stop
+cleanly.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import signal
 import socket
 from collections.abc import AsyncIterator
@@ -22,12 +23,24 @@ from geodns.answer.cache import CachingAnswerer
 from geodns.answer.querylog import QueryLogger
 from geodns.answer.server import Answer, TcpLimits, start_listeners
 from geodns.api.app import make_api
-from geodns.api.keys import RUNTIME
+from geodns.api.keys import (
+    ANSWERER,
+    CHECKER,
+    DECIDER,
+    GEO,
+    LISTENERS,
+    PUBLISHER,
+    RECORDER,
+    SETTINGS,
+    SNAPSHOTS,
+    STORE,
+    WORKERS,
+)
+from geodns.api.zones import reload_everywhere
 from geodns.geo import open_geo
 from geodns.health.checker import HealthChecker, HealthRecorder, first_report_timeout_s
-from geodns.health.state import FlapDamper, HealthDecider
-from geodns.runtime import Runtime
-from geodns.settings import Settings
+from geodns.publisher import SnapshotPublisher
+from geodns.settings import Settings, process_environment
 from geodns.store.migrate import ensure_schema
 from geodns.store.repository import Store
 from geodns.store.watch import watch_changes
@@ -39,39 +52,49 @@ log = logging.getLogger(__name__)
 HEALTH_REDECIDE_CEILING_S = 5.0
 
 
-async def open_runtime(settings: Settings) -> Runtime:
-    damper = FlapDamper(settings.flap_max_changes, settings.flap_window, settings.flap_hold)
-    runtime = Runtime(settings, decider=HealthDecider(settings.health_quorum or None, damper))
-    runtime.geo = open_geo(settings.geoip_db, bundled=settings.geoip_bundled)
-    if runtime.geo is None:
+async def open_geo_database(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    geo = open_geo(settings.geoip_db, bundled=settings.geoip_bundled)
+    if geo is None:
         log.warning("no geoip database: every client gets the pools' default region order")
     else:
-        log.info("geoip database=%s", runtime.geo.description)
-    runtime.load_zones()
-    runtime.publish()
-    return runtime
+        log.info("geoip database=%s", geo.description)
+    app[GEO] = geo
+    yield
+    if geo is not None:
+        geo.close()
+
+
+async def publish_zones(app: web.Application) -> AsyncIterator[None]:
+    """The snapshot publisher, serving the zone files until the store has been read."""
+    publisher = SnapshotPublisher(app[SETTINGS].zones, app[GEO], app[SNAPSHOTS])
+    publisher.load_zones()
+    publisher.publish()
+    app[PUBLISHER] = publisher
+    yield
 
 
 async def open_store(app: web.Application) -> AsyncIterator[None]:
-    runtime = app[RUNTIME]
-    url = runtime.settings.database_url
+    url = app[SETTINGS].database_url
     await ensure_schema(url)  # refuses a database behind the code's migrations
-    runtime.store = await Store.open(url)
-    await runtime.refresh_from_store()
+    store = await Store.open(url)
+    app[STORE] = store
     yield
-    await runtime.store.close()
+    await store.close()
 
 
 async def keep_snapshot_current(app: web.Application) -> AsyncIterator[None]:
-    runtime = app[RUNTIME]
-    assert runtime.store is not None
+    """Pools and health from the store into snapshots: read all once, then each change."""
+    publisher, store = app[PUBLISHER], app[STORE]
+    publisher.follow(store)
+    await publisher.refresh()
     stop = asyncio.Event()
     task = asyncio.create_task(
         watch_changes(
-            runtime.store,
-            runtime.settings.database_url,
-            runtime.refresh_from_store,
-            poll_interval_s=runtime.settings.poll_interval,
+            store,
+            app[SETTINGS].database_url,
+            publisher.on_store_change,
+            poll_interval_s=app[SETTINGS].poll_interval,
             stop=stop,
         )
     )
@@ -79,74 +102,65 @@ async def keep_snapshot_current(app: web.Application) -> AsyncIterator[None]:
     stop.set()
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
+    publisher.follow(None)
 
 
 async def run_health_checks(app: web.Application) -> AsyncIterator[None]:
     """This node's built-in checker: one probe among the voters, named after the node."""
-    runtime = app[RUNTIME]
-    assert runtime.store is not None
+    publisher = app[PUBLISHER]
     recorder = HealthRecorder(
-        runtime.store,
-        runtime.decider,
+        app[STORE],
+        app[DECIDER],
         wall_clock=lambda: datetime.now(UTC),
-        on_transition=runtime.refresh_soon,
+        on_transition=publisher.refresh_soon,
     )
     checker = HealthChecker(
-        recorder.sink(node_name(runtime.settings)), on_weights=runtime.weights_changed
+        recorder.sink(node_name(app[SETTINGS])), on_weights=publisher.weights_changed
     )
-    runtime.checker = checker
-    added = checker.update(runtime.pools)
+    publisher.check_with(checker)
+    added = checker.update(publisher.pools)
     if added:
         await checker.wait_first_reports(first_report_timeout_s(added))
-        runtime.store_generation = -1  # read health again, with the first results in
-        await runtime.refresh_from_store()
-    runtime.recorder = recorder
+        await publisher.refresh(everything=True)  # health again, with the first results in
+    app[CHECKER] = checker
+    app[RECORDER] = recorder
     redecide = asyncio.create_task(recorder.run(HEALTH_REDECIDE_CEILING_S))
     yield
-    runtime.recorder = None
     redecide.cancel()
     await asyncio.gather(redecide, return_exceptions=True)
-    runtime.checker = None
+    publisher.check_with(None)
     await checker.close()
 
 
 async def serve_dns(app: web.Application) -> AsyncIterator[None]:
-    runtime = app[RUNTIME]
-    settings = runtime.settings
-    runtime.answerer = CachingAnswerer(runtime.holder)
+    settings = app[SETTINGS]
+    answerer = CachingAnswerer(app[SNAPSHOTS])
+    app[ANSWERER] = answerer
     limits = TcpLimits(settings.tcp_idle_timeout, settings.tcp_max_connections)
     shared = settings.workers > 1 or settings.worker  # SO_REUSEPORT: the kernel spreads queries
-    answer: Answer = runtime.answerer
+    answer: Answer = answerer
     if settings.query_log:
         answer = QueryLogger(answer)
-    runtime.listeners = await start_listeners(
-        list(settings.dns), answer, limits=limits, reuse_port=shared
-    )
+    listeners = await start_listeners(list(settings.dns), answer, limits=limits, reuse_port=shared)
+    app[LISTENERS] = listeners
     yield
-    await runtime.listeners.close()
+    await listeners.close()
 
 
 async def run_workers(app: web.Application) -> AsyncIterator[None]:
-    runtime = app[RUNTIME]
-    assert runtime.listeners is not None
-    environment = worker_environment(
-        runtime.settings, runtime.listeners.endpoints, dict(os.environ)
-    )
-    pool = WorkerPool(runtime.settings.workers - 1, environment)
+    settings = app[SETTINGS]
+    environment = worker_environment(settings, app[LISTENERS].endpoints, process_environment())
+    pool = WorkerPool(settings.workers - 1, environment)
     app[WORKERS] = pool
     await pool.start()
     yield
     await pool.stop()
 
 
-WORKERS: web.AppKey[WorkerPool] = web.AppKey("workers")
-
-
-def make_app(runtime: Runtime) -> web.Application:
-    app = make_api(runtime)
-    settings = runtime.settings
+def make_app(settings: Settings) -> web.Application:
+    app = make_api(settings)
     # cleanup contexts start in this order and stop in reverse
-    app.cleanup_ctx.extend([open_store, keep_snapshot_current])
+    app.cleanup_ctx.extend([open_geo_database, publish_zones, open_store, keep_snapshot_current])
     if not settings.worker:
         app.cleanup_ctx.append(run_health_checks)  # the API and checks: main process only
     app.cleanup_ctx.append(serve_dns)
@@ -157,8 +171,7 @@ def make_app(runtime: Runtime) -> web.Application:
 
 async def serve(settings: Settings) -> None:
     """Run until SIGTERM or SIGINT; SIGHUP reloads the zone files."""
-    runtime = await open_runtime(settings)
-    app = make_app(runtime)
+    app = make_app(settings)
     runner = web.AppRunner(app, handle_signals=False, access_log=None)
     await runner.setup()  # runs the cleanup contexts' start-up halves
     try:
@@ -173,13 +186,7 @@ async def serve(settings: Settings) -> None:
         loop = asyncio.get_running_loop()
         loop.add_signal_handler(signal.SIGTERM, stopping.set)
         loop.add_signal_handler(signal.SIGINT, stopping.set)
-
-        def reload() -> None:
-            runtime.reload_zones()
-            if WORKERS in app:
-                app[WORKERS].reload()
-
-        loop.add_signal_handler(signal.SIGHUP, reload)
+        loop.add_signal_handler(signal.SIGHUP, reload_everywhere, app)
         await stopping.wait()
         log.info("stopping")
     finally:

@@ -6,7 +6,6 @@ import argparse
 import asyncio
 import json
 import logging
-import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -15,7 +14,7 @@ from typing import Any
 from geodns import __version__
 from geodns.dnssec_command import add_dnssec_parser, dnssec_command
 from geodns.errors import ConfigError, GeodnsError
-from geodns.settings import Settings, load_settings
+from geodns.settings import Settings, load_settings, process_environment
 
 EXIT_OK, EXIT_PROBLEM, EXIT_USAGE = 0, 1, 2
 
@@ -123,7 +122,8 @@ SETTING_FLAGS = (
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
-    config = getattr(args, "config", None) or os.environ.get("GEODNS_CONFIG")
+    environ = process_environment()
+    config = getattr(args, "config", None) or environ.get("GEODNS_CONFIG")
     text = None
     if config:
         try:
@@ -131,7 +131,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         except OSError as exc:
             raise ConfigError(f"cannot read settings file {config}: {exc.strerror}") from exc
     flags: dict[str, Any] = {name: getattr(args, name, None) for name in SETTING_FLAGS}
-    return load_settings(flags, os.environ, text, config or "config")
+    return load_settings(flags, environ, text, config or "config")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -332,7 +332,7 @@ def run_command(args: argparse.Namespace, settings: Settings) -> int:
 def run_probe(args: argparse.Namespace) -> int:
     from geodns.health.remote_probe import ProbeError, probe_options, run_remote_probe
 
-    token = args.token or os.environ.get("GEODNS_PROBE_TOKEN")
+    token = args.token or process_environment().get("GEODNS_PROBE_TOKEN")
     if not token:
         raise ConfigError("geodns probe needs --token or GEODNS_PROBE_TOKEN")
     fields: dict[str, Any] = {"tls_verify": args.tls_verify}

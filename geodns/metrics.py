@@ -1,14 +1,15 @@
 """Every prometheus-client metric geodns exposes, declared once, on a registry per app.
 
 Control plane. The DNS hot path never calls prometheus-client: it bumps plain counters
-(QueryStats) that RuntimeCollector reads at scrape time, with the snapshot's generation
+(QueryStats) that ServingCollector reads at scrape time, with the snapshot's generation
 and age. The API's own metrics are ordinary prometheus-client objects.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
@@ -24,7 +25,7 @@ from geodns.dns import rdatatype
 from geodns.dns.rcode import to_text as rcode_text
 
 if TYPE_CHECKING:
-    from geodns.runtime import Runtime
+    from geodns.snapshot import Snapshot
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 # qtype label values are bounded: anything else is "other", or a flood of odd types
@@ -55,10 +56,21 @@ LABELLED_QTYPES = frozenset(
 API_BUCKETS_S = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
 
-class Metrics:
-    """One app's registry: the API's counters plus the collector over the runtime."""
+@dataclass(frozen=True, slots=True)
+class ServingSources:
+    """What the collector reads at scrape time: the served snapshot, the health
+    transitions this node stored (None: no store yet) and the DNS path's QueryStats
+    (None: no listeners yet)."""
 
-    def __init__(self, runtime: Runtime | None = None) -> None:
+    snapshot: Callable[[], Snapshot]
+    transitions: Callable[[], Mapping[str, int] | None]
+    query_stats: Callable[[], object | None]
+
+
+class Metrics:
+    """One app's registry: the API's counters plus the collector over what it serves."""
+
+    def __init__(self, sources: ServingSources | None = None) -> None:
         self.registry = CollectorRegistry()
         self.api_requests = Counter(
             "geodns_api_requests",
@@ -73,22 +85,22 @@ class Metrics:
             buckets=API_BUCKETS_S,
             registry=self.registry,
         )
-        if runtime is not None:
-            self.registry.register(RuntimeCollector(runtime))
+        if sources is not None:
+            self.registry.register(ServingCollector(sources))
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
 
 
-class RuntimeCollector(Collector):
+class ServingCollector(Collector):
     """Reads the DNS path's QueryStats and the current snapshot at scrape time."""
 
-    def __init__(self, runtime: Runtime) -> None:
-        self._runtime = runtime
+    def __init__(self, sources: ServingSources) -> None:
+        self._sources = sources
 
     def collect(self) -> Iterator[Metric]:
-        runtime = self._runtime
-        snapshot = runtime.holder.current
+        sources = self._sources
+        snapshot = sources.snapshot()
         yield _gauge(
             "geodns_snapshot_generation",
             "Local generation of the served snapshot",
@@ -112,19 +124,20 @@ class RuntimeCollector(Collector):
             "Addresses the served snapshot treats as down",
             len(snapshot.health.down),
         )
-        if runtime.store is not None:
+        stored = sources.transitions()
+        if stored is not None:
             transitions = CounterMetricFamily(
                 "geodns_health_transitions",
                 "Address up/down changes this node stored, by new state",
                 labels=["to"],
             )
             for to in ("up", "down"):
-                transitions.add_metric([to], runtime.store.transitions[to])
+                transitions.add_metric([to], stored[to])
             yield transitions
-        answerer = runtime.answerer
-        if answerer is None:
+        stats = sources.query_stats()
+        if stats is None:
             return
-        yield from _query_metrics(answerer.stats)
+        yield from _query_metrics(stats)
 
 
 def _gauge(name: str, documentation: str, value: float) -> GaugeMetricFamily:

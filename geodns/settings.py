@@ -2,13 +2,15 @@
 
 Pure: load_settings() takes the flags, the environment and the TOML text as values
 (the CLI reads the file), so tests pass dicts. Unknown keys are errors that list
-the valid ones; the database URL's password never reaches repr or logs.
+the valid ones; the database URL's password never reaches repr or logs. The one place
+that reads the process environment is process_environment(), here.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
+import os
 import re
 import socket
 import tomllib
@@ -27,6 +29,12 @@ API_PORT_DEFAULT = 8053
 ENV_PREFIX = "GEODNS_"
 # test-suite variables, the config path itself, the remote probe's token
 ENV_IGNORED = ("GEODNS_TEST_", "GEODNS_CONFIG", "GEODNS_PROBE_TOKEN")
+
+
+def process_environment() -> dict[str, str]:
+    """A copy of this process's environment: what load_settings, the remote probe's token
+    and the worker processes' environment start from (nothing else reads os.environ)."""
+    return dict(os.environ)
 
 
 def mask_url(url: str) -> str:

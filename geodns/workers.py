@@ -5,15 +5,15 @@ checker. Each worker is `geodns serve` with the API off and the worker switch on
 binds the same addresses (the kernel spreads queries across the sockets), builds its
 own snapshot from the zone files and the database, and keeps it current by watching
 the database as any node does, so every process reaches a change's generation within
-the poll interval (at once with PostgreSQL's NOTIFY). SIGHUP is forwarded; a worker
-that dies is restarted.
+the poll interval (at once with PostgreSQL's NOTIFY). A zone reload of the main process
+(SIGHUP or POST /api/v1/zones/reload) reaches every worker as SIGHUP; a worker that dies
+is restarted.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import signal
 import sys
 from collections.abc import Mapping
@@ -100,7 +100,7 @@ class WorkerPool:
                     self.processes[index] = await self._spawn(index)
 
     def reload(self) -> None:
-        """Forward SIGHUP: each worker reloads its zone files."""
+        """Pass a zone reload on as SIGHUP: each worker reloads its zone files."""
         for process in self.processes:
             if process.returncode is None:
                 process.send_signal(signal.SIGHUP)
@@ -120,7 +120,3 @@ class WorkerPool:
                 log.warning("worker did not stop pid=%d, killing it", process.pid)
                 process.kill()
                 await process.wait()
-
-
-def inherited_environment() -> dict[str, str]:
-    return dict(os.environ)

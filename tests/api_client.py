@@ -24,9 +24,9 @@ import dns.message
 from aiohttp import web
 from harness import MAXMIND, SERVE_ZONES
 
-from geodns.app import make_app, open_runtime
+from geodns.api.keys import LISTENERS, STORE
+from geodns.app import make_app
 from geodns.auth import issue_token
-from geodns.runtime import Runtime
 from geodns.settings import Settings
 
 T = TypeVar("T")
@@ -50,7 +50,7 @@ class Reply:
 class Api:
     base: str
     session: aiohttp.ClientSession
-    runtime: Runtime
+    app: web.Application  # its resources under geodns.api.keys
     tokens: dict[str, str]  # role (and token name) -> bearer token
     dns: tuple[str, int]
 
@@ -127,8 +127,7 @@ async def serve_api(
     configure: Callable[[web.Application], None] | None = None,
 ) -> T:
     for attempt in range(BIND_ATTEMPTS):
-        runtime = await open_runtime(settings)
-        app = make_app(runtime)
+        app = make_app(settings)
         if configure is not None:
             configure(app)
         runner = web.AppRunner(app, access_log=None)
@@ -145,16 +144,14 @@ async def serve_api(
         site = web.TCPSite(runner, "127.0.0.1", 0)
         await site.start()
         host, port = runner.addresses[0][:2]
-        assert runtime.store is not None and runtime.listeners is not None
+        store = app[STORE]
         tokens = {}
         for role in ROLES:  # one token per role, named after it (a database reused: anew)
-            if role in {t.name for t in await runtime.store.list_tokens()}:
-                await runtime.store.revoke_token(role)
-            tokens[role] = await issue_token(runtime.store, role, role)
+            if role in {t.name for t in await store.list_tokens()}:
+                await store.revoke_token(role)
+            tokens[role] = await issue_token(store, role, role)
         async with aiohttp.ClientSession() as session:
-            api = Api(
-                f"http://{host}:{port}", session, runtime, tokens, runtime.listeners.endpoints[0]
-            )
+            api = Api(f"http://{host}:{port}", session, app, tokens, app[LISTENERS].endpoints[0])
             return await body(api)
     finally:
         await runner.cleanup()

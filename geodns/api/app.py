@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from geodns.api.keys import CLOCK, METRICS, RUNTIME
+from geodns.api.keys import ANSWERER, CLOCK, DECIDER, METRICS, SETTINGS, SNAPSHOTS, STORE
 from geodns.api.middlewares import count_requests, error_bodies, request_ids, require_token
 from geodns.api.routes import add_routes
-from geodns.metrics import Metrics
-
-if TYPE_CHECKING:
-    from geodns.runtime import Runtime
+from geodns.health.state import FlapDamper, HealthDecider
+from geodns.metrics import Metrics, ServingSources
+from geodns.settings import Settings
+from geodns.snapshot import SnapshotHolder, empty_snapshot
 
 MAX_BODY_BYTES = 1 << 20  # a pool with thousands of members fits; more is a 413
 
@@ -23,14 +22,37 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-def make_api(runtime: Runtime, *, clock: Callable[[], datetime] = utc_now) -> web.Application:
-    """The API over runtime; the cleanup contexts that open the store are app.py's."""
+def decider_for(settings: Settings) -> HealthDecider:
+    """The health policy of these settings: quorum and flap damping."""
+    damper = FlapDamper(settings.flap_max_changes, settings.flap_window, settings.flap_hold)
+    return HealthDecider(settings.health_quorum or None, damper)
+
+
+def serving_sources(app: web.Application) -> ServingSources:
+    """What /metrics reads at scrape time; the store and the DNS path only once opened."""
+
+    def transitions() -> Mapping[str, int] | None:
+        store = app.get(STORE)
+        return None if store is None else store.transitions
+
+    def query_stats() -> object | None:
+        answerer = app.get(ANSWERER)
+        return None if answerer is None else answerer.stats
+
+    return ServingSources(lambda: app[SNAPSHOTS].current, transitions, query_stats)
+
+
+def make_api(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -> web.Application:
+    """The API of these settings; the cleanup contexts that open what it serves (store,
+    publisher, checker, listeners) are geodns.app's."""
     app = web.Application(
         middlewares=[request_ids, count_requests, error_bodies, require_token],
         client_max_size=MAX_BODY_BYTES,
     )
-    app[RUNTIME] = runtime
+    app[SETTINGS] = settings
+    app[SNAPSHOTS] = SnapshotHolder(empty_snapshot())
+    app[DECIDER] = decider_for(settings)
     app[CLOCK] = clock
-    app[METRICS] = Metrics(runtime)
+    app[METRICS] = Metrics(serving_sources(app))
     add_routes(app)
     return app

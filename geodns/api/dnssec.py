@@ -10,7 +10,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from geodns.api.http import JSON, HttpError, caller, read_object
-from geodns.api.keys import CLOCK, RUNTIME
+from geodns.api.keys import CLOCK, PUBLISHER, SETTINGS
 from geodns.api.pools import store_of
 from geodns.dnssec.rollover import (
     DEFAULT_DNSKEY_TTL_S,
@@ -42,7 +42,7 @@ def _unknown(body: JSON, allowed: tuple[str, ...]) -> None:
 
 
 def _secret(request: web.Request) -> str:
-    return request.app[RUNTIME].settings.dnssec_key_secret
+    return request.app[SETTINGS].dnssec_key_secret
 
 
 async def _optional_body(request: web.Request) -> JSON:
@@ -71,7 +71,7 @@ async def get_ds(request: web.Request) -> web.Response:
 async def enable_signing(request: web.Request) -> web.Response:
     body = await _optional_body(request)
     _unknown(body, ENABLE_FIELDS)
-    served = {zone.origin_text.lower() for zone in request.app[RUNTIME].zones.values()}
+    served = {zone.origin_text.lower() for zone in request.app[PUBLISHER].zones.values()}
     try:
         signing = await enable(
             store_of(request),

@@ -24,7 +24,7 @@ from geodns.answer.context import QueryContext, Transport
 from geodns.answer.reply import compile_reply
 from geodns.answer.resolve import client_for, resolve
 from geodns.api.http import JSON
-from geodns.api.keys import RUNTIME
+from geodns.api.keys import SNAPSHOTS
 from geodns.dns import names, rcode, rdatatype
 from geodns.dns.wire import decode_query
 from geodns.errors import Problem, ValidationError
@@ -180,5 +180,5 @@ def explain(
 
 async def get_explain(request: web.Request) -> web.Response:
     name, qtype, client, ecs, seed = parse_params(request.query)
-    snapshot = request.app[RUNTIME].holder.current
+    snapshot = request.app[SNAPSHOTS].current
     return web.json_response(explain(snapshot, name, qtype, client, ecs, seed))

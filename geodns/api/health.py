@@ -15,7 +15,7 @@ from typing import Any
 from aiohttp import web
 
 from geodns.api.http import JSON, caller, read_object
-from geodns.api.keys import CLOCK, RUNTIME
+from geodns.api.keys import CLOCK, DECIDER, RECORDER
 from geodns.api.pools import publish, store_of
 from geodns.errors import Problem, ValidationError
 from geodns.health.service import HealthService, ReportIn
@@ -31,7 +31,7 @@ MAX_REASON = 500
 
 def service(request: web.Request) -> HealthService:
     # the configured policy (quorum, damping), the same as the built-in checker's
-    return HealthService(store_of(request), request.app[CLOCK], request.app[RUNTIME].decider)
+    return HealthService(store_of(request), request.app[CLOCK], request.app[DECIDER])
 
 
 def parse_reports(body: JSON) -> list[ReportIn]:
@@ -118,7 +118,7 @@ async def post_reports(request: web.Request) -> web.Response:
     health = service(request)
     probe = caller(request).name
     changes = await health.accept_reports(probe, reports, health.now())
-    recorder = request.app[RUNTIME].recorder
+    recorder = request.app.get(RECORDER)
     if recorder is not None:  # these reports expire: redecide by then
         recorder.due_by(min((c.due for c in changes if c.due is not None), default=None))
     if any(change.changed for change in changes):

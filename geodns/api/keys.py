@@ -1,4 +1,9 @@
-"""Every aiohttp application key, typed, in one place."""
+"""Every aiohttp application key, typed, in one place.
+
+Each resource of a serving process hangs off the app under its own key, set by the
+cleanup context that opens it (geodns.app) and absent until then: the API reads the one
+it needs and nothing else.
+"""
 
 from __future__ import annotations
 
@@ -9,15 +14,37 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 if TYPE_CHECKING:
+    from geodns.answer.cache import CachingAnswerer
+    from geodns.answer.server import Listeners
+    from geodns.geo import GeoReader
+    from geodns.health.checker import HealthChecker, HealthRecorder
+    from geodns.health.state import HealthDecider
     from geodns.metrics import Metrics
-    from geodns.runtime import Runtime
-    from geodns.store.repository import Token
+    from geodns.publisher import SnapshotPublisher
+    from geodns.settings import Settings
+    from geodns.snapshot import SnapshotHolder
+    from geodns.store.repository import Store, Token
+    from geodns.workers import WorkerPool
 
-RUNTIME: web.AppKey[Runtime] = web.AppKey("runtime")
+SETTINGS: web.AppKey[Settings] = web.AppKey("settings")
+SNAPSHOTS: web.AppKey[SnapshotHolder] = web.AppKey("snapshots")  # what DNS answers from
+# the health policy (quorum, damping) the API and the checker decide with; its memory of
+# each address is stored with the address, shared by every node
+DECIDER: web.AppKey[HealthDecider] = web.AppKey("decider")
 METRICS: web.AppKey[Metrics] = web.AppKey("metrics")
 CLOCK: web.AppKey[Callable[[], datetime]] = web.AppKey("clock")  # aware UTC wall clock
 # (method, path template) -> roles allowed; None: public, no token needed
 PERMISSIONS: web.AppKey[dict[tuple[str, str], frozenset[str] | None]] = web.AppKey("permissions")
+
+# set by the cleanup context that opens each one (geodns.app), in this order
+GEO: web.AppKey[GeoReader | None] = web.AppKey("geo")  # None: no GeoIP database
+STORE: web.AppKey[Store] = web.AppKey("store")
+PUBLISHER: web.AppKey[SnapshotPublisher] = web.AppKey("publisher")
+CHECKER: web.AppKey[HealthChecker] = web.AppKey("checker")  # the main process's checks
+RECORDER: web.AppKey[HealthRecorder] = web.AppKey("recorder")  # stores reports, redecides
+ANSWERER: web.AppKey[CachingAnswerer] = web.AppKey("answerer")
+LISTENERS: web.AppKey[Listeners] = web.AppKey("listeners")
+WORKERS: web.AppKey[WorkerPool] = web.AppKey("workers")  # with --workers N > 1 only
 
 CALLER: web.RequestKey[Token] = web.RequestKey("caller")  # the token the request carried
 REQUEST_ID: web.RequestKey[str] = web.RequestKey("request_id")

@@ -15,7 +15,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from geodns.api.http import HttpError
-from geodns.api.keys import CALLER, METRICS, PERMISSIONS, REQUEST_ID, RUNTIME
+from geodns.api.keys import CALLER, METRICS, PERMISSIONS, REQUEST_ID, STORE
 from geodns.auth import authenticate
 from geodns.errors import Conflict, NotFound, StaleVersion, StoreUnavailable, ValidationError
 
@@ -118,7 +118,7 @@ async def require_token(request: web.Request, handler: Handler) -> web.StreamRes
             "(geodns token create --role ROLE --name NAME)",
             {"WWW-Authenticate": BEARER_CHALLENGE},
         )
-    store = request.app[RUNTIME].store
+    store = request.app.get(STORE)
     if store is None:
         raise StoreUnavailable("the store is not open yet")
     found = await authenticate(store, token.strip())

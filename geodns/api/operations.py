@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from geodns.api.keys import METRICS, RUNTIME
+from geodns.api.keys import METRICS, PUBLISHER, SNAPSHOTS
 from geodns.metrics import CONTENT_TYPE
 
 
@@ -16,12 +16,12 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def readyz(request: web.Request) -> web.Response:
-    runtime = request.app[RUNTIME]
-    snapshot = runtime.holder.current
+    snapshot = request.app[SNAPSHOTS].current
+    publisher = request.app.get(PUBLISHER)
     checks = {
         "zones_loaded": bool(snapshot.zones),
         "snapshot_built": snapshot.generation > 0,
-        "database_reachable": runtime.store is not None and runtime.store_error is None,
+        "database_reachable": publisher is not None and publisher.store_reachable,
     }
     status = 200 if all(checks.values()) else 503
     return web.json_response({"ready": status == 200, "checks": checks}, status=status)

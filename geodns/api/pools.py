@@ -24,7 +24,7 @@ from geodns.api.http import (
     page,
     read_object,
 )
-from geodns.api.keys import RUNTIME
+from geodns.api.keys import PUBLISHER, SNAPSHOTS, STORE
 from geodns.dns import names
 from geodns.dns.zone import containing_zone, placement_problem
 from geodns.errors import Problem, StaleVersion, ValidationError
@@ -38,7 +38,7 @@ WRITE_ATTEMPTS = 3  # read-validate-write rounds before a writer without If-Matc
 
 
 def store_of(request: web.Request) -> Store:
-    store = request.app[RUNTIME].store
+    store = request.app.get(STORE)
     if store is None:
         raise HttpError(503, "the database is not open yet", {"Retry-After": "1"})
     return store
@@ -46,7 +46,7 @@ def store_of(request: web.Request) -> Store:
 
 async def publish(request: web.Request) -> None:
     """Rebuild the snapshot from the store now (the watcher tells other nodes)."""
-    await request.app[RUNTIME].refresh_from_store()
+    await request.app[PUBLISHER].refresh()
 
 
 def pool_name(request: web.Request) -> str:
@@ -77,7 +77,7 @@ def placement_problems(request: web.Request, pool: Pool) -> list[Problem]:
     contradicts the zone files, which this API does not own; no retry or re-read of a pool
     resolves it, only an edit of the zone file or another pool name.
     """
-    zones = request.app[RUNTIME].holder.current.zones
+    zones = request.app[SNAPSHOTS].current.zones
     problems = check_pool_in_zones(pool, [z.origin_text for z in zones.values()])
     if problems:
         return problems

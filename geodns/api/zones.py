@@ -1,8 +1,9 @@
 """/api/v1/zones: what the zone files loaded, and reloading them.
 
 Control plane. A reload that refuses a file keeps serving that file's previous data
-(Runtime.load_zones); the response lists every refused file with its problems, still 200:
-the reload itself ran.
+(SnapshotPublisher.load_zones); the response lists every refused file with its problems,
+still 200: the reload itself ran. reload_everywhere is the one reload command, which
+SIGHUP runs too: this process, then its --workers processes.
 """
 
 from __future__ import annotations
@@ -12,9 +13,10 @@ from collections.abc import Mapping
 from aiohttp import web
 
 from geodns.api.http import JSON, caller
-from geodns.api.keys import RUNTIME
+from geodns.api.keys import PUBLISHER, WORKERS
 from geodns.api.pools import store_of
 from geodns.dns.zone import Zone
+from geodns.dns.zonefile import ZoneLoad
 from geodns.errors import GeodnsError, ValidationError
 
 
@@ -42,10 +44,20 @@ def error_documents(errors: Mapping[str, GeodnsError]) -> list[JSON]:
     return out
 
 
+def reload_everywhere(app: web.Application) -> ZoneLoad:
+    """Reload the zone files in this process and pass the reload on to every worker
+    (each reads the same directory); what this process loaded and refused."""
+    load = app[PUBLISHER].reload_zones()
+    workers = app.get(WORKERS)
+    if workers is not None:
+        workers.reload()
+    return load
+
+
 async def list_zones(request: web.Request) -> web.Response:
-    runtime = request.app[RUNTIME]
-    errors = runtime.zone_errors
-    zones = sorted(runtime.zones.values(), key=lambda z: z.origin_text)
+    publisher = request.app[PUBLISHER]
+    errors = publisher.zone_errors
+    zones = sorted(publisher.zones.values(), key=lambda z: z.origin_text)
     return web.json_response(
         {
             "zones": [zone_document(z, errors.get(z.source)) for z in zones],
@@ -55,9 +67,8 @@ async def list_zones(request: web.Request) -> web.Response:
 
 
 async def reload_zones(request: web.Request) -> web.Response:
-    runtime = request.app[RUNTIME]
     store = store_of(request)
-    load = runtime.reload_zones()
+    load = reload_everywhere(request.app)
     errors = load.errors
     loaded = sorted(load.zones.values(), key=lambda z: z.origin_text)
     result = {

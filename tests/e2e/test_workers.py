@@ -2,17 +2,31 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
 import signal
 import socket
+import subprocess
+import sys
 import time
+import urllib.request
+from typing import Any
 
 import dns.message
 import dns.query
 import pytest
-from harness import DATA, SERVE_ZONES, apply_pools, drain_member, start_geodns
+from harness import (
+    DATA,
+    ROOT,
+    SERVE_ZONES,
+    GeodnsProcess,
+    apply_pools,
+    clean_environ,
+    drain_member,
+    start_geodns,
+)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -42,7 +56,38 @@ def pids_alive(pids: list[int]) -> list[int]:
     return alive
 
 
-def test_workers_share_the_port_follow_changes_reload_and_stop_together(tmp_path):
+def every_process_answers(server: GeodnsProcess, qname: str, expected: set[str]) -> None:
+    """Poll from many source ports until every process answers expected (5 s at most)."""
+    deadline = time.monotonic() + 5
+    while not all(
+        a == expected for a in answers_from_many_sockets(server.host, server.port, qname, 32)
+    ):
+        assert time.monotonic() < deadline, f"a worker kept the old zone for {qname}"
+        time.sleep(0.05)
+
+
+def issue_admin_token(database: str) -> str:
+    created = subprocess.run(
+        [sys.executable, "-m", "geodns", "token", "create", "--role", "admin", "--name", "ops"]
+        + ["--database", database],
+        capture_output=True,
+        text=True,
+        env=clean_environ(),
+        cwd=ROOT,
+        timeout=30,
+    )
+    assert created.returncode == 0, created.stderr
+    return created.stdout.strip()
+
+
+def post(server: GeodnsProcess, path: str, token: str) -> tuple[int, Any]:
+    request = urllib.request.Request(server.api + path, data=b"", method="POST")
+    request.add_header("Authorization", f"Bearer {token}")
+    with urllib.request.urlopen(request, timeout=5) as response:
+        return response.status, json.loads(response.read())
+
+
+def test_workers_share_the_port_follow_changes_reload_by_signal_or_api_and_stop_together(tmp_path):
     zones = tmp_path / "zones"
     shutil.copytree(SERVE_ZONES, zones)
     database = f"sqlite+aiosqlite:///{tmp_path / 'geodns.db'}"
@@ -94,13 +139,17 @@ def test_workers_share_the_port_follow_changes_reload_and_stop_together(tmp_path
             .replace("mail     A     192.0.2.25", "mail     A     192.0.2.26")
         )
         server.process.send_signal(signal.SIGHUP)
-        deadline = time.monotonic() + 5
-        while not all(
-            a == {"192.0.2.26"}
-            for a in answers_from_many_sockets(server.host, server.port, "mail.example.test.", 32)
-        ):
-            assert time.monotonic() < deadline, "a worker kept the old zone"
-            time.sleep(0.05)
+        every_process_answers(server, "mail.example.test.", {"192.0.2.26"})
+        # POST /api/v1/zones/reload is the same reload command: the workers reload too
+        zone.write_text(
+            zone.read_text()
+            .replace("2026112202", "2026112203")
+            .replace("mail     A     192.0.2.26", "mail     A     192.0.2.27")
+        )
+        token = issue_admin_token(database)
+        status, body = post(server, "/api/v1/zones/reload", token)
+        assert status == 200 and body["errors"] == [], body
+        every_process_answers(server, "mail.example.test.", {"192.0.2.27"})
         assert server.stop(signal.SIGTERM) == 0
         deadline = time.monotonic() + 5
         while pids_alive([worker_pid]):

@@ -11,6 +11,7 @@ import pytest
 from api_client import ROLES, Api, run_api, settings_for
 from sqlalchemy import select
 
+from geodns.api.keys import STORE
 from geodns.api.routes import ROUTES
 from geodns.store import tables
 
@@ -145,8 +146,7 @@ def test_tokens_issued_over_the_api_work_until_revoked_and_only_their_hash_is_ke
         assert ("probe-eu1", "admin") in [
             (t["name"], t["created_by"]) for t in listed.body["tokens"]
         ]
-        assert api.runtime.store is not None
-        async with api.runtime.store._read() as conn:
+        async with api.app[STORE]._read() as conn:
             rows = (await conn.execute(select(tables.api_tokens))).all()
         assert all(token not in repr(tuple(row)) for row in rows)
         [row] = [r for r in rows if r.name == "probe-eu1"]

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from api_client import Api, run_api, settings_for
 
+from geodns.api.keys import STORE
 from geodns.auth import issue_token
 from geodns.health.service import HealthService, ReportIn
 from geodns.health.state import HealthDecider
@@ -95,8 +96,7 @@ def test_failed_lists_down_addresses_with_reason_since_and_probes(serve):
 
 def test_address_shows_state_probes_and_transitions_newest_first(serve):
     async def body(api: Api) -> None:
-        assert api.runtime.store is not None
-        other = await issue_token(api.runtime.store, "probe-eu1", "prober")
+        other = await issue_token(api.app[STORE], "probe-eu1", "prober")
         await post(api, report("192.0.2.11", "down", "http 503", ttl=30))
         await post(api, report("192.0.2.11", "up", "http 200"), token=other)
         view = await api.call("GET", "/api/v1/health/addresses/192.0.2.11", token="reader")

@@ -25,10 +25,9 @@ from geodns.api.app import make_api
 from geodns.api.keys import PERMISSIONS
 from geodns.api.openapi import document
 from geodns.api.routes import ROUTES
-from geodns.runtime import Runtime
 from geodns.settings import Settings
 
-APP = make_api(Runtime(Settings()))
+APP = make_api(Settings())
 DOCUMENT = document(APP[PERMISSIONS])
 SCHEMA = schemathesis.openapi.from_dict(DOCUMENT)
 CHECKS = [

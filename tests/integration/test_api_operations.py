@@ -11,6 +11,8 @@ from aiohttp import web
 from api_client import Api, run_api, settings_for
 from prometheus_client.parser import text_string_to_metric_families
 
+from geodns.api.keys import ANSWERER, SNAPSHOTS
+
 
 @pytest.fixture
 def settings(database_url: str, tmp_path: Path) -> Any:
@@ -80,7 +82,7 @@ def test_metrics_count_queries_by_rcode_qtype_transport_and_pool_and_show_the_sn
             )
             == 1
         )
-        snapshot = api.runtime.holder.current
+        snapshot = api.app[SNAPSHOTS].current
         assert value(found, "geodns_snapshot_generation") == snapshot.generation
         assert value(found, "geodns_snapshot_store_generation") == snapshot.store_generation
         assert 0 <= (value(found, "geodns_snapshot_age_seconds") or -1) < 60
@@ -114,8 +116,7 @@ def test_metrics_count_queries_by_rcode_qtype_transport_and_pool_and_show_the_sn
 
 def test_metrics_show_the_answer_latency_histogram_the_dns_path_keeps(settings):
     async def body(api: Api) -> None:
-        assert api.runtime.answerer is not None
-        stats = api.runtime.answerer.stats
+        stats = api.app[ANSWERER].stats
         if not hasattr(stats, "latency_counts"):  # the QueryStats side (see the API report)
             stats.LATENCY_BUCKETS_S = (0.0001, 0.001)
             stats.latency_counts = [3, 1, 1]

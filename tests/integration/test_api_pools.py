@@ -10,6 +10,7 @@ import pytest
 from api_client import Api, run_api, settings_for
 from sqlalchemy import func, select
 
+from geodns.api.keys import STORE
 from geodns.store import tables
 
 LB = "lb.example.test."
@@ -45,8 +46,7 @@ def serve(database_url: str, tmp_path: Path) -> Any:
 
 
 async def audit_rows(api: Api) -> int:
-    assert api.runtime.store is not None
-    async with api.runtime.store._read() as conn:
+    async with api.app[STORE]._read() as conn:
         return int(
             (await conn.execute(select(func.count()).select_from(tables.audit_log))).scalar_one()
         )

@@ -1,6 +1,6 @@
 """Store.load_changes on real SQLite and PostgreSQL: what changed after a generation, read in
-one transaction; tombstones for deletes and their horizon; and a Runtime that applies the
-changes serving what a full load serves.
+one transaction; tombstones for deletes and their horizon; and a SnapshotPublisher that
+applies the changes serving what a full load serves.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from sqlalchemy.engine import Connection
 
 from geodns.dns import names
 from geodns.pools.model import AddressHealth, HealthView, Member, Pool
-from geodns.runtime import Runtime
+from geodns.publisher import SnapshotPublisher
 from geodns.settings import Settings
 from geodns.snapshot import Snapshot, build_snapshot
 from geodns.store import tables
@@ -261,7 +261,7 @@ def test_rows_from_before_the_migration_count_as_changed_at_generation_0(
     run(body())
 
 
-# -- the Runtime on top --------------------------------------------------------------------
+# -- the SnapshotPublisher on top ----------------------------------------------------------
 
 
 def served(snapshot: Snapshot) -> dict[str, Any]:
@@ -275,7 +275,7 @@ def served(snapshot: Snapshot) -> dict[str, Any]:
     }
 
 
-def test_a_runtime_applying_changes_serves_what_a_full_load_serves(
+def test_a_publisher_applying_changes_serves_what_a_full_load_serves(
     database_url: str, tmp_path: Path
 ) -> None:
     settings = Settings(
@@ -287,23 +287,24 @@ def test_a_runtime_applying_changes_serves_what_a_full_load_serves(
     )
 
     async def body() -> None:
-        runtime = Runtime(settings)
-        runtime.load_zones()
-        runtime.store = store = await Store.open(database_url)
+        publisher = SnapshotPublisher(settings.zones)
+        publisher.load_zones()
+        store = await Store.open(database_url)
+        publisher.follow(store)
         try:
             for i in range(20):
                 await store.create_pool(pool(f"p{i}.example.test.", i + 1))
             await store.create_pool(pool("alias.example.test."))  # a CNAME: not served
-            await runtime.refresh_from_store()
-            first = runtime.holder.current
+            await publisher.refresh()
+            first = publisher.holder.current
             await store.replace_pool(pool("p1.example.test.", 99))
             await store.delete_pool("p2.example.test.")
             await store.create_pool(pool("x.y.example.test.", 50))
             await store.set_address_health("192.0.2.4", True, "refused", {"p": True}, T0)
-            await runtime.refresh_from_store()
-            after = runtime.holder.current
+            await publisher.refresh()
+            after = publisher.holder.current
             state = await store.load_state()
-            zones = runtime.zones
+            zones = dict(publisher.zones)
             reference = build_snapshot(
                 1,
                 zones,
@@ -315,11 +316,11 @@ def test_a_runtime_applying_changes_serves_what_a_full_load_serves(
             assert served(after) == served(reference)
             key = names.from_text("p5.example.test.")
             assert after.pools[key] is first.pools[key]  # unchanged: not compiled again
-            assert sorted(p.name for p in runtime.pools) == sorted(p.name for p in state.pools)
+            assert sorted(p.name for p in publisher.pools) == sorted(p.name for p in state.pools)
             await store.set_address_health("192.0.2.4", False, "ok", {"p": False}, T0)
-            await runtime.refresh_from_store()
-            assert runtime.holder.current.health.down == frozenset()
-            assert runtime.holder.current.pools is after.pools  # health only: shared
+            await publisher.refresh()
+            assert publisher.holder.current.health.down == frozenset()
+            assert publisher.holder.current.pools is after.pools  # health only: shared
         finally:
             await store.close()
 

@@ -21,7 +21,7 @@ CONTROL_PLANE = (
     "geodns.api",
     "geodns.health",
     "geodns.app",
-    "geodns.runtime",
+    "geodns.publisher",
     "geodns.cli",
     "aiohttp",
     "sqlalchemy",

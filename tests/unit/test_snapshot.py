@@ -286,7 +286,7 @@ def test_a_pool_that_does_not_compile_is_a_problem_not_a_failed_build() -> None:
 
 
 def test_snapshots_have_no_reference_cycles_so_frozen_ones_are_still_freed() -> None:
-    """Runtime freezes a big full load out of the cycle collector's sight: what it built
+    """SnapshotPublisher freezes a big full load out of the cycle collector's sight: what it built
     must be freed by reference counts alone once a later snapshot replaces it."""
     pools = parse_pools_file(DATA / "pools" / "example.test.yaml")  # every policy
     gc.collect()

@@ -1,4 +1,4 @@
-"""Runtime: what one serving process holds, and how it turns changes into snapshots.
+"""SnapshotPublisher: zones + store changes + health -> the SnapshotHolder DNS reads.
 
 Control plane: reads zone files and the store. Every change (a zone reload, a store
 generation, a health transition, adaptive weights moving) ends in publish(), which
@@ -6,7 +6,8 @@ builds a new immutable Snapshot and swaps it in. From the store it reads only wh
 changed since the generation it has (all of it on the first read, or when the store can
 no longer tell), and the SnapshotBuilder redoes only what that touches, so one pool's
 change costs the same among 100k pools as among 10. A store that cannot be read leaves
-the last snapshot serving.
+the last snapshot serving. It owns no resource: the store, geo reader and checker are
+opened and closed by the app's cleanup contexts and handed in.
 """
 
 from __future__ import annotations
@@ -17,21 +18,18 @@ import logging
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
 
-from geodns.answer.cache import CachingAnswerer
-from geodns.answer.server import Listeners
 from geodns.dns import names
 from geodns.dns.zone import Zone
 from geodns.dns.zonefile import ZoneLoad, load_zone_dir, merge_reload
 from geodns.errors import GeodnsError, StoreUnavailable, ZoneFileError
 from geodns.geo import GeoReader
-from geodns.health.checker import HealthChecker, HealthRecorder, first_report_timeout_s
-from geodns.health.state import HealthDecider
+from geodns.health.checker import HealthChecker, first_report_timeout_s
 from geodns.pools.model import AddressHealth, HealthView, Pool
-from geodns.settings import Settings
 from geodns.snapshot import SnapshotBuilder, SnapshotHolder, empty_snapshot
-from geodns.store.repository import Changes, Store
+from geodns.store.repository import Changes
 
 log = logging.getLogger(__name__)
 
@@ -53,45 +51,80 @@ def collector_paused() -> Iterator[None]:
             gc.enable()
 
 
-@dataclass
-class Runtime:
-    """Everything one serving process holds; handed to the API through an app key."""
+class ChangeSource(Protocol):
+    """What the publisher reads from the store: what changed since a generation."""
 
-    settings: Settings
-    holder: SnapshotHolder = field(default_factory=lambda: SnapshotHolder(empty_snapshot()))
-    zones: dict[bytes, Zone] = field(default_factory=dict)
-    zone_errors: dict[str, GeodnsError] = field(default_factory=dict)
-    geo: GeoReader | None = None
-    store: Store | None = None
-    health: dict[str, AddressHealth] = field(default_factory=dict)  # as read from the store
-    store_generation: int = -1  # what the pools and health reflect; -1: read everything
-    store_error: str | None = None
-    listeners: Listeners | None = None
-    answerer: CachingAnswerer | None = None
-    # the health policy (quorum, damping) the API and the checker decide with; its
-    # memory of each address is stored with the address, shared by every node
-    decider: HealthDecider = field(default_factory=HealthDecider)
-    checker: HealthChecker | None = None  # the main process's built-in checks
-    recorder: HealthRecorder | None = None  # stores reports; redecides when one is due
-    _generation: int = 0
-    _builder: SnapshotBuilder = field(default_factory=SnapshotBuilder)
-    _down: dict[str, str] = field(default_factory=dict)  # address -> reason, of health
-    _rebuild_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    _background: set[asyncio.Task[None]] = field(default_factory=set)
+    async def load_changes(self, since: int) -> Changes: ...
+
+
+class SnapshotPublisher:
+    """Turns zones, store changes and health into snapshots, published into holder."""
+
+    def __init__(
+        self,
+        zones_dir: Path,
+        geo: GeoReader | None = None,
+        holder: SnapshotHolder | None = None,
+    ) -> None:
+        self.holder = holder if holder is not None else SnapshotHolder(empty_snapshot())
+        self._zones_dir = zones_dir
+        self._geo = geo
+        self._zones: dict[bytes, Zone] = {}
+        self._zone_errors: dict[str, GeodnsError] = {}
+        self._store: ChangeSource | None = None
+        self._checks: HealthChecker | None = None
+        self._store_generation = -1  # what the pools and health reflect; -1: read everything
+        self._store_error: str | None = None
+        self._health: dict[str, AddressHealth] = {}  # as read from the store
+        self._down: dict[str, str] = {}  # address -> reason, of health
+        self._generation = 0
+        self._builder = SnapshotBuilder()
+        self._rebuild_lock = asyncio.Lock()
+        self._background: set[asyncio.Task[None]] = set()
+
+    @property
+    def zones(self) -> Mapping[bytes, Zone]:
+        """The zones being served (a refused file keeps its previous data here)."""
+        return self._zones
+
+    @property
+    def zone_errors(self) -> Mapping[str, GeodnsError]:
+        """Each zone file the last load refused, by path."""
+        return self._zone_errors
+
+    @property
+    def pools(self) -> tuple[Pool, ...]:
+        """Every pool read from the store (served or not)."""
+        return tuple(self._builder.pools.values())
+
+    @property
+    def store_reachable(self) -> bool:
+        """Whether there is a store and its last read succeeded."""
+        return self._store is not None and self._store_error is None
+
+    def follow(self, store: ChangeSource | None) -> None:
+        """Read pools and health from store from now on (None: stop reading any)."""
+        self._store = store
+        self._store_generation = -1
+
+    def check_with(self, checks: HealthChecker | None) -> None:
+        """Keep checks' targets in step with the pools, and publish its weights."""
+        self._checks = checks
 
     def load_zones(self) -> ZoneLoad:
-        """Read zones/ again; a file that fails keeps serving its previous data."""
+        """Read zones/ again, without publishing; a file that fails keeps serving its
+        previous data."""
         try:
-            load = load_zone_dir(self.settings.zones)
+            load = load_zone_dir(self._zones_dir)
         except ZoneFileError as exc:  # the directory itself is gone: keep every zone we have
             log.warning("zones not reloaded, serving the previous data\n%s", exc)
-            return ZoneLoad({}, {str(self.settings.zones): exc})
-        self.zones = merge_reload(self.zones, load)
-        self.zone_errors = dict(load.errors)
+            return ZoneLoad({}, {str(self._zones_dir): exc})
+        self._zones = merge_reload(self._zones, load)
+        self._zone_errors = dict(load.errors)
         for path, error in load.errors.items():
-            kept = any(z.source == path for z in self.zones.values())
+            kept = any(z.source == path for z in self._zones.values())
             log.warning("zone refused file=%s kept_previous=%s\n%s", path, kept, error)
-        for zone in self.zones.values():
+        for zone in self._zones.values():
             log.info(
                 "zone loaded zone=%s serial=%d records=%d",
                 zone.origin_text,
@@ -101,26 +134,22 @@ class Runtime:
         return load
 
     def reload_zones(self) -> ZoneLoad:
+        """Read zones/ again and publish what it gave."""
         load = self.load_zones()
         self.publish()
         return load
 
-    @property
-    def pools(self) -> tuple[Pool, ...]:
-        """Every pool read from the store (served or not)."""
-        return tuple(self._builder.pools.values())
-
     def publish(self) -> None:
         """Build a snapshot from the current zones, pools and health, and swap it in."""
         self._generation += 1
-        weights = self.checker.effective_weights() if self.checker is not None else {}
+        weights = dict(self._checks.effective_weights()) if self._checks is not None else {}
         down = dict(self._down)
-        self._builder.set_zones(self.zones)  # new zones place every pool again; the same: no-op
+        self._builder.set_zones(self._zones)  # new zones place every pool again; same: no-op
         snapshot = self._builder.build(
             self._generation,
-            HealthView(frozenset(down), down, dict(weights)),
-            self.geo,
-            store_generation=self.store_generation,
+            HealthView(frozenset(down), down, weights),
+            self._geo,
+            store_generation=self._store_generation,
         )
         if self.holder.publish(snapshot):
             log.info(
@@ -131,27 +160,29 @@ class Runtime:
                 len(snapshot.pools),
             )
 
-    async def refresh_from_store(self, _generation: int | None = None) -> None:
+    async def refresh(self, *, everything: bool = False) -> None:
         """Read what changed in the store and publish; on failure keep serving the last
-        snapshot."""
-        if self.store is None:
+        snapshot. everything: read every pool and health row again, as after an outage."""
+        if self._store is None:
             return
         async with self._rebuild_lock:
             # after an outage, everything: whatever happened to the database meanwhile
-            since = self.store_generation if self.store_error is None else -1
+            fresh = everything or self._store_error is not None
+            since = -1 if fresh else self._store_generation
             changes = await self._read_changes(since)
             if changes is None or changes.generation == since:
                 return
-            if self.checker is not None and self._touches_checks(changes):
-                added = self.checker.update(self._pools_after(changes))
+            checks = self._checks
+            if checks is not None and self._touches_checks(changes):
+                added = checks.update(self._pools_after(changes))
                 if added:
                     # issue 5: a new pool's first answers wait for a first check result,
                     # bounded by one timeout, rather than answering blind
-                    await self.checker.wait_first_reports(first_report_timeout_s(added))
+                    await checks.wait_first_reports(first_report_timeout_s(added))
                     changes = await self._read_changes(since) or changes
             started = time.perf_counter()
             self._apply(changes)
-            self.store_generation = changes.generation
+            self._store_generation = changes.generation
             self.publish()
             log.debug(
                 "store changes applied generation=%d complete=%s changed=%d deleted=%d "
@@ -163,6 +194,20 @@ class Runtime:
                 len(changes.health),
                 (time.perf_counter() - started) * 1e3,
             )
+
+    async def on_store_change(self, _generation: int | None = None) -> None:
+        """The store watch's callback: a new generation is there to read."""
+        await self.refresh()
+
+    def refresh_soon(self, *_: object) -> None:
+        """Schedule a refresh from a synchronous callback (a health transition)."""
+        task = asyncio.get_running_loop().create_task(self.refresh())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    def weights_changed(self, _weights: Mapping[str, int]) -> None:
+        """Adaptive weights moved: publish them (they are this node's, not the store's)."""
+        self.publish()
 
     def _touches_checks(self, changes: Changes) -> bool:
         """Whether the checker's targets can move: a changed or deleted pool has a check
@@ -200,37 +245,27 @@ class Runtime:
                 # pools (8.5M objects). Frozen, they are never walked again; snapshots have
                 # no reference cycles, so reference counts still free the ones replaced.
                 gc.freeze()
-            self.health = dict(changes.health)
-            self._down = {address: h.reason for address, h in self.health.items() if h.down}
+            self._health = dict(changes.health)
+            self._down = {address: h.reason for address, h in self._health.items() if h.down}
             return
         self._builder.apply(changes.pools_changed, changes.pools_deleted)
         for address, health in changes.health.items():
-            self.health[address] = health
+            self._health[address] = health
             if health.down:
                 self._down[address] = health.reason
             else:
                 self._down.pop(address, None)
 
     async def _read_changes(self, since: int) -> Changes | None:
-        assert self.store is not None
+        assert self._store is not None
         try:
-            changes = await self.store.load_changes(since)
+            changes = await self._store.load_changes(since)
         except StoreUnavailable as exc:
-            if self.store_error is None:
+            if self._store_error is None:
                 log.warning("store unavailable, serving the last snapshot error=%s", exc)
-            self.store_error = str(exc)
+            self._store_error = str(exc)
             return None
-        if self.store_error is not None:
+        if self._store_error is not None:
             log.info("store reachable again generation=%d", changes.generation)
-            self.store_error = None
+            self._store_error = None
         return changes
-
-    def refresh_soon(self, *_: object) -> None:
-        """Schedule a refresh from a synchronous callback (a health transition)."""
-        task = asyncio.get_running_loop().create_task(self.refresh_from_store())
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
-
-    def weights_changed(self, _weights: Mapping[str, int]) -> None:
-        """Adaptive weights moved: publish them (they are this node's, not the store's)."""
-        self.publish()
