@@ -30,6 +30,7 @@ from geodns.auth import issue_token
 from geodns.settings import Settings
 
 T = TypeVar("T")
+REQUEST_ID = "test-request"  # what Api.call sends as X-Request-Id unless told otherwise
 ROLES = ("admin", "editor", "prober", "reader")
 BIND_ATTEMPTS = 5
 GEO_DB = MAXMIND / "GeoIP2-City-Test.mmdb"
@@ -65,7 +66,7 @@ class Api:
         headers: dict[str, str] | None = None,
     ) -> Reply:
         """One request; token is a role name (or a raw token), None for no Authorization."""
-        sent = dict(headers or {})
+        sent = {"X-Request-Id": REQUEST_ID, **(headers or {})}
         if token is not None:
             sent["Authorization"] = f"Bearer {self.tokens.get(token, token)}"
         if body is not None:
@@ -103,6 +104,13 @@ class Api:
             if time.monotonic() - started > within_s:
                 raise AssertionError(f"not true within {within_s} s")
             await asyncio.sleep(0.01)
+
+
+def error_body(
+    message: str, problems: list[dict[str, str]] | None = None, request_id: str = REQUEST_ID
+) -> dict[str, Any]:
+    """The API's one error body (geodns.api.http.error_body), as a test expects it."""
+    return {"error": message, "problems": problems or [], "request_id": request_id}
 
 
 def settings_for(database_url: str, workdir: Path, *, geo: bool = False) -> Settings:

@@ -1,8 +1,8 @@
 """How this API speaks HTTP: JSON bodies, error exceptions, ETags, cursors, query parameters.
 
 Control plane, no I/O of its own. Handlers raise HttpError (or a geodns.errors boundary
-exception) and the error middleware turns it into a JSON body; nothing here builds an
-error response itself.
+exception) and the error middleware turns it into error_body(), the one shape of every
+error the API sends: {"error", "problems": [{"where", "message"}], "request_id"}.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import base64
 import binascii
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from aiohttp import web
@@ -32,6 +32,16 @@ class HttpError(GeodnsError):
         self.message = message
         self.headers = dict(headers or {})
         super().__init__(message)
+
+
+def problem_documents(problems: Sequence[Problem]) -> list[JSON]:
+    """Problems as the API shows them, in error bodies and in zone load results."""
+    return [{"where": p.where, "message": p.message} for p in problems]
+
+
+def error_body(message: str, problems: Sequence[Problem], request_id: str) -> JSON:
+    """The one error body of the API, for every status."""
+    return {"error": message, "problems": problem_documents(problems), "request_id": request_id}
 
 
 def caller(request: web.Request) -> Token:

@@ -1,7 +1,10 @@
 """The API's middlewares, outermost first: request ids, request metrics, error bodies, tokens.
 
 Control plane. error_bodies is the one place the API catches Exception: anything a handler
-did not mean to raise becomes a 500 with the request id, logged with its traceback.
+did not mean to raise becomes a 500 with the request id, logged with its traceback. Every
+error, whatever its status, has one body (error_body): {"error": what went wrong,
+"problems": [{"where", "message"}] (empty unless the request was invalid),
+"request_id"}.
 """
 
 from __future__ import annotations
@@ -10,14 +13,22 @@ import logging
 import re
 import time
 import uuid
+from collections.abc import Mapping, Sequence
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from geodns.api.http import HttpError
+from geodns.api.http import HttpError, error_body
 from geodns.api.keys import CALLER, METRICS, PERMISSIONS, REQUEST_ID, STORE
 from geodns.auth import authenticate
-from geodns.errors import Conflict, NotFound, StaleVersion, StoreUnavailable, ValidationError
+from geodns.errors import (
+    Conflict,
+    NotFound,
+    Problem,
+    StaleVersion,
+    StoreUnavailable,
+    ValidationError,
+)
 
 log = logging.getLogger(__name__)
 
@@ -67,39 +78,45 @@ async def error_bodies(request: web.Request, handler: Handler) -> web.StreamResp
     try:
         return await handler(request)
     except HttpError as exc:
-        return error_response(exc.status, exc.message, exc.headers)
+        return error_response(request, exc.status, exc.message, headers=exc.headers)
     except ValidationError as exc:
-        errors = [{"field": p.where, "message": p.message} for p in exc.problems]
-        return web.json_response({"error": f"invalid {exc.subject}", "errors": errors}, status=422)
+        return error_response(request, 422, f"invalid {exc.subject}", exc.problems)
     except StaleVersion as exc:
-        return error_response(412, str(exc), {"ETag": f'"{exc.current_version}"'})
+        return error_response(request, 412, str(exc), headers={"ETag": f'"{exc.current_version}"'})
     except Conflict as exc:
-        return error_response(409, str(exc))
+        return error_response(request, 409, str(exc))
     except NotFound as exc:
-        return error_response(404, str(exc))
+        return error_response(request, 404, str(exc))
     except StoreUnavailable as exc:
         log.warning("api store unavailable request_id=%s error=%s", request[REQUEST_ID], exc)
-        return error_response(503, f"database unavailable: {exc}", {"Retry-After": "1"})
+        return error_response(
+            request, 503, f"database unavailable: {exc}", headers={"Retry-After": "1"}
+        )
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
         headers = {k: v for k, v in exc.headers.items() if k in ("Allow", "WWW-Authenticate")}
-        return error_response(exc.status, exc.reason, headers)
+        return error_response(request, exc.status, exc.reason, headers=headers)
     except Exception:  # a bug: answer 500 and say which request, log the traceback once
-        request_id = request[REQUEST_ID]
         log.exception(
-            "api request failed request_id=%s %s %s", request_id, request.method, request.path
+            "api request failed request_id=%s %s %s",
+            request[REQUEST_ID],
+            request.method,
+            request.path,
         )
-        return web.json_response(
-            {"error": "internal error; the server log has the details", "request_id": request_id},
-            status=500,
-        )
+        return error_response(request, 500, "internal error; the server log has the details")
 
 
 def error_response(
-    status: int, message: str, headers: dict[str, str] | None = None
+    request: web.Request,
+    status: int,
+    message: str,
+    problems: Sequence[Problem] = (),
+    *,
+    headers: Mapping[str, str] | None = None,
 ) -> web.Response:
-    return web.json_response({"error": message}, status=status, headers=headers)
+    body = error_body(message, problems, request[REQUEST_ID])
+    return web.json_response(body, status=status, headers=headers)
 
 
 @web.middleware

@@ -71,7 +71,7 @@ READ_ERRORS = {**COMMON, "404": error("no such pool, member or route")}
 BODY_ERRORS = {
     "400": error("the body is not a JSON object"),
     "413": error("the body is over 1 MiB"),
-    "422": body_of(ref("Invalid"), "every invalid field and why"),
+    "422": error("every invalid field and why, one problem each"),
 }
 WRITE_ERRORS = {
     **READ_ERRORS,
@@ -104,7 +104,7 @@ def with_headers(response: JSON, headers: JSON) -> JSON:
 ZONE = path_param("zone", "zone name, with or without the trailing dot")
 ZONE_ERRORS = {
     "404": error("the zone is not signed"),
-    "422": body_of(ref("Invalid"), "not a zone name"),
+    "422": error("not a zone name"),
 }
 
 POOL_OK = with_headers(body_of(ref("Pool")), ETAG)
@@ -134,7 +134,7 @@ PATHS: JSON = {
             {
                 "200": with_headers(body_of(ref("PoolPage")), LINK),
                 **COMMON,
-                "422": body_of(ref("Invalid"), "a bad query parameter"),
+                "422": error("a bad query parameter"),
             },
             params=[query_param("zone", STRING, "only pools at or below this zone"), LIMIT, CURSOR],
         ),
@@ -221,7 +221,7 @@ PATHS: JSON = {
             {
                 "200": body_of(ref("AddressHealth")),
                 **COMMON,
-                "422": body_of(ref("Invalid"), "not an address"),
+                "422": error("not an address"),
             },
             params=[path_param("address", "IPv4 or IPv6 address")],
         ),
@@ -241,7 +241,7 @@ PATHS: JSON = {
             {
                 "200": body_of(ref("Explain")),
                 **COMMON,
-                "422": body_of(ref("Invalid"), "bad or missing parameters"),
+                "422": error("bad or missing parameters"),
             },
             params=[
                 query_param("name", STRING, "the name asked for", required=True),
@@ -327,7 +327,7 @@ PATHS: JSON = {
             {
                 "200": with_headers(body_of(ref("AuditPage")), LINK),
                 **COMMON,
-                "422": body_of(ref("Invalid"), "a bad query parameter"),
+                "422": error("a bad query parameter"),
             },
             params=[
                 query_param("actor", STRING, "token (or probe) name"),
@@ -347,8 +347,9 @@ DOCUMENT: JSON = {
         "title": "geodns",
         "version": __version__,
         "description": "Pools, health reports, zones, explain, tokens and audit of an "
-        'authoritative smart-DNS load balancer. Errors are JSON: {"error"}, and for 422 '
-        '{"error", "errors": [{"field", "message"}]}; every response carries '
+        "authoritative smart-DNS load balancer. Every error, whatever its status, is the "
+        'JSON body Error: {"error", "problems": [{"where", "message"}], "request_id"}, '
+        "problems empty unless the request was invalid (422); every response carries "
         "X-Request-Id.",
     },
     "components": {

@@ -46,12 +46,24 @@ LOCATION = {"Location": {"description": "URL of the new resource", "schema": STR
 LINK = {"Link": {"description": 'next page, rel="next"', "schema": STRING}}
 
 SCHEMAS: JSON = {
-    "Error": obj(["error"], {"error": STRING, "request_id": STRING}),
-    "Invalid": obj(
-        ["error", "errors"],
+    # every error response, whatever its status, has this one body
+    "Error": obj(
+        ["error", "problems", "request_id"],
         {
-            "error": STRING,
-            "errors": array(obj(["field", "message"], {"field": STRING, "message": STRING})),
+            "error": {"type": "string", "description": "what went wrong, and what would be right"},
+            "problems": array(ref("Problem")),
+            "request_id": {"type": "string", "description": "as in X-Request-Id"},
+        },
+    ),
+    "Problem": obj(
+        ["where", "message"],
+        {
+            "where": {
+                "type": "string",
+                "description": 'the field ("members[2].weight", "limit") or file and line '
+                '("zones/example.com.zone:14")',
+            },
+            "message": STRING,
         },
     ),
     "Member": obj(
@@ -221,7 +233,7 @@ SCHEMAS: JSON = {
         {
             "file": STRING,
             "error": STRING,
-            "problems": array(obj(["where", "message"], {"where": STRING, "message": STRING})),
+            "problems": array(ref("Problem")),
         },
     ),
     "Zones": obj(

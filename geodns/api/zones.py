@@ -12,7 +12,7 @@ from collections.abc import Mapping
 
 from aiohttp import web
 
-from geodns.api.http import JSON, caller
+from geodns.api.http import JSON, caller, problem_documents
 from geodns.api.keys import PUBLISHER, WORKERS
 from geodns.api.pools import store_of
 from geodns.dns.zone import Zone
@@ -34,13 +34,7 @@ def error_documents(errors: Mapping[str, GeodnsError]) -> list[JSON]:
     out = []
     for path, error in sorted(errors.items()):
         problems = error.problems if isinstance(error, ValidationError) else ()
-        out.append(
-            {
-                "file": path,
-                "error": str(error),
-                "problems": [{"where": p.where, "message": p.message} for p in problems],
-            }
-        )
+        out.append({"file": path, "error": str(error), "problems": problem_documents(problems)})
     return out
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from api_client import ROLES, Api, run_api, settings_for
+from api_client import ROLES, Api, error_body, run_api, settings_for
 from sqlalchemy import select
 
 from geodns.api.keys import STORE
@@ -79,7 +79,7 @@ def test_a_request_without_a_valid_token_is_401_with_a_bearer_challenge(
         headers = {} if authorization is None else {"Authorization": authorization}
         for route in GUARDED:
             reply = await api.call(route.method, concrete(route.path), token=None, headers=headers)
-            assert (reply.status, reply.body) == (401, {"error": error}), route
+            assert (reply.status, reply.body) == (401, error_body(error)), route
             assert reply.headers["WWW-Authenticate"] == challenge
         unknown = await api.call("GET", "/api/v1/nothing", token=None, headers=headers)
         assert unknown.status == 401
@@ -98,10 +98,10 @@ def test_each_role_reaches_exactly_its_routes(serve, role):
                 allowed = ", ".join(sorted(route.roles))
                 assert (reply.status, reply.body) == (
                     403,
-                    {
-                        "error": f"token {role} has role {role}; {route.method} {route.path} "
+                    error_body(
+                        f"token {role} has role {role}; {route.method} {route.path} "
                         f"needs one of: {allowed}"
-                    },
+                    ),
                 ), route
 
     serve(body)
@@ -110,11 +110,10 @@ def test_each_role_reaches_exactly_its_routes(serve, role):
 def test_unknown_routes_and_methods_are_json_errors(serve):
     async def body(api: Api) -> None:
         missing = await api.call("GET", "/api/v1/nothing")
-        assert (missing.status, missing.body) == (404, {"error": "Not Found"})
+        assert (missing.status, missing.body) == (404, error_body("Not Found"))
         wrong = await api.call("POST", "/api/v1/zones")
-        assert (wrong.status, wrong.body) == (405, {"error": "Method Not Allowed"})
+        assert (wrong.status, wrong.body) == (405, error_body("Method Not Allowed"))
         assert wrong.headers["Allow"] == "GET"
-        assert missing.headers["X-Request-Id"] != wrong.headers["X-Request-Id"]
 
     serve(body)
 
@@ -154,31 +153,30 @@ def test_tokens_issued_over_the_api_work_until_revoked_and_only_their_hash_is_ke
         revoked = await api.call("DELETE", "/api/v1/tokens/probe-eu1")
         assert revoked.status == 204
         after = await api.call("GET", "/api/v1/health/failed", token=token)
-        assert (after.status, after.body) == (401, {"error": "unknown or revoked token"})
+        assert (after.status, after.body) == (401, error_body("unknown or revoked token"))
         again = await api.call("DELETE", "/api/v1/tokens/probe-eu1")
-        assert (again.status, again.body) == (404, {"error": "no token probe-eu1"})
+        assert (again.status, again.body) == (404, error_body("no token probe-eu1"))
         taken = await api.call("POST", "/api/v1/tokens", {"name": "admin", "role": "reader"})
         assert (taken.status, taken.body) == (
             409,
-            {"error": "token admin already exists: revoke it first or pick a new name"},
+            error_body("token admin already exists: revoke it first or pick a new name"),
         )
         bad = await api.call("POST", "/api/v1/tokens", {"name": "-x", "role": "root", "y": 1})
         assert (bad.status, bad.body) == (
             422,
-            {
-                "error": "invalid token",
-                "errors": [{"field": "y", "message": "unknown field; expected: name, role"}],
-            },
+            error_body(
+                "invalid token", [{"where": "y", "message": "unknown field; expected: name, role"}]
+            ),
         )
         bad = await api.call("POST", "/api/v1/tokens", {"name": "-x", "role": "root"})
-        assert bad.body["errors"] == [
+        assert bad.body["problems"] == [
             {
-                "field": "name",
+                "where": "name",
                 "message": "must be 1 to 64 letters, digits, '_', '.' or '-', "
                 "starting with a letter or digit, got '-x'",
             },
             {
-                "field": "role",
+                "where": "role",
                 "message": "must be one of admin, editor, prober, reader; got 'root'",
             },
         ]

@@ -74,7 +74,7 @@ def test_enable_refuses_bad_requests_naming_the_field(serve, zone, payload, fiel
     async def body(api: Api) -> None:
         reply = await api.call("POST", f"/api/v1/dnssec/{zone}", payload)
         assert reply.status == 422, reply
-        assert [e["field"] for e in reply.body["errors"]] == [field]
+        assert [e["where"] for e in reply.body["problems"]] == [field]
         assert (await api.call("GET", f"/api/v1/dnssec/{zone}")).status == 404
 
     serve(body)
@@ -100,7 +100,7 @@ def test_a_rollover_through_the_api_step_by_step(serve):
         assert created.status == 201
         refused = await api.call("POST", "/api/v1/dnssec/example.test./rollover", {"algorithm": 15})
         assert refused.status == 422
-        assert "RFC 6781 §4.1.4" in refused.body["errors"][0]["message"]
+        assert "RFC 6781 §4.1.4" in refused.body["problems"][0]["message"]
         early = await api.call(
             "POST", "/api/v1/dnssec/example.test./rollover", {"ds_replaced": True}
         )

@@ -8,7 +8,7 @@ from typing import Any
 
 import dns.edns
 import pytest
-from api_client import Api, run_api, settings_for
+from api_client import Api, error_body, run_api, settings_for
 
 GEO = "geo.example.test."
 POOL = {
@@ -228,7 +228,7 @@ def test_names_that_are_not_pools_show_what_the_zone_answers(serve, query, expec
             "client=192.0.2.1",
             [
                 {
-                    "field": "name",
+                    "where": "name",
                     "message": "required: the name to ask for, such as www.example.com",
                 }
             ],
@@ -237,26 +237,26 @@ def test_names_that_are_not_pools_show_what_the_zone_answers(serve, query, expec
             "name=a..b&type=MX&client=192.0.2.1&ecs=10.0.0.0/8&seed=-1",
             [
                 {
-                    "field": "name",
+                    "where": "name",
                     "message": 'empty label in "a..b": write the name without doubled dots',
                 },
-                {"field": "type", "message": "must be A or AAAA, got 'MX'"},
+                {"where": "type", "message": "must be A or AAAA, got 'MX'"},
                 {
-                    "field": "client",
+                    "where": "client",
                     "message": "give exactly one of client=ADDRESS or ecs=NETWORK/PREFIX",
                 },
-                {"field": "seed", "message": "must be a non-negative integer, got '-1'"},
+                {"where": "seed", "message": "must be a non-negative integer, got '-1'"},
             ],
         ),
         (
             "name=x.example.test&client=1.2.3",
-            [{"field": "client", "message": "not an IPv4 or IPv6 address, got '1.2.3'"}],
+            [{"where": "client", "message": "not an IPv4 or IPv6 address, got '1.2.3'"}],
         ),
         (
             "name=x.example.test&ecs=1.2.3.0/33",
             [
                 {
-                    "field": "ecs",
+                    "where": "ecs",
                     "message": "not a network such as 81.2.69.0/24 or 2001:db8::/56, "
                     "got '1.2.3.0/33'",
                 }
@@ -270,7 +270,7 @@ def test_bad_parameters_are_422_naming_each_one(serve, query, errors):
         reply = await api.call("GET", f"/api/v1/explain?{query}")
         assert (reply.status, reply.body) == (
             422,
-            {"error": "invalid explain query", "errors": errors},
+            error_body("invalid explain query", errors),
         )
 
     serve(body)

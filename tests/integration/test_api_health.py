@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from api_client import Api, run_api, settings_for
+from api_client import Api, error_body, run_api, settings_for
 
 from geodns.api.keys import STORE
 from geodns.auth import issue_token
@@ -138,12 +138,10 @@ def test_an_address_never_reported_is_up_and_unknown_and_a_bad_one_is_422(serve)
         bad = await api.call("GET", "/api/v1/health/addresses/nope")
         assert (bad.status, bad.body) == (
             422,
-            {
-                "error": "invalid address",
-                "errors": [
-                    {"field": "address", "message": 'not an IPv4 or IPv6 address, got "nope"'}
-                ],
-            },
+            error_body(
+                "invalid address",
+                [{"where": "address", "message": 'not an IPv4 or IPv6 address, got "nope"'}],
+            ),
         )
 
     serve(body)
@@ -166,40 +164,40 @@ def test_every_bad_report_field_is_listed_in_one_422(serve):
         )
         assert (reply.status, reply.body) == (
             422,
-            {
-                "error": "invalid reports",
-                "errors": [
+            error_body(
+                "invalid reports",
+                [
                     {
-                        "field": "reports[1].colour",
+                        "where": "reports[1].colour",
                         "message": "unknown field; expected one of: address, status, reason, ttl",
                     },
                     {
-                        "field": "reports[1].address",
+                        "where": "reports[1].address",
                         "message": 'not an IPv4 or IPv6 address, got "192.0.2.300"',
                     },
                     {
-                        "field": "reports[1].status",
+                        "where": "reports[1].status",
                         "message": 'must be "up" or "down", got "sideways"',
                     },
                     {
-                        "field": "reports[1].ttl",
+                        "where": "reports[1].ttl",
                         "message": "must be seconds from 1 to 86400, got 0",
                     },
                     {
-                        "field": "reports[2].reason",
+                        "where": "reports[2].reason",
                         "message": "must be text of at most 500 characters",
                     },
                     {
-                        "field": "reports[2].ttl",
+                        "where": "reports[2].ttl",
                         "message": "must be seconds from 1 to 86400, got true",
                     },
-                    {"field": "reports[3]", "message": 'must be an object with fields, got "down"'},
+                    {"where": "reports[3]", "message": 'must be an object with fields, got "down"'},
                 ],
-            },
+            ),
         )
         empty = await api.call("POST", "/api/v1/health/reports", {"reports": []}, token="prober")
-        assert empty.body["errors"] == [
-            {"field": "reports", "message": "must be a list of 1 to 1000 reports, got []"}
+        assert empty.body["problems"] == [
+            {"where": "reports", "message": "must be a list of 1 to 1000 reports, got []"}
         ]
         # nothing of a refused batch is stored
         failed = await api.call("GET", "/api/v1/health/failed")

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 from aiohttp import web
-from api_client import Api, run_api, settings_for
+from api_client import Api, error_body, run_api, settings_for
 from prometheus_client.parser import text_string_to_metric_families
 
 from geodns.api.keys import ANSWERER, SNAPSHOTS
@@ -150,7 +150,9 @@ def test_request_ids_are_echoed_when_sane_and_made_up_otherwise(settings):
         given = await api.call("GET", "/healthz", token=None, headers={"X-Request-Id": "abc-1"})
         assert given.headers["X-Request-Id"] == "abc-1"
         odd = await api.call("GET", "/healthz", token=None, headers={"X-Request-Id": "a b\tc"})
+        again = await api.call("GET", "/healthz", token=None, headers={"X-Request-Id": "a b\tc"})
         assert len(odd.headers["X-Request-Id"]) == 32
+        assert odd.headers["X-Request-Id"] != again.headers["X-Request-Id"]
 
     run_api(settings, body)
 
@@ -168,7 +170,7 @@ def test_a_bug_in_a_handler_is_a_500_naming_the_request_id_logged_with_its_trace
         reply = await api.call("GET", "/api/v1/broken", headers={"X-Request-Id": "req-42"})
         assert (reply.status, reply.body) == (
             500,
-            {"error": "internal error; the server log has the details", "request_id": "req-42"},
+            error_body("internal error; the server log has the details", request_id="req-42"),
         )
 
     with caplog.at_level(logging.ERROR, logger="geodns.api.middlewares"):

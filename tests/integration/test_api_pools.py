@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from api_client import Api, run_api, settings_for
+from api_client import Api, error_body, run_api, settings_for
 from sqlalchemy import func, select
 
 from geodns.api.keys import STORE
@@ -72,7 +72,7 @@ def test_creating_an_existing_pool_is_409_and_writes_no_audit_row(serve):
         await api.call("POST", "/api/v1/pools", POOL)
         before = await audit_rows(api)
         again = await api.call("POST", "/api/v1/pools", POOL)
-        assert (again.status, again.body) == (409, {"error": f"pool {LB} already exists"})
+        assert (again.status, again.body) == (409, error_body(f"pool {LB} already exists"))
         assert await audit_rows(api) == before
 
     serve(body)
@@ -95,7 +95,7 @@ def test_creating_an_existing_pool_is_409_and_writes_no_audit_row(serve):
 def test_a_body_that_is_not_a_json_object_is_400(serve, data, error):
     async def body(api: Api) -> None:
         reply = await api.call("POST", "/api/v1/pools", data=data)
-        assert (reply.status, reply.body) == (400, {"error": error})
+        assert (reply.status, reply.body) == (400, error_body(error))
 
     serve(body)
 
@@ -116,35 +116,35 @@ def test_every_invalid_field_is_listed_in_one_422(serve):
     async def body(api: Api) -> None:
         reply = await api.call("POST", "/api/v1/pools", bad)
         assert reply.status == 422
-        assert reply.body == {
-            "error": "invalid pool lb.example.test",
-            "errors": [
+        assert reply.body == error_body(
+            "invalid pool lb.example.test",
+            [
                 {
-                    "field": "colour",
+                    "where": "colour",
                     "message": "unknown field; expected one of: name, ttl, "
                     "policy, max_answers, min_healthy_fraction, fail_open, default_regions, "
                     "members, rules, check",
                 },
-                {"field": "ttl", "message": "must be an integer from 1 to 3600, got 0"},
+                {"where": "ttl", "message": "must be an integer from 1 to 3600, got 0"},
                 {
-                    "field": "policy",
+                    "where": "policy",
                     "message": "must be one of weighted, nearest, sticky, "
                     'round_robin, failover, adaptive; got "fastest"',
                 },
                 {
-                    "field": "members[1].address",
+                    "where": "members[1].address",
                     "message": "192.0.2.1 is already members[0]; list each address once per pool",
                 },
                 {
-                    "field": "members[2].address",
+                    "where": "members[2].address",
                     "message": 'not an IPv4 or IPv6 address, got "not-an-ip"',
                 },
                 {
-                    "field": "members[2].weight",
+                    "where": "members[2].weight",
                     "message": "must be an integer from 0 to 65535, got -1",
                 },
             ],
-        }
+        )
 
     serve(body)
 
@@ -174,7 +174,7 @@ def test_a_pool_the_zones_cannot_serve_is_422_on_name(serve, name, message):
         reply = await api.call("POST", "/api/v1/pools", {**POOL, "name": name})
         assert (reply.status, reply.body) == (
             422,
-            {"error": f"invalid pool {name}.", "errors": [{"field": "name", "message": message}]},
+            error_body(f"invalid pool {name}.", [{"where": "name", "message": message}]),
         )
 
     serve(body)
@@ -197,7 +197,7 @@ def test_put_replaces_and_bumps_the_version_and_if_match_guards_it(serve):
         stale = await api.call("PUT", f"/api/v1/pools/{LB}", two, headers={"If-Match": '"1"'})
         assert (stale.status, stale.body, stale.headers["ETag"]) == (
             412,
-            {"error": f"pool {LB} is at version 2, not 1: read it again and retry"},
+            error_body(f"pool {LB} is at version 2, not 1: read it again and retry"),
             '"2"',
         )
         weak = await api.call("PUT", f"/api/v1/pools/{LB}", two, headers={"If-Match": 'W/"2"'})
@@ -216,17 +216,17 @@ def test_put_cannot_rename_a_pool(serve):
         reply = await api.call("PUT", f"/api/v1/pools/{LB}", {**POOL, "name": "x.example.test"})
         assert (reply.status, reply.body) == (
             422,
-            {
-                "error": f"invalid pool {LB}",
-                "errors": [
+            error_body(
+                f"invalid pool {LB}",
+                [
                     {
-                        "field": "name",
+                        "where": "name",
                         "message": f"must be {LB}, the pool of the URL (to "
                         "rename: create the new pool, then delete this one), got "
                         "'x.example.test'",
                     }
                 ],
-            },
+            ),
         )
 
     serve(body)
@@ -252,15 +252,15 @@ def test_patch_is_a_json_merge_patch_validated_as_a_whole(serve):
         )
         assert (broken.status, broken.body) == (
             422,
-            {
-                "error": f"invalid pool {LB}",
-                "errors": [
+            error_body(
+                f"invalid pool {LB}",
+                [
                     {
-                        "field": "rules[0].regions[0]",
+                        "where": "rules[0].regions[0]",
                         "message": 'region "eu" has no members (regions with members: us)',
                     }
                 ],
-            },
+            ),
         )
         assert (await api.call("GET", f"/api/v1/pools/{LB}")).headers["ETag"] == '"2"'
 
@@ -271,7 +271,7 @@ def test_missing_pools_are_404(serve):
     async def body(api: Api) -> None:
         for method in ("GET", "PUT", "PATCH", "DELETE"):
             reply = await api.call(method, "/api/v1/pools/none.example.test", {"ttl": 5})
-            assert (reply.status, reply.body) == (404, {"error": "no pool none.example.test."})
+            assert (reply.status, reply.body) == (404, error_body("no pool none.example.test."))
 
     serve(body)
 
@@ -298,19 +298,19 @@ def test_list_filters_by_zone_and_pages_with_an_opaque_cursor(serve):
         bad = await api.call("GET", "/api/v1/pools?limit=0&cursor=zzz&zone=-bad-")
         assert (bad.status, bad.body) == (
             422,
-            {
-                "error": "invalid query",
-                "errors": [
-                    {"field": "limit", "message": "must be an integer from 1 to 1000, got '0'"},
-                    {"field": "cursor", "message": "not a cursor from a previous page's next link"},
+            error_body(
+                "invalid query",
+                [
+                    {"where": "limit", "message": "must be an integer from 1 to 1000, got '0'"},
+                    {"where": "cursor", "message": "not a cursor from a previous page's next link"},
                     {
-                        "field": "zone",
+                        "where": "zone",
                         "message": "label \"-bad-\" must be letters, digits, '-' and "
                         "'_', not starting or ending with '-' (internationalised names: "
                         "use the xn-- form)",
                     },
                 ],
-            },
+            ),
         )
 
     serve(body)
@@ -349,15 +349,15 @@ def test_member_put_adds_then_replaces_and_delete_revalidates_the_pool(serve):
         wrong = await api.call("PUT", path, {"address": "192.0.2.99"})
         assert (wrong.status, wrong.body) == (
             422,
-            {
-                "error": "invalid member",
-                "errors": [
+            error_body(
+                "invalid member",
+                [
                     {
-                        "field": "address",
+                        "where": "address",
                         "message": "must be 2001:db8::1, the member of the URL, got '192.0.2.99'",
                     }
                 ],
-            },
+            ),
         )
         listed = await api.call("GET", f"/api/v1/pools/{LB}/members", token="prober")
         assert [m["address"] for m in listed.body["members"]] == [
@@ -368,8 +368,8 @@ def test_member_put_adds_then_replaces_and_delete_revalidates_the_pool(serve):
         # the rule and default_regions name "eu": its only member cannot go
         refused = await api.call("DELETE", f"/api/v1/pools/{LB}/members/192.0.2.11")
         assert refused.status == 422
-        assert refused.body["errors"][0] == {
-            "field": "default_regions[1]",
+        assert refused.body["problems"][0] == {
+            "where": "default_regions[1]",
             "message": 'region "eu" has no members (regions with members: us)',
         }
         gone = await api.call("DELETE", path)
@@ -378,7 +378,7 @@ def test_member_put_adds_then_replaces_and_delete_revalidates_the_pool(serve):
         missing = await api.call("GET", path)
         assert (missing.status, missing.body) == (
             404,
-            {"error": f"pool {LB} has no member 2001:db8::1"},
+            error_body(f"pool {LB} has no member 2001:db8::1"),
         )
 
     serve(body)
@@ -431,7 +431,7 @@ def test_member_urls_are_stored_and_given_to_every_member_or_none(serve):
         member = f"/api/v1/pools/{LB}/members/192.0.2.12"
         bad = await api.call("PATCH", member, {"url": "ftp://192.0.2.12"}, token="editor")
         assert bad.status == 422
-        assert [(e["field"], e["message"]) for e in bad.body["errors"]] == [
+        assert [(e["where"], e["message"]) for e in bad.body["problems"]] == [
             (
                 "url",
                 "must start with http:// or https:// such as https://eu1.example.com or "
@@ -441,7 +441,7 @@ def test_member_urls_are_stored_and_given_to_every_member_or_none(serve):
         # null removes the url (RFC 7396), which leaves the other member's alone: refused
         removed = await api.call("PATCH", member, {"url": None}, token="editor")
         assert removed.status == 422
-        assert [(e["field"], e["message"]) for e in removed.body["errors"]] == [
+        assert [(e["where"], e["message"]) for e in removed.body["problems"]] == [
             (
                 "members[1].url",
                 "required because members[0] has one: the HTTP redirector may choose any "
