@@ -10,7 +10,8 @@ from aiohttp import web
 from geodns.api.keys import ANSWERER, CLOCK, DECIDER, METRICS, SETTINGS, SNAPSHOTS, STORE
 from geodns.api.middlewares import count_requests, error_bodies, request_ids, require_token
 from geodns.api.routes import add_routes
-from geodns.health.state import FlapDamper, HealthDecider
+from geodns.health.damping import FlapDamper
+from geodns.health.decider import HealthDecider
 from geodns.metrics import Metrics, ServingSources
 from geodns.settings import Settings
 from geodns.snapshot import SnapshotHolder, empty_snapshot

@@ -18,6 +18,7 @@ from geodns.api.http import JSON, caller, read_object
 from geodns.api.keys import CLOCK, DECIDER, RECORDER
 from geodns.api.pools import publish, store_of
 from geodns.errors import Problem, ValidationError
+from geodns.health.damping import hold_end
 from geodns.health.service import HealthService, ReportIn
 from geodns.pools.validate import show
 from geodns.store.repository import AddressState
@@ -105,8 +106,8 @@ def _report(item: Any, where: str, problems: list[Problem]) -> ReportIn | None:
 
 def _held_until(state: AddressState | None, now: datetime) -> str | None:
     """When flap damping lets the address up again if it stays stable (None: not held)."""
-    hold_end = None if state is None else state.history.hold_end(now.timestamp())
-    return None if hold_end is None else _time(datetime.fromtimestamp(hold_end, UTC))
+    ends = None if state is None else hold_end(state.history, now.timestamp())
+    return None if ends is None else _time(datetime.fromtimestamp(ends, UTC))
 
 
 def _time(value: datetime | None) -> str | None:

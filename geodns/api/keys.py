@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from geodns.answer.server import Listeners
     from geodns.geo import GeoReader
     from geodns.health.checker import HealthChecker, HealthRecorder
-    from geodns.health.state import HealthDecider
+    from geodns.health.decider import HealthDecider
     from geodns.metrics import Metrics
     from geodns.publisher import SnapshotPublisher
     from geodns.settings import Settings

@@ -14,9 +14,11 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from geodns.health.adaptive import AdaptiveWeights
+from geodns.health.decider import HealthDecider
 from geodns.health.probes import run_check
 from geodns.health.scheduler import DEFAULT_CONCURRENCY, GRACE_S, CheckScheduler, Probe, Target
-from geodns.health.state import AdaptiveWeights, CheckState, HealthDecider, Result, Status
+from geodns.health.state import CheckState, Result, Status
 from geodns.pools.model import Check, Policy, Pool
 from geodns.store.repository import HealthChange, Report, Store
 

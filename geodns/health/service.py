@@ -1,7 +1,7 @@
 """HealthService: what the API's /health routes do with probes' reports.
 
 Control plane: does I/O through the Store. How reports combine is the configured
-HealthDecider (geodns.health.state: probe quorum, report expiry, flap damping), passed
+HealthDecider (geodns.health.decider: probe quorum, report expiry, flap damping), passed
 in so that every decision about an address, from the API or the built-in checker, is
 made by the same policy over the same stored damping history.
 """
@@ -14,8 +14,8 @@ from datetime import datetime, timedelta
 
 from geodns.store.repository import (
     AddressState,
-    Decide,
     HealthChange,
+    HealthPolicy,
     Report,
     Store,
     Transition,
@@ -55,10 +55,10 @@ class AddressView:
 
 
 class HealthService:
-    def __init__(self, store: Store, clock: Callable[[], datetime], decide: Decide) -> None:
+    def __init__(self, store: Store, clock: Callable[[], datetime], policy: HealthPolicy) -> None:
         self._store = store
         self._clock = clock
-        self._decide = decide
+        self._policy = policy
 
     def now(self) -> datetime:
         return self._clock()
@@ -71,7 +71,7 @@ class HealthService:
         A change with .changed set moved what DNS serves: the caller refreshes the snapshot.
         """
         rows = [Report(probe, r.address, r.down, r.reason, now, r.ttl_s) for r in reports]
-        return await self._store.record_reports(probe, rows, now, self._decide)
+        return await self._store.record_reports(probe, rows, now, self._policy)
 
     async def failed(self, now: datetime) -> list[AddressState]:
         """The addresses served as down now, in address order."""

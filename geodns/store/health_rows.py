@@ -1,10 +1,13 @@
 """Health in the database: probes' latest reports, each address's decided state, transitions.
 
 Control plane: does I/O. HealthMethods are Store's health calls; the functions below work
-on the caller's connection. Deciding what reports mean is not done here: callers pass
-the decided state, or a decide function, in. The decide function gets, and the store
-keeps, each address's flap damping memory (FlapHistory) in the same transaction as the
-reports it decides from, under the writers' lock, so every node decides alike.
+on the caller's connection. Deciding what reports mean is not done here, nor which
+decisions to write: callers pass the decided state, or a HealthPolicy (below; in
+practice geodns.health.decider.HealthDecider) whose plan says what to write. The policy
+gets, and the store keeps, each address's flap damping memory (FlapMemory) in the same
+transaction as the reports it decides from, under the writers' lock, so every node
+decides alike. The store imports nothing of geodns.health: it names what it needs as
+Protocols, as geodns.health.votes.Vote names a Report.
 """
 
 from __future__ import annotations
@@ -13,14 +16,13 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from geodns.health.state import NO_HISTORY, Decision, FlapHistory
 from geodns.store import tables as t
 from geodns.store.audit import write_audit
 from geodns.store.changes import mark_health_changed
@@ -38,13 +40,24 @@ class Report:
 
 
 @dataclass(frozen=True, slots=True)
+class FlapMemory:
+    """Flap damping's memory of one address as stored beside its state: the latest voted
+    state, when it changed (Unix seconds, newest last), and until when it is held down.
+    What it means is geodns.health.damping's business."""
+
+    raw_down: bool = False
+    changes: tuple[float, ...] = ()
+    held_until: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class AddressState:
     address: str
     down: bool
     reason: str
     since: datetime
     probes: dict[str, bool]  # probe name -> says down
-    history: FlapHistory = NO_HISTORY  # flap damping's memory of this address
+    history: FlapMemory = FlapMemory()  # flap damping's memory of this address
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,8 +92,54 @@ class Redecided:
     next_due: datetime | None  # the earliest due over every address
 
 
-# (one address's reports, its stored damping memory, now) -> what to serve and keep
-Decide = Callable[[Sequence[Report], FlapHistory, datetime], Decision]
+class Memory(Protocol):
+    """Damping memory to store (FlapMemory and geodns.health's FlapHistory fit)."""
+
+    @property
+    def raw_down(self) -> bool: ...
+    @property
+    def changes(self) -> tuple[float, ...]: ...
+    @property
+    def held_until(self) -> float | None: ...
+
+
+class Decided(Protocol):
+    """One address's decision, as the store writes it (geodns.health.votes.Decision fits)."""
+
+    @property
+    def down(self) -> bool: ...
+    @property
+    def reason(self) -> str: ...
+    @property
+    def votes(self) -> Mapping[str, bool]: ...  # probe -> says down
+    @property
+    def history(self) -> Memory: ...
+    @property
+    def due(self) -> datetime | None: ...  # when it can change with no new report
+
+
+class Plan(Protocol):
+    """What to write: address -> decision, in order; and when a redecision is next due."""
+
+    @property
+    def decisions(self) -> Mapping[str, Decided]: ...
+    @property
+    def next_due(self) -> datetime | None: ...
+
+
+class HealthPolicy(Protocol):
+    """Decides addresses from their reports and stored states, and says which decisions to
+    write (geodns.health.decider.HealthDecider fits)."""
+
+    def plan(
+        self,
+        reports: Mapping[str, Sequence[Report]],
+        stored: Mapping[str, AddressState],
+        addresses: Sequence[str] | None,
+        now: datetime,
+        *,
+        always: bool = False,
+    ) -> Plan: ...
 
 
 class HealthMethods(StoreCore):
@@ -133,32 +192,33 @@ class HealthMethods(StoreCore):
         return change.transition
 
     async def record_reports(
-        self, probe: str, reports: Sequence[Report], now: datetime, decide: Decide
+        self, probe: str, reports: Sequence[Report], now: datetime, policy: HealthPolicy
     ) -> list[HealthChange]:
         """Save a probe's batch of reports and re-decide each address, in one transaction.
 
-        decide(every stored report on one address, its stored FlapHistory, now) is the
-        health policy; the store keeps what it says. One HealthChange per address, in order.
+        policy decides each address from every stored report on it and its stored
+        FlapMemory; the store keeps what it says. One HealthChange per address, in order.
         """
         async with self._write(f"reports from {probe}") as conn:
             await lock_writers(conn)
             for report in reports:
                 await upsert_report(conn, report)
             addresses = list(dict.fromkeys(r.address for r in reports))
-            redecided = await self._redecide(conn, addresses, now, decide, probe, always=True)
+            redecided = await self._redecide(conn, addresses, now, policy, probe, always=True)
         self._count(redecided.changes)
         return redecided.changes
 
-    async def redecide_health(self, now: datetime, decide: Decide) -> Redecided:
+    async def redecide_health(self, now: datetime, policy: HealthPolicy) -> Redecided:
         """Vote again over every address with reports or a stored state, in one transaction
         under the writers' lock, and store what differs: reports expire and holds end
-        without any new report. A report stored meanwhile waits for the lock, so this
-        never writes over a newer decision. One HealthChange per address it wrote, and
-        the earliest time any address's decision can change by itself.
+        without any new report; which differ is the policy's plan. A report stored
+        meanwhile waits for the lock, so this never writes over a newer decision. One
+        HealthChange per address it wrote, and the earliest time any address's decision
+        can change by itself.
         """
         async with self._write("health redecision") as conn:
             await lock_writers(conn)
-            redecided = await self._redecide(conn, None, now, decide, "health", always=False)
+            redecided = await self._redecide(conn, None, now, policy, "health", always=False)
         self._count(redecided.changes)
         return redecided
 
@@ -167,31 +227,20 @@ class HealthMethods(StoreCore):
         conn: AsyncConnection,
         addresses: Sequence[str] | None,
         now: datetime,
-        decide: Decide,
+        policy: HealthPolicy,
         actor: str,
         *,
         always: bool,
     ) -> Redecided:
-        """Decide addresses (None: every one known) from their reports and stored history;
-        write each decision (always) or only those that differ from what is stored."""
+        """Read addresses' reports and states (None: every one known), and write what the
+        policy's plan over them says."""
         reports: dict[str, list[Report]] = {a: [] for a in addresses or ()}
         for report in await read_reports(conn, addresses):
             reports.setdefault(report.address, []).append(report)
         stored = {s.address: s for s in await read_states(conn, addresses=addresses)}
-        chosen = addresses if addresses is not None else sorted(reports.keys() | stored.keys())
+        plan = policy.plan(reports, stored, addresses, now, always=always)
         changes = []
-        dues = []
-        for address in chosen:
-            decision = decide(reports.get(address, []), _history(stored.get(address)), now)
-            if decision.due is not None:
-                dues.append(decision.due)
-            old = stored.get(address)
-            if not always:
-                if old is None and not decision.down and not decision.votes:
-                    if decision.history == NO_HISTORY:
-                        continue  # never stored, nobody votes: up, as it already counts
-                elif old is not None and _same(old, decision):
-                    continue
+        for address, decision in plan.decisions.items():
             change = await apply_health(
                 conn,
                 address,
@@ -206,7 +255,7 @@ class HealthMethods(StoreCore):
         changed = [change.address for change in changes if change.changed]
         if changed:
             await mark_health_changed(conn, changed, await self._bump(conn))
-        return Redecided(changes, min(dues, default=None))
+        return Redecided(changes, plan.next_due)
 
     def _count(self, changes: Iterable[HealthChange]) -> None:
         """Count committed transitions (called after the transaction, never on rollback)."""
@@ -290,25 +339,11 @@ async def read_states(
 
 def _state(row: Any) -> AddressState:
     held_until = None if row.held_until is None else row.held_until.timestamp()
-    history = FlapHistory(row.raw_down, tuple(float(t) for t in row.raw_changes), held_until)
+    history = FlapMemory(row.raw_down, tuple(float(t) for t in row.raw_changes), held_until)
     return AddressState(row.address, row.down, row.reason, row.since, row.probes, history)
 
 
-def _history(state: AddressState | None) -> FlapHistory:
-    """The stored damping memory; a never-seen address has none and counts as up."""
-    return NO_HISTORY if state is None else state.history
-
-
-def _same(state: AddressState, decision: Decision) -> bool:
-    return (state.down, state.reason, dict(state.probes), state.history) == (
-        decision.down,
-        decision.reason,
-        decision.votes,
-        decision.history,
-    )
-
-
-def _history_values(history: FlapHistory) -> dict[str, Any]:
+def _history_values(history: Memory) -> dict[str, Any]:
     held_until = history.held_until
     return {
         "raw_down": history.raw_down,
@@ -324,7 +359,7 @@ async def store_state(
     reason: str,
     probes: Mapping[str, bool],
     now: datetime,
-    history: FlapHistory | None = None,
+    history: Memory | None = None,
 ) -> HealthChange:
     """Write the decided state; a transition row when up/down changed. A never-seen address
     counts as up. history None keeps the stored damping memory (a new row: the decided
@@ -337,7 +372,7 @@ async def store_state(
     if history is not None:
         values.update(_history_values(history))
     elif before is None:
-        values.update(_history_values(FlapHistory(raw_down=down)))
+        values.update(_history_values(FlapMemory(raw_down=down)))
     if before is None:
         await conn.execute(insert(t.address_health).values(address=address, since=now, **values))
     else:
@@ -364,7 +399,7 @@ async def apply_health(
     probes: Mapping[str, bool],
     now: datetime,
     actor: str,
-    history: FlapHistory | None = None,
+    history: Memory | None = None,
 ) -> HealthChange:
     """store_state, plus an audit row by actor when up/down changed."""
     change = await store_state(conn, address, down, reason, probes, now, history)

@@ -35,9 +35,10 @@ from geodns.store.dnssec_keys import NewKey, SigningMethods, StoredKey, ZoneSign
 from geodns.store.engine import DEFAULT_URL, database_url, open_engine, safe_url, transaction
 from geodns.store.health_rows import (
     AddressState,
-    Decide,
+    FlapMemory,
     HealthChange,
     HealthMethods,
+    HealthPolicy,
     Redecided,
     Report,
     Transition,
@@ -60,7 +61,8 @@ __all__ = [  # what callers import from here (the engine helpers for older call 
     "AddressState",
     "AuditEntry",
     "Changes",
-    "Decide",
+    "FlapMemory",
+    "HealthPolicy",
     "HealthChange",
     "NewKey",
     "Redecided",

@@ -148,7 +148,7 @@ address_health = Table(
     Column("probes", JSON, nullable=False),  # {probe: says_down}
     # the generation at which (down, reason) last changed: what load_changes reads
     Column("changed_generation", BigInteger, nullable=False, server_default="0"),
-    # flap damping's memory (geodns.health.state.FlapHistory), shared by every node: the
+    # flap damping's memory (geodns.health.damping), shared by every node: the
     # voted state before damping, when it changed (Unix seconds, newest last), and until
     # when the address is held down whatever the votes say
     Column("raw_down", Boolean, nullable=False, server_default=false()),

@@ -13,8 +13,8 @@ from api_client import Api, error_body, run_api, settings_for
 
 from geodns.api.keys import STORE
 from geodns.auth import issue_token
+from geodns.health.decider import HealthDecider
 from geodns.health.service import HealthService, ReportIn
-from geodns.health.state import HealthDecider
 from geodns.store.repository import Store
 
 LB = "lb.example.test."

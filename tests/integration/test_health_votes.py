@@ -16,7 +16,8 @@ from typing import Any
 from integration.health_backends import HttpBackend
 
 from geodns.health.checker import HealthChecker, HealthRecorder
-from geodns.health.state import FlapDamper, HealthDecider
+from geodns.health.damping import FlapDamper
+from geodns.health.decider import HealthDecider
 from geodns.pools.model import AddressHealth, Check, CheckType, Member, Pool
 from geodns.store.core import lock_writers
 from geodns.store.health_rows import Report, upsert_report

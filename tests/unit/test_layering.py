@@ -32,6 +32,36 @@ CONTROL_PLANE = (
 ASYNCIO_ALLOWED = {"geodns.answer.server"}
 # dns/ holds the RFC building blocks: it imports nothing of geodns above itself
 RFC_BLOCKS_MAY_IMPORT = ("geodns.dns", "geodns.errors")
+# The control plane's package map: each package -> what it must never import. The store is
+# reached through Protocols (health's policy, the publisher's ChangeSource), never the
+# other way round; only geodns.app composes them.
+DRIVERS = ("sqlalchemy", "alembic", "asyncpg", "aiosqlite")
+COMPOSITION = ("geodns.app", "geodns.cli", "geodns.__main__")
+CONTROL_PLANE_MAP = {
+    "geodns.store": (
+        "geodns.health",
+        "geodns.api",
+        "geodns.publisher",
+        "geodns.metrics",
+        "geodns.workers",
+        "aiohttp",
+        *COMPOSITION,
+    ),
+    "geodns.health": ("geodns.api", "geodns.publisher", *DRIVERS, *COMPOSITION),
+    "geodns.api": (*DRIVERS, *COMPOSITION),
+    "geodns.publisher": ("geodns.api", "aiohttp", *DRIVERS, *COMPOSITION),
+    "geodns.metrics": ("geodns.api", "geodns.store", "aiohttp", *DRIVERS, *COMPOSITION),
+    "geodns.workers": ("geodns.api", "geodns.store", "aiohttp", *DRIVERS, *COMPOSITION),
+}
+# pure policy: no I/O, no event loop, no store (probes, scheduler and checker do the I/O)
+PURE_HEALTH = (
+    "geodns.health.state",
+    "geodns.health.votes",
+    "geodns.health.damping",
+    "geodns.health.decider",
+    "geodns.health.adaptive",
+)
+IMPURE = ("asyncio", "aiohttp", "socket", "time", "random", "geodns.store", *DRIVERS)
 BANNED_NAMES = {"utils", "helpers", "common", "manager"}
 
 
@@ -78,6 +108,28 @@ def test_only_the_dns_server_module_imports_asyncio_in_the_data_plane(path):
     if module_name(path) in ASYNCIO_ALLOWED:
         return
     assert "asyncio" not in imports_of(path)
+
+
+@pytest.mark.parametrize(
+    ("path", "banned"),
+    [
+        (p, banned)
+        for package, banned in CONTROL_PLANE_MAP.items()
+        for p in MODULES
+        if starts(module_name(p), (package,))
+    ],
+    ids=lambda value: module_name(value) if isinstance(value, Path) else "",
+)
+def test_control_plane_packages_import_only_down_the_map(path, banned):
+    wrong = sorted(i for i in imports_of(path) if starts(i, banned))
+    assert wrong == []
+
+
+@pytest.mark.parametrize(
+    "path", [p for p in MODULES if module_name(p) in PURE_HEALTH], ids=lambda p: module_name(p)
+)
+def test_health_policy_modules_stay_pure(path):
+    assert sorted(i for i in imports_of(path) if starts(i, IMPURE)) == []
 
 
 def test_no_grab_bag_module_names():
