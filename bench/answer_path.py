@@ -31,7 +31,7 @@ def build(tree: Path) -> tuple[object, object]:
     from geodns.dns.zonefile import load_zone_dir
     from geodns.geo import open_geo
     from geodns.pools.model import HealthView
-    from geodns.pools.validate import parse_pools_file
+    from geodns.pools_file import load_pools_file
     from geodns.snapshot import SnapshotHolder, build_snapshot, empty_snapshot
 
     try:
@@ -42,7 +42,7 @@ def build(tree: Path) -> tuple[object, object]:
         from geodns.dns.query import Transport  # type: ignore[no-redef]
 
     zones = load_zone_dir(BENCH).zones  # example.test.zone
-    pools = parse_pools_file(BENCH / "pools.yaml")
+    pools = load_pools_file(BENCH / "pools.yaml")
     geo = open_geo(str(BENCH / "loopback-geo.mmdb"))
     holder = SnapshotHolder(empty_snapshot())
     holder.publish(build_snapshot(1, zones, pools, HealthView(), geo))

@@ -1,20 +1,24 @@
 """`geodns pools apply` and `export`: make the store's pools match a YAML file, or print them.
 
-Control plane: reads files and the database. Plan first, then apply, in one
-transaction per pool; --dry-run stops after the plan.
+Control plane: reads files and the database. The YAML is read here, each problem located
+at its file and line (geodns.pools.validate checks the documents, knowing no YAML).
+Plan first, then apply, in one transaction per pool; --dry-run stops after the plan.
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
+from typing import Any
 
 import yaml
 
 from geodns.dns.zonefile import load_zone_dir
 from geodns.errors import Problem, ValidationError
-from geodns.pools.model import to_document
+from geodns.pools.fields import show
+from geodns.pools.model import Pool, to_document
 from geodns.pools.plan import plan
-from geodns.pools.validate import check_pool_in_zones, parse_pools_file
+from geodns.pools.validate import check_pool_in_zones, validate_pools_document
 from geodns.settings import Settings
 from geodns.store.migrate import ensure_schema
 from geodns.store.repository import Store
@@ -35,7 +39,7 @@ async def apply_file(
                 f"{path} not applied: the database has changes already (generation "
                 f"{generation}); --if-new seeds a new database only"
             ], False
-    desired = parse_pools_file(path)
+    desired = load_pools_file(path)
     origins = [zone.origin_text for zone in load_zone_dir(settings.zones).zones.values()]
     problems: list[Problem] = []
     for index, pool in enumerate(desired):
@@ -81,3 +85,86 @@ async def export_yaml(settings: Settings) -> str:
         await store.close()
     document = {"pools": [to_document(pool) for pool in pools]}
     return yaml.safe_dump(document, sort_keys=False, default_flow_style=None)
+
+
+def load_pools_file(path: Path) -> list[Pool]:
+    """A YAML file with a top-level `pools:` list -> pools; ValidationError with path:line."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        problem = Problem(str(path), f"cannot read: {exc}")
+        raise ValidationError(f"pools file {path}", [problem]) from exc
+    return parse_pools_text(text, str(path))
+
+
+def parse_pools_text(text: str, source: str) -> list[Pool]:
+    """Pools file text -> pools; where is "source:line: field path" for each problem."""
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        doc = yaml.safe_load(text)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        where = f"{source}:{mark.line + 1}" if mark is not None else source
+        column = f" (column {mark.column + 1})" if mark is not None else ""
+        raise ValidationError(
+            f"pools file {source}", [Problem(where, f"YAML syntax error: {exc.problem}{column}")]
+        ) from exc
+    except yaml.YAMLError as exc:
+        raise ValidationError(
+            f"pools file {source}", [Problem(source, f"YAML error: {exc}")]
+        ) from exc
+    pools, found = validate_pools_document(doc)
+    problems = _duplicate_keys(node, source) + found
+    if problems:
+        located = [_locate(p, node, source) for p in problems]
+        raise ValidationError(f"pools file {source}", located)
+    return pools
+
+
+_STEP = re.compile(r"\.?([^.\[\]]+)|\[(\d+)\]")
+
+
+def _locate(problem: Problem, root: yaml.Node | None, source: str) -> Problem:
+    """Prefix a field-path problem with source:line of the deepest node the path reaches."""
+    if problem.where.startswith(source):
+        return problem
+    node, line = root, (root.start_mark.line + 1 if root is not None else None)
+    for key, index in _STEP.findall(problem.where):
+        if isinstance(node, yaml.MappingNode) and key:
+            found = [(k, v) for k, v in node.value if k.value == key]
+            if not found:
+                break
+            node, line = found[-1][1], found[-1][0].start_mark.line + 1
+        elif isinstance(node, yaml.SequenceNode) and index and int(index) < len(node.value):
+            node = node.value[int(index)]
+            line = node.start_mark.line + 1
+        else:
+            break
+    where = f"{source}:{line}" if line is not None else source
+    return Problem(f"{where}: {problem.where}", problem.message)
+
+
+def _duplicate_keys(node: yaml.Node | None, source: str) -> list[Problem]:
+    """YAML silently keeps the last of two equal keys; report them instead."""
+    problems: list[Problem] = []
+    stack = [node] if node is not None else []
+    while stack:
+        current = stack.pop()
+        if isinstance(current, yaml.MappingNode):
+            seen: dict[Any, int] = {}
+            for key, value in current.value:
+                line = key.start_mark.line + 1
+                if isinstance(key, yaml.ScalarNode) and key.value in seen:
+                    problems.append(
+                        Problem(
+                            f"{source}:{line}",
+                            f"duplicate key {show(key.value)} "
+                            f"(first on line {seen[key.value]}): keep one",
+                        )
+                    )
+                elif isinstance(key, yaml.ScalarNode):
+                    seen[key.value] = line
+                stack.append(value)
+        elif isinstance(current, yaml.SequenceNode):
+            stack.extend(current.value)
+    return problems

@@ -30,9 +30,9 @@ from geodns.dns.wire import decode_query
 from geodns.errors import Problem, ValidationError
 from geodns.pools.compile import CompiledPool
 from geodns.pools.explain import Trace
+from geodns.pools.fields import name_problem, normalise_name
 from geodns.pools.model import Client
 from geodns.pools.select import Prepared, prepare
-from geodns.pools.validate import name_problem, normalise_name
 from geodns.snapshot import Snapshot
 
 QTYPES = {"A": rdatatype.A, "AAAA": rdatatype.AAAA}

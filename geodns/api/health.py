@@ -20,7 +20,7 @@ from geodns.api.pools import publish, store_of
 from geodns.errors import Problem, ValidationError
 from geodns.health.damping import hold_end
 from geodns.health.service import HealthService, ReportIn
-from geodns.pools.validate import show
+from geodns.pools.fields import show
 from geodns.store.repository import AddressState
 
 REPORT_FIELDS = ("address", "status", "reason", "ttl")

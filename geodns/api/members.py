@@ -15,8 +15,8 @@ from aiohttp import web
 from geodns.api.http import JSON, caller, etag, merge_patch, read_object
 from geodns.api.pools import pool_name, pool_url, publish, store_of, validate, write_pool
 from geodns.errors import NotFound, Problem, ValidationError
+from geodns.pools.member_fields import parse_member
 from geodns.pools.model import Member, Pool, member_to_document, to_document
-from geodns.pools.validate import parse_member
 
 
 def member_address(request: web.Request) -> str:

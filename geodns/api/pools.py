@@ -28,8 +28,9 @@ from geodns.api.keys import PUBLISHER, SNAPSHOTS, STORE
 from geodns.dns import names
 from geodns.dns.zone import containing_zone, placement_problem
 from geodns.errors import Problem, StaleVersion, ValidationError
+from geodns.pools.fields import name_problem, normalise_name
 from geodns.pools.model import Pool, to_document
-from geodns.pools.validate import check_pool_in_zones, name_problem, normalise_name, parse_pool
+from geodns.pools.validate import check_pool_in_zones, parse_pool
 from geodns.store.repository import Store
 
 T = TypeVar("T")

@@ -23,7 +23,7 @@ from geodns.dns import names
 from geodns.dns.zone import Zone
 from geodns.dns.zonefile import load_zone_dir
 from geodns.pools.model import HealthView, Member, Pool
-from geodns.pools.validate import parse_pools_file
+from geodns.pools_file import load_pools_file
 from geodns.snapshot import Snapshot, SnapshotBuilder, SnapshotHolder, build_snapshot
 
 DATA = Path(__file__).resolve().parents[1] / "data"
@@ -288,7 +288,7 @@ def test_a_pool_that_does_not_compile_is_a_problem_not_a_failed_build() -> None:
 def test_snapshots_have_no_reference_cycles_so_frozen_ones_are_still_freed() -> None:
     """SnapshotPublisher freezes a big full load out of the cycle collector's sight: what it built
     must be freed by reference counts alone once a later snapshot replaces it."""
-    pools = parse_pools_file(DATA / "pools" / "example.test.yaml")  # every policy
+    pools = load_pools_file(DATA / "pools" / "example.test.yaml")  # every policy
     gc.collect()
     gc.disable()
     try:

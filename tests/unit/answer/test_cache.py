@@ -28,7 +28,7 @@ from geodns.dns import names
 from geodns.dns.zonefile import load_zone_dir
 from geodns.geo import open_geo
 from geodns.pools.model import HealthView, Member, Policy, Pool
-from geodns.pools.validate import parse_pools_file
+from geodns.pools_file import load_pools_file
 from geodns.snapshot import SnapshotHolder, build_snapshot, empty_snapshot
 
 DATA = Path(__file__).resolve().parents[2] / "data"
@@ -105,7 +105,7 @@ EFFECTIVE_WEIGHTS = {"192.0.2.220": 20, "192.0.2.221": 100, "192.0.2.222": 0}
 
 def make_holder(down: frozenset[str] = frozenset()) -> SnapshotHolder:
     zones = load_zone_dir(DATA / "serve").zones
-    pools = list(parse_pools_file(DATA / "pools" / "example.test.yaml")) + MORE_POOLS
+    pools = list(load_pools_file(DATA / "pools" / "example.test.yaml")) + MORE_POOLS
     geo = open_geo(str(DATA / "maxmind" / "GeoIP2-City-Test.mmdb"))
     holder = SnapshotHolder(empty_snapshot())
     health = HealthView(down, effective_weights=EFFECTIVE_WEIGHTS)

@@ -13,7 +13,7 @@ from geodns.dns import names, rcode, rdatatype
 from geodns.dns.wire import decode_query
 from geodns.dns.zonefile import load_zone_dir
 from geodns.pools.model import HealthView
-from geodns.pools.validate import parse_pools_file
+from geodns.pools_file import load_pools_file
 from geodns.snapshot import Snapshot, build_snapshot
 
 DATA = Path(__file__).resolve().parents[2] / "data"
@@ -22,7 +22,7 @@ DATA = Path(__file__).resolve().parents[2] / "data"
 @pytest.fixture(scope="module")
 def snapshot() -> Snapshot:
     zones = load_zone_dir(DATA / "serve").zones
-    pools = parse_pools_file(DATA / "pools" / "example.test.yaml")
+    pools = load_pools_file(DATA / "pools" / "example.test.yaml")
     return build_snapshot(1, zones, pools, HealthView(), None)
 
 
