@@ -311,7 +311,7 @@ async def serve_and_change(url: str, count: int, workdir: Path, changes: int) ->
         database_url=url,
         geoip_db=str(GEO_DB),
         geoip_bundled=False,
-        poll_interval=0.25,
+        poll_interval_s=0.25,
     )
     app = make_app(settings)
     runner = web.AppRunner(app, access_log=None)

@@ -94,7 +94,7 @@ async def keep_snapshot_current(app: web.Application) -> AsyncIterator[None]:
             store,
             app[SETTINGS].database_url,
             publisher.on_store_change,
-            poll_interval_s=app[SETTINGS].poll_interval,
+            poll_interval_s=app[SETTINGS].poll_interval_s,
             stop=stop,
         )
     )
@@ -136,7 +136,7 @@ async def serve_dns(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     answerer = CachingAnswerer(app[SNAPSHOTS])
     app[ANSWERER] = answerer
-    limits = TcpLimits(settings.tcp_idle_timeout, settings.tcp_max_connections)
+    limits = TcpLimits(settings.tcp_idle_timeout_s, settings.tcp_max_connections)
     shared = settings.workers > 1 or settings.worker  # SO_REUSEPORT: the kernel spreads queries
     answer: Answer = answerer
     if settings.query_log:

@@ -74,10 +74,13 @@ def add_setting_flags(parser: argparse.ArgumentParser, *, dns: bool = True) -> N
         help="DNS worker processes sharing the port with SO_REUSEPORT (GEODNS_WORKERS); default 1",
     )
     parser.add_argument(
-        "--tcp-idle-timeout",
+        "--tcp-idle-timeout-s",
         type=float,
         metavar="SECONDS",
         help="close idle TCP connections after this long (RFC 7766 §6.2.3); default 10",
+    )
+    parser.add_argument(
+        "--tcp-idle-timeout", type=float, metavar="SECONDS", help="deprecated: --tcp-idle-timeout-s"
     )
     parser.add_argument(
         "--tcp-max-connections",
@@ -86,10 +89,13 @@ def add_setting_flags(parser: argparse.ArgumentParser, *, dns: bool = True) -> N
         help="concurrent TCP connections; more are closed at once; default 1000",
     )
     parser.add_argument(
-        "--poll-interval",
+        "--poll-interval-s",
         type=float,
         metavar="SECONDS",
         help="how often to check the database for changes; default 0.25",
+    )
+    parser.add_argument(
+        "--poll-interval", type=float, metavar="SECONDS", help="deprecated: --poll-interval-s"
     )
     parser.add_argument(
         "--node-name",
@@ -112,9 +118,11 @@ SETTING_FLAGS = (
     "geoip_db",
     "geoip_bundled",
     "workers",
-    "tcp_idle_timeout",
+    "tcp_idle_timeout_s",
+    "tcp_idle_timeout",  # deprecated spelling
     "tcp_max_connections",
-    "poll_interval",
+    "poll_interval_s",
+    "poll_interval",  # deprecated spelling
     "log_level",
     "query_log",
     "node_name",
@@ -279,6 +287,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = settings_from(args)
         configure_logging(settings.log_level)
+        for note in settings.deprecations:  # once, at start: the old spelling still works
+            logging.getLogger("geodns.settings").warning("deprecated setting: %s", note)
         return run_command(args, settings)
     except GeodnsError as exc:
         print(f"geodns: {exc}", file=sys.stderr)

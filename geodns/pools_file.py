@@ -7,6 +7,7 @@ Plan first, then apply, in one transaction per pool; --dry-run stops after the p
 
 from __future__ import annotations
 
+import logging
 import re
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,8 @@ from geodns.pools.validate import check_pool_in_zones, validate_pools_document
 from geodns.settings import Settings
 from geodns.store.migrate import ensure_schema
 from geodns.store.repository import Store
+
+log = logging.getLogger(__name__)
 
 
 async def apply_file(
@@ -39,7 +42,10 @@ async def apply_file(
                 f"{path} not applied: the database has changes already (generation "
                 f"{generation}); --if-new seeds a new database only"
             ], False
-    desired = load_pools_file(path)
+    notes: list[Problem] = []
+    desired = load_pools_file(path, notes)
+    for note in notes:  # still applied: the old spelling means what it meant
+        log.warning("pools file uses a deprecated field where=%s %s", note.where, note.message)
     origins = [zone.origin_text for zone in load_zone_dir(settings.zones).zones.values()]
     problems: list[Problem] = []
     for index, pool in enumerate(desired):
@@ -87,18 +93,21 @@ async def export_yaml(settings: Settings) -> str:
     return yaml.safe_dump(document, sort_keys=False, default_flow_style=None)
 
 
-def load_pools_file(path: Path) -> list[Pool]:
+def load_pools_file(path: Path, notes: list[Problem] | None = None) -> list[Pool]:
     """A YAML file with a top-level `pools:` list -> pools; ValidationError with path:line."""
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         problem = Problem(str(path), f"cannot read: {exc}")
         raise ValidationError(f"pools file {path}", [problem]) from exc
-    return parse_pools_text(text, str(path))
+    return parse_pools_text(text, str(path), notes)
 
 
-def parse_pools_text(text: str, source: str) -> list[Pool]:
-    """Pools file text -> pools; where is "source:line: field path" for each problem."""
+def parse_pools_text(text: str, source: str, notes: list[Problem] | None = None) -> list[Pool]:
+    """Pools file text -> pools; where is "source:line: field path" for each problem.
+
+    notes, when given, receives each deprecated spelling used, located the same way.
+    """
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
         doc = yaml.safe_load(text)
@@ -113,7 +122,10 @@ def parse_pools_text(text: str, source: str) -> list[Pool]:
         raise ValidationError(
             f"pools file {source}", [Problem(source, f"YAML error: {exc}")]
         ) from exc
-    pools, found = validate_pools_document(doc)
+    noted: list[Problem] = []
+    pools, found = validate_pools_document(doc, noted)
+    if notes is not None:
+        notes.extend(_locate(p, node, source) for p in noted)
     problems = _duplicate_keys(node, source) + found
     if problems:
         located = [_locate(p, node, source) for p in problems]

@@ -50,19 +50,19 @@ class Settings:
     geoip_db: str | None = None  # None: the bundled GeoLite2 City database
     geoip_bundled: bool = True  # False with no geoip_db: no geo, everyone gets default order
     workers: int = 1
-    tcp_idle_timeout: float = 10.0  # seconds
+    tcp_idle_timeout_s: float = 10.0
     tcp_max_connections: int = 1000
-    poll_interval: float = (
-        0.25  # seconds between generation polls (SQLite; PostgreSQL's safety net)
-    )
+    poll_interval_s: float = 0.25  # between generation polls (SQLite; PostgreSQL's safety net)
     node_name: str = ""  # this node's name as a health probe; "" = the host name
     log_level: str = "info"
     query_log: bool = False
     worker: bool = False  # set by --workers for the processes it starts: DNS only
     health_quorum: int = 0  # down votes that take an address out; 0: a strict majority
-    flap_max_changes: int = 4  # more state changes than this within flap_window...
-    flap_window: float = 300.0  # seconds
-    flap_hold: float = 120.0  # ...hold the address down until stable this long (seconds)
+    flap_max_changes: int = 4  # more state changes than this within flap_window_s...
+    flap_window_s: float = 300.0
+    flap_hold_s: float = 120.0  # ...hold the address down until stable this long
+    # each deprecated spelling the layers used, to be logged once at start (not compared)
+    deprecations: tuple[str, ...] = field(default=(), compare=False, repr=False)
     # opens the DNSSEC private keys sealed in the database; "" = this node cannot sign
     dnssec_key_secret: str = field(default="", repr=False)
 
@@ -70,7 +70,7 @@ class Settings:
         fields = ", ".join(
             f"{f.name}={getattr(self, f.name)!r}"
             for f in dataclasses.fields(self)
-            if f.name not in ("database_url", "dnssec_key_secret")
+            if f.repr and f.name not in ("database_url", "dnssec_key_secret")
         )
         secret = "***" if self.dnssec_key_secret else ""
         return (
@@ -193,18 +193,26 @@ PARSERS: dict[str, Callable[[Any], Any]] = {
     "geoip_db": _optional_str,
     "geoip_bundled": _bool,
     "workers": _positive_int,
-    "tcp_idle_timeout": _positive_float,
+    "tcp_idle_timeout_s": _positive_float,
     "tcp_max_connections": _positive_int,
-    "poll_interval": _positive_float,
+    "poll_interval_s": _positive_float,
     "node_name": str,
     "log_level": _level,
     "query_log": _bool,
     "worker": _bool,
     "health_quorum": _non_negative_int,
     "flap_max_changes": _positive_int,
-    "flap_window": _positive_float,
-    "flap_hold": _non_negative_float,
+    "flap_window_s": _positive_float,
+    "flap_hold_s": _non_negative_float,
     "dnssec_key_secret": _secret,
+}
+# Spellings from before the unit joined the name: still read (TOML key, GEODNS_* name, flag),
+# each use noted in Settings.deprecations. The new spelling wins when a layer has both.
+DEPRECATED = {
+    "tcp_idle_timeout": "tcp_idle_timeout_s",
+    "poll_interval": "poll_interval_s",
+    "flap_window": "flap_window_s",
+    "flap_hold": "flap_hold_s",
 }
 
 
@@ -221,30 +229,52 @@ def load_settings(
 ) -> Settings:
     """Merge the layers; raise ConfigError naming every bad key or value."""
     problems: list[str] = []
+    notes: list[str] = []
     merged: dict[str, Any] = {}
     if toml_text is not None:
         try:
             document = tomllib.loads(toml_text)
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{toml_source}: not valid TOML: {exc}") from exc
+        layer: dict[str, tuple[Any, str]] = {}
         for key, value in document.items():
-            if key not in PARSERS:
+            if key in DEPRECATED:
+                new = DEPRECATED[key]
+                notes.append(f"{toml_source}: {key} is deprecated: write {new} (seconds)")
+                layer.setdefault(new, (value, f"{toml_source}: {key}"))
+            elif key not in PARSERS:
                 valid = ", ".join(k for k in PARSERS if k not in INTERNAL)
                 problems.append(f"{toml_source}: unknown key {key!r} (valid: {valid})")
             else:
-                merged[key] = (value, f"{toml_source}: {key}")
-    for name, value in environ.items():
+                layer[key] = (value, f"{toml_source}: {key}")
+        merged.update(layer)
+    layer = {}
+    for name, value in sorted(environ.items()):
         if not name.startswith(ENV_PREFIX) or name.startswith(ENV_IGNORED):
             continue
         key = name[len(ENV_PREFIX) :].lower()
-        if key not in PARSERS:
+        if key in DEPRECATED:
+            new = DEPRECATED[key]
+            notes.append(f"environment {name} is deprecated: use {ENV_PREFIX}{new.upper()}")
+            layer.setdefault(new, (value, f"environment {name}"))
+        elif key not in PARSERS:
             valid = ", ".join(ENV_PREFIX + k.upper() for k in PARSERS if k not in INTERNAL)
             problems.append(f"environment: unknown variable {name} (valid: {valid})")
         else:
-            merged[key] = (value, f"environment {name}")
+            layer[key] = (value, f"environment {name}")
+    merged.update(layer)
+    layer = {}
     for key, value in flags.items():
-        if value is not None:
-            merged[key] = (value, f"--{key.replace('_', '-')}")
+        if value is None:
+            continue
+        flag = f"--{key.replace('_', '-')}"
+        if key in DEPRECATED:
+            new = DEPRECATED[key]
+            notes.append(f"{flag} is deprecated: use --{new.replace('_', '-')}")
+            layer.setdefault(new, (value, flag))
+        else:
+            layer[key] = (value, flag)
+    merged.update(layer)
     values: dict[str, Any] = {}
     for key, (raw, origin) in merged.items():
         try:
@@ -255,7 +285,7 @@ def load_settings(
         raise ConfigError(f"invalid setting: {problems[0]}")
     if problems:
         raise ConfigError("invalid settings:\n" + "\n".join(f"  - {p}" for p in problems))
-    return Settings(**values)
+    return Settings(**values, deprecations=tuple(notes))
 
 
 def format_endpoint(endpoint: Endpoint) -> str:

@@ -41,9 +41,9 @@ def worker_environment(
             "GEODNS_GEOIP_BUNDLED": "true" if settings.geoip_bundled else "false",
             "GEODNS_WORKERS": "1",
             "GEODNS_WORKER": "true",
-            "GEODNS_TCP_IDLE_TIMEOUT": str(settings.tcp_idle_timeout),
+            "GEODNS_TCP_IDLE_TIMEOUT_S": str(settings.tcp_idle_timeout_s),
             "GEODNS_TCP_MAX_CONNECTIONS": str(settings.tcp_max_connections),
-            "GEODNS_POLL_INTERVAL": str(settings.poll_interval),
+            "GEODNS_POLL_INTERVAL_S": str(settings.poll_interval_s),
             "GEODNS_LOG_LEVEL": settings.log_level,
         }
     )

@@ -124,7 +124,7 @@ def settings_for(database_url: str, workdir: Path, *, geo: bool = False) -> Sett
         database_url=database_url,
         geoip_db=str(GEO_DB) if geo else None,
         geoip_bundled=False,
-        poll_interval=0.05,
+        poll_interval_s=0.05,
         dnssec_key_secret=DNSSEC_KEY_SECRET,
     )
 

@@ -24,7 +24,7 @@ def serve_test_zones(workdir: Path, *extra: str) -> GeodnsProcess:
             "--database",
             f"sqlite+aiosqlite:///{workdir / 'geodns.db'}",
             "--no-geoip",
-            "--tcp-idle-timeout",
+            "--tcp-idle-timeout-s",
             "2",
             *extra,
         ]

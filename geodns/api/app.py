@@ -7,7 +7,16 @@ from datetime import UTC, datetime
 
 from aiohttp import web
 
-from geodns.api.keys import ANSWERER, CLOCK, DECIDER, METRICS, SETTINGS, SNAPSHOTS, STORE
+from geodns.api.keys import (
+    ANSWERER,
+    CLOCK,
+    DECIDER,
+    DEPRECATIONS_LOGGED,
+    METRICS,
+    SETTINGS,
+    SNAPSHOTS,
+    STORE,
+)
 from geodns.api.middlewares import count_requests, error_bodies, request_ids, require_token
 from geodns.api.routes import add_routes
 from geodns.health.damping import FlapDamper
@@ -25,7 +34,7 @@ def utc_now() -> datetime:
 
 def decider_for(settings: Settings) -> HealthDecider:
     """The health policy of these settings: quorum and flap damping."""
-    damper = FlapDamper(settings.flap_max_changes, settings.flap_window, settings.flap_hold)
+    damper = FlapDamper(settings.flap_max_changes, settings.flap_window_s, settings.flap_hold_s)
     return HealthDecider(settings.health_quorum or None, damper)
 
 
@@ -54,6 +63,7 @@ def make_api(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -> 
     app[SNAPSHOTS] = SnapshotHolder(empty_snapshot())
     app[DECIDER] = decider_for(settings)
     app[CLOCK] = clock
+    app[DEPRECATIONS_LOGGED] = set()
     app[METRICS] = Metrics(serving_sources(app))
     add_routes(app)
     return app

@@ -10,16 +10,18 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import logging
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from aiohttp import web
 
-from geodns.api.keys import CALLER
+from geodns.api.keys import CALLER, DEPRECATIONS_LOGGED
 from geodns.errors import GeodnsError, Problem, ValidationError
 from geodns.store.repository import Token
 
+log = logging.getLogger(__name__)
 JSON = dict[str, Any]
 MAX_LIMIT = 1000
 
@@ -42,6 +44,27 @@ def problem_documents(problems: Sequence[Problem]) -> list[JSON]:
 def error_body(message: str, problems: Sequence[Problem], request_id: str) -> JSON:
     """The one error body of the API, for every status."""
     return {"error": message, "problems": problem_documents(problems), "request_id": request_id}
+
+
+def warn_deprecated(
+    request: web.Request, response: web.Response, notes: Sequence[Problem]
+) -> web.Response:
+    """Say in the response that the request used deprecated spellings (a Warning header
+    each, code 299 "miscellaneous persistent warning", as Kubernetes' API does), and log
+    each kind once per process: the request still did what it asked."""
+    logged = request.app[DEPRECATIONS_LOGGED]
+    for note in notes:
+        response.headers.add("Warning", f'299 - "{note.where}: {note.message}"')
+        if note.where not in logged:
+            logged.add(note.where)
+            log.warning(
+                "api request uses a deprecated field where=%s %s route=%s %s",
+                note.where,
+                note.message,
+                request.method,
+                request.path,
+            )
+    return response
 
 
 def caller(request: web.Request) -> Token:

@@ -35,6 +35,8 @@ METRICS: web.AppKey[Metrics] = web.AppKey("metrics")
 CLOCK: web.AppKey[Callable[[], datetime]] = web.AppKey("clock")  # aware UTC wall clock
 # (method, path template) -> roles allowed; None: public, no token needed
 PERMISSIONS: web.AppKey[dict[tuple[str, str], frozenset[str] | None]] = web.AppKey("permissions")
+# the deprecated field spellings this process has logged already (each once)
+DEPRECATIONS_LOGGED: web.AppKey[set[str]] = web.AppKey("deprecations_logged")
 
 # set by the cleanup context that opens each one (geodns.app), in this order
 GEO: web.AppKey[GeoReader | None] = web.AppKey("geo")  # None: no GeoIP database

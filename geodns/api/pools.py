@@ -23,11 +23,13 @@ from geodns.api.http import (
     merge_patch,
     page,
     read_object,
+    warn_deprecated,
 )
 from geodns.api.keys import PUBLISHER, SNAPSHOTS, STORE
 from geodns.dns import names
 from geodns.dns.zone import containing_zone, placement_problem
 from geodns.errors import Problem, StaleVersion, ValidationError
+from geodns.pools.check_fields import spelled_with_units
 from geodns.pools.fields import name_problem, normalise_name
 from geodns.pools.model import Pool, to_document
 from geodns.pools.validate import check_pool_in_zones, parse_pool
@@ -62,9 +64,12 @@ def pool_url(name: str) -> str:
     return f"{POOLS}/{name}"
 
 
-def validate(request: web.Request, doc: JSON) -> Pool:
-    """doc -> Pool, or ValidationError listing every field problem and placement problem."""
-    pool = parse_pool(doc)
+def validate(request: web.Request, doc: JSON, notes: list[Problem] | None = None) -> Pool:
+    """doc -> Pool, or ValidationError listing every field problem and placement problem;
+    notes receives the deprecated spellings doc used."""
+    if notes is not None:
+        notes.clear()  # a write may validate again after a concurrent change
+    pool = parse_pool(doc, notes=notes)
     problems = placement_problems(request, pool)
     if problems:
         raise ValidationError(f"pool {pool.name}", problems)
@@ -142,12 +147,13 @@ async def list_pools(request: web.Request) -> web.Response:
 
 
 async def create_pool(request: web.Request) -> web.Response:
-    pool = validate(request, await read_object(request))
+    notes: list[Problem] = []
+    pool = validate(request, await read_object(request), notes)
     version = await store_of(request).create_pool(pool, actor=caller(request).name)
     await publish(request)
     response = pool_response(pool, version, 201)
     response.headers["Location"] = pool_url(pool.name)
-    return response
+    return warn_deprecated(request, response, notes)
 
 
 async def get_pool(request: web.Request) -> web.Response:
@@ -176,20 +182,23 @@ async def replace_pool(request: web.Request) -> web.Response:
     name = pool_name(request)
     doc = same_name(await read_object(request), name)
     store = store_of(request)
+    notes: list[Problem] = []
 
     async def attempt(_: Pool, version: int) -> tuple[Pool, int]:
-        pool = validate(request, doc)
+        pool = validate(request, doc, notes)
         return pool, await store.replace_pool(pool, version, actor=caller(request).name)
 
     pool, version = await write_pool(request, name, attempt)
     await publish(request)
-    return pool_response(pool, version)
+    return warn_deprecated(request, pool_response(pool, version), notes)
 
 
 async def patch_pool(request: web.Request) -> web.Response:
     """RFC 7396 merge patch on the pool document, then the whole result is validated."""
     name = pool_name(request)
-    patch = await read_object(request)
+    # the current document has the new spellings: a patch with an old one must replace
+    # that field, not sit beside it
+    patch, notes = spelled_with_units(await read_object(request))
     store = store_of(request)
 
     async def attempt(current: Pool, version: int) -> tuple[Pool, int]:
@@ -199,7 +208,7 @@ async def patch_pool(request: web.Request) -> web.Response:
 
     pool, version = await write_pool(request, name, attempt)
     await publish(request)
-    return pool_response(pool, version)
+    return warn_deprecated(request, pool_response(pool, version), notes)
 
 
 async def delete_pool(request: web.Request) -> web.Response:

@@ -90,7 +90,7 @@ class AdaptiveWeights:
         if pool.policy is not Policy.ADAPTIVE or pool.check is None:
             return False
         last = self._stepped.get(pool.name)
-        if last is not None and now - last < pool.check.interval:
+        if last is not None and now - last < pool.check.interval_s:
             return False
         self._stepped[pool.name] = now
         before = self._weights.get(pool.name, {})

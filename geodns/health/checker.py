@@ -31,13 +31,13 @@ DUE_SLACK_S = 0.01  # redecide just after a report's expiry, when it no longer c
 def first_report_timeout_s(added: Iterable[Target]) -> float:
     """How long to wait for new targets' first reports: the longest of their timeouts,
     plus the grace the scheduler allows a probe and one second to store the reports."""
-    return max((t.check.timeout for t in added), default=0.0) + GRACE_S + 1.0
+    return max((t.check.timeout_s for t in added), default=0.0) + GRACE_S + 1.0
 
 
 def report_ttl_s(check: Check) -> float:
     """How long a report from a check of this kind stays a vote: three intervals and a
     timeout, so two lost rounds never expire it and a dead node's votes go within ~30 s."""
-    return 3 * check.interval + check.timeout
+    return 3 * check.interval_s + check.timeout_s
 
 
 @dataclass(frozen=True, slots=True)

@@ -29,8 +29,8 @@ _UNVERIFIED.verify_mode = ssl.CERT_NONE
 async def run_check(address: str, check: Check) -> Result:
     """The check's probe against address, with the check's port and timeout."""
     if check.type is CheckType.TCP:
-        return await probe_tcp(address, check.effective_port, check.timeout)
-    return await probe_http(address, check, check.timeout)
+        return await probe_tcp(address, check.effective_port, check.timeout_s)
+    return await probe_http(address, check, check.timeout_s)
 
 
 async def probe_tcp(address: str, port: int, timeout_s: float) -> Result:
@@ -68,7 +68,7 @@ async def probe_http(
     Redirects are not followed (a 3xx is a status like any other). session: reuse one
     (each request still opens its own connection); None: a session for this request.
     """
-    timeout = check.timeout if timeout_s is None else timeout_s
+    timeout = check.timeout_s if timeout_s is None else timeout_s
     scheme = scheme or ("https" if check.type is CheckType.HTTPS else "http")
     host = f"[{address}]" if ":" in address else address
     url = f"{scheme}://{host}:{check.effective_port}{check.path}"

@@ -102,8 +102,8 @@ def probe_options(
         raise ConfigError("--ttl must be positive")
     parsed = replace(
         parse_check_template(check),
-        interval=interval_s,
-        timeout=timeout_s,
+        interval_s=interval_s,
+        timeout_s=timeout_s,
         rise=rise,
         fall=fall,
         **check_fields,
@@ -124,7 +124,7 @@ async def run_remote_probe(
     delivered; without once such a failure is logged and the next round tries again.
     """
     headers = {"Authorization": f"Bearer {options.token}", "User-Agent": USER_AGENT}
-    timeout = aiohttp.ClientTimeout(total=max(10.0, options.check.timeout * 2))
+    timeout = aiohttp.ClientTimeout(total=max(10.0, options.check.timeout_s * 2))
     states: dict[str, CheckState] = {}
     reports: list[dict[str, Any]] = []
     async with aiohttp.ClientSession(headers=headers, timeout=timeout) as session:
@@ -144,7 +144,7 @@ async def run_remote_probe(
                 log.warning("probe round failed, retrying next round error=%r", exc)
             if options.once:
                 return reports
-            interval = options.check.interval
+            interval = options.check.interval_s
             next_at += interval * max(1, math.ceil((clock() - next_at) / interval))
             await asyncio.sleep(max(0.0, next_at - clock()))
 

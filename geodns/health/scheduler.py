@@ -156,7 +156,7 @@ class CheckScheduler:
         return self._clock() if self._clock is not None else asyncio.get_running_loop().time()
 
     async def _run(self, target: Target) -> None:
-        interval = target.check.interval
+        interval = target.check.interval_s
         await self._check_once(target)
         next_at = self._now() + self._rng.uniform(0, interval)
         while True:
@@ -165,7 +165,7 @@ class CheckScheduler:
             next_at = next_run_at(next_at, interval, self._now())
 
     async def _check_once(self, target: Target) -> None:
-        timeout = target.check.timeout
+        timeout = target.check.timeout_s
         async with self._limit:
             started = self._now()
             try:

@@ -66,18 +66,26 @@ def at(where: str, field: str) -> str:
 class FieldReader:
     """Reads fields out of one document, recording a Problem for each bad one."""
 
-    def __init__(self, problems: list[Problem]) -> None:
+    def __init__(self, problems: list[Problem], notes: list[Problem] | None = None) -> None:
         self.problems = problems
+        self.notes = notes if notes is not None else []  # deprecated spellings used
 
     def add(self, where: str, message: str) -> None:
         self.problems.append(Problem(where, message))
 
-    def mapping(self, value: object, where: str, allowed: Sequence[str]) -> dict[str, Any] | None:
+    def deprecated(self, where: str, message: str) -> None:
+        """A spelling that still works but will not for ever: noted, not a problem."""
+        self.notes.append(Problem(where, message))
+
+    def mapping(
+        self, value: object, where: str, allowed: Sequence[str], also: Sequence[str] = ()
+    ) -> dict[str, Any] | None:
+        """value as an object whose keys are all allowed (or in also: accepted, unlisted)."""
         if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
             self.add(where or "(document)", f"must be an object with fields, got {show(value)}")
             return None
         for key in value:
-            if key not in allowed:
+            if key not in allowed and key not in also:
                 self.add(
                     f"{where}.{key}" if where else key,
                     f"unknown field; expected one of: {', '.join(allowed)}",

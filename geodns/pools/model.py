@@ -73,8 +73,8 @@ class Check:
     expect_status: tuple[int, int] = (200, 399)
     body_contains: str | None = None
     tls_verify: bool = True
-    interval: float = 10.0  # seconds
-    timeout: float = 2.0  # seconds
+    interval_s: float = 10.0
+    timeout_s: float = 2.0
     rise: int = 2
     fall: int = 3
 
@@ -173,7 +173,9 @@ def check_to_document(check: Check) -> dict[str, Any]:
         if check.body_contains is not None:
             doc["body_contains"] = check.body_contains
         doc["tls_verify"] = check.tls_verify
-    doc.update(interval=check.interval, timeout=check.timeout, rise=check.rise, fall=check.fall)
+    doc.update(
+        interval_s=check.interval_s, timeout_s=check.timeout_s, rise=check.rise, fall=check.fall
+    )
     return doc
 
 

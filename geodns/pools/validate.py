@@ -24,18 +24,24 @@ POOL_FIELDS = tuple(
 )
 
 
-def parse_pool(doc: object, where: str = "") -> Pool:
-    """A pool document -> Pool; ValidationError listing every problem (paths under where)."""
+def parse_pool(doc: object, where: str = "", notes: list[Problem] | None = None) -> Pool:
+    """A pool document -> Pool; ValidationError listing every problem (paths under where).
+
+    notes, when given, receives each deprecated spelling the document used.
+    """
     problems: list[Problem] = []
-    pool = validate_pool(doc, where, problems)
+    pool = validate_pool(doc, where, problems, notes)
     if problems or pool is None:
         name = doc.get("name") if isinstance(doc, dict) else None
         raise ValidationError(f"pool {name}" if isinstance(name, str) else "pool", problems)
     return pool
 
 
-def validate_pool(doc: object, where: str, problems: list[Problem]) -> Pool | None:
-    c = FieldReader(problems)
+def validate_pool(
+    doc: object, where: str, problems: list[Problem], notes: list[Problem] | None = None
+) -> Pool | None:
+    """The pool, or None with every problem added to problems (deprecations to notes)."""
+    c = FieldReader(problems, notes)
     before = len(problems)
     fields = c.mapping(doc, where.rstrip("."), POOL_FIELDS)
     if fields is None:
@@ -91,11 +97,13 @@ def validate_pool(doc: object, where: str, problems: list[Problem]) -> Pool | No
     )
 
 
-def validate_pools_document(doc: object) -> tuple[list[Pool], list[Problem]]:
+def validate_pools_document(
+    doc: object, notes: list[Problem] | None = None
+) -> tuple[list[Pool], list[Problem]]:
     """A pools document ({"pools": [pool, ...]}, as a pools file holds) -> the pools and
     every problem, each where a field path from the top ("pools[2].members[0].address")."""
     problems: list[Problem] = []
-    c = FieldReader(problems)
+    c = FieldReader(problems, notes)
     items: list[Any] | None = None
     if not isinstance(doc, dict):
         c.add("(document)", f'must be a mapping with a "pools" list, got {show(doc)}')
@@ -107,7 +115,7 @@ def validate_pools_document(doc: object) -> tuple[list[Pool], list[Problem]]:
     pools: list[Pool] = []
     first_at: dict[str, int] = {}
     for i, item in enumerate(items or ()):
-        pool = validate_pool(item, f"pools[{i}].", problems)
+        pool = validate_pool(item, f"pools[{i}].", problems, c.notes)
         if pool is not None and pool.name in first_at:
             c.add(
                 f"pools[{i}].name",

@@ -177,8 +177,21 @@ def pool_from_row(row: Row[Any], members: Sequence[Member], rules: Sequence[Rule
     )
 
 
+# The stored JSON keeps the check's field names from before the unit joined them
+# (interval, timeout), so that nodes of the previous release sharing the database still
+# read what this one writes; either spelling is read.
+STORED_CHECK_NAMES = {"interval_s": "interval", "timeout_s": "timeout"}
+
+
+def check_to_json(check: Check) -> dict[str, Any]:
+    return {STORED_CHECK_NAMES.get(k, k): v for k, v in check_to_document(check).items()}
+
+
 def check_from_json(doc: dict[str, Any]) -> Check:
-    fields = dict(doc)
+    fields = {k: v for k, v in doc.items() if k not in STORED_CHECK_NAMES.values()}
+    for new, old in STORED_CHECK_NAMES.items():
+        if old in doc:
+            fields.setdefault(new, doc[old])
     fields["type"] = CheckType(fields["type"])
     if "expect_status" in fields:
         low, high = fields["expect_status"]
@@ -195,7 +208,7 @@ def pool_values(pool: Pool) -> dict[str, Any]:
         "min_healthy_fraction": pool.min_healthy_fraction,
         "fail_open": pool.fail_open,
         "default_regions": None if pool.default_regions is None else list(pool.default_regions),
-        "check": None if pool.check is None else check_to_document(pool.check),
+        "check": None if pool.check is None else check_to_json(pool.check),
     }
 
 

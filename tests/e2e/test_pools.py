@@ -101,7 +101,7 @@ def pools(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PoolServer]:
             database,
             "--geoip-db",
             str(MAXMIND / "GeoIP2-City-Test.mmdb"),
-            "--poll-interval",
+            "--poll-interval-s",
             "0.1",
         ]
     )

@@ -67,7 +67,7 @@ def test_a_query_split_across_segments_is_reassembled_rfc7766_8(geodns_server):
 
 
 def test_idle_tcp_connection_is_closed_by_the_server_rfc7766_6_2_3(geodns_server):
-    # the fixture runs with --tcp-idle-timeout 2
+    # the fixture runs with --tcp-idle-timeout-s 2
     with socket.create_connection((geodns_server.host, geodns_server.port), timeout=6) as sock:
         started = time.monotonic()
         assert sock.recv(1) == b""  # orderly close from the server

@@ -105,7 +105,7 @@ def test_workers_share_the_port_follow_changes_reload_by_signal_or_api_and_stop_
             "--no-geoip",
             "--workers",
             "2",
-            "--poll-interval",
+            "--poll-interval-s",
             "0.1",
         ]
     )

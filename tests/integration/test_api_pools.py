@@ -452,3 +452,43 @@ def test_member_urls_are_stored_and_given_to_every_member_or_none(serve):
         assert (moved.status, moved.body["url"]) == (200, "https://us1.example.test")
 
     serve(body)
+
+
+def test_a_check_with_unit_less_fields_is_accepted_with_a_warning_and_kept_in_seconds(
+    serve, caplog
+):
+    check = {"type": "tcp", "port": 80, "interval": 5, "timeout": 1}
+    warnings = [
+        '299 - "check.interval: deprecated: write interval_s (seconds)"',
+        '299 - "check.timeout: deprecated: write timeout_s (seconds)"',
+    ]
+
+    async def body(api: Api) -> None:
+        created = await api.call("POST", "/api/v1/pools", {**POOL, "check": check})
+        assert created.status == 201, created
+        assert created.headers.getall("Warning") == warnings
+        shown = created.body["check"]
+        assert (shown["interval_s"], shown["timeout_s"]) == (5.0, 1.0)
+        assert "interval" not in shown and "timeout" not in shown
+        # PATCH with the old spelling replaces the field, not sits beside the new one
+        patched = await api.call("PATCH", f"/api/v1/pools/{LB}", {"check": {"interval": 7}})
+        assert patched.status == 200, patched
+        assert patched.headers.getall("Warning") == warnings[:1]
+        assert patched.body["check"]["interval_s"] == 7.0
+        replaced = await api.call(
+            "PUT", f"/api/v1/pools/{LB}", {**POOL, "check": {**check, "interval": 3}}
+        )
+        assert replaced.status == 200 and replaced.body["check"]["interval_s"] == 3.0
+        clean = await api.call(
+            "PUT", f"/api/v1/pools/{LB}", {**POOL, "check": {"type": "tcp", "port": 80}}
+        )
+        assert "Warning" not in clean.headers
+
+    serve(body)
+    logged = [r.getMessage() for r in caplog.records if "deprecated field" in r.getMessage()]
+    assert [m.split(" route=")[0] for m in logged] == [  # each kind once per process
+        "api request uses a deprecated field where=check.interval deprecated: write "
+        "interval_s (seconds)",
+        "api request uses a deprecated field where=check.timeout deprecated: write "
+        "timeout_s (seconds)",
+    ]

@@ -21,7 +21,7 @@ from geodns.health.probes import probe_http, probe_tcp, run_check
 from geodns.health.state import Result
 from geodns.pools.model import Check, CheckType
 
-HTTP = Check(CheckType.HTTP, path="/health", timeout=1.0)
+HTTP = Check(CheckType.HTTP, path="/health", timeout_s=1.0)
 
 
 def free_port(host: str) -> int:
@@ -72,7 +72,7 @@ def test_tcp_accepting_listener_is_up_and_a_closed_one_refuses() -> None:
             False,
             "body lacks 'ok'",
         ),
-        (dict(delay_s=2.0), replace(HTTP, timeout=0.2), False, "timeout after 0.2s"),
+        (dict(delay_s=2.0), replace(HTTP, timeout_s=0.2), False, "timeout after 0.2s"),
     ],
     ids=[
         "200",
@@ -125,7 +125,7 @@ def certificate(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return self_signed(tmp_path_factory.mktemp("tls"), "backend.test", "127.0.0.5")
 
 
-HTTPS = Check(CheckType.HTTPS, path="/health", timeout=2.0)
+HTTPS = Check(CheckType.HTTPS, path="/health", timeout_s=2.0)
 
 
 @pytest.mark.parametrize(
@@ -161,7 +161,7 @@ def test_run_check_dispatches_on_the_check_type() -> None:
         http = await HttpBackend("127.0.0.7").start()
         try:
             return (
-                await run_check("127.0.0.7", Check(CheckType.TCP, port=tcp.port, timeout=1.0)),
+                await run_check("127.0.0.7", Check(CheckType.TCP, port=tcp.port, timeout_s=1.0)),
                 await run_check("127.0.0.7", replace(HTTP, port=http.port)),
             )
         finally:

@@ -19,7 +19,7 @@ from geodns.health.scheduler import CheckScheduler, Target
 from geodns.health.state import Result
 from geodns.pools.model import Check, CheckType, Member, Pool
 
-HTTP = Check(CheckType.HTTP, path="/health", interval=0.05, timeout=0.5, rise=2, fall=2)
+HTTP = Check(CheckType.HTTP, path="/health", interval_s=0.05, timeout_s=0.5, rise=2, fall=2)
 
 
 def pool(name: str, check: Check, *members: Member) -> Pool:
@@ -50,7 +50,7 @@ def test_results_follow_a_backend_that_stops_and_restarts() -> None:
         scheduler.update([pool("www.example.com.", check, Member("127.0.0.2"))])
         target = Target("127.0.0.2", check)
         try:
-            assert await scheduler.wait_first_results(check.timeout) is True
+            assert await scheduler.wait_first_results(check.timeout_s) is True
             first = results.last(target)
             assert first is not None and (first.ok, first.reason) == (True, "http ok")
             backend.status = 503
@@ -103,7 +103,7 @@ def test_a_removed_pool_stops_checking_and_a_changed_check_moves() -> None:
         kept = await HttpBackend("127.0.0.4").start()
         gone = await TcpBackend("127.0.0.5").start()
         kept_check = replace(HTTP, port=kept.port)
-        tcp = Check(CheckType.TCP, port=gone.port, interval=0.05, timeout=0.5)
+        tcp = Check(CheckType.TCP, port=gone.port, interval_s=0.05, timeout_s=0.5)
         calls: Counter[Target] = Counter()
 
         async def counted(address: str, check: Check) -> Result:
@@ -149,12 +149,12 @@ def test_disabled_and_drained_members_are_checked_too() -> None:
             [
                 pool(
                     "a.example.com.",
-                    Check(CheckType.TCP, port=drained.port, interval=0.05),
+                    Check(CheckType.TCP, port=drained.port, interval_s=0.05),
                     Member("127.0.0.6", weight=0),
                 ),
                 pool(
                     "b.example.com.",
-                    Check(CheckType.TCP, port=disabled.port, interval=0.05),
+                    Check(CheckType.TCP, port=disabled.port, interval_s=0.05),
                     Member("127.0.0.7", enabled=False),
                 ),
             ]
@@ -186,14 +186,14 @@ def test_checker_reports_down_after_fall_and_up_after_rise_with_real_backends() 
         checker = HealthChecker(sink)
         checker.update([pool("www.example.com.", check, Member("127.0.0.8"), Member("127.0.0.9"))])
         try:
-            assert await checker.wait_first_reports(check.timeout) is True
+            assert await checker.wait_first_reports(check.timeout_s) is True
             assert {r.address: r.down for r in reports} == {"127.0.0.8": False, "127.0.0.9": False}
             loop = asyncio.get_running_loop()
             stopped = loop.time()
             await b.stop()
             await until(lambda: (r := latest("127.0.0.9")) is not None and r.down)
             # issue 5: interval x fall (+ the time a check takes) from death to report
-            assert loop.time() - stopped < check.interval * check.fall + 1.0
+            assert loop.time() - stopped < check.interval_s * check.fall + 1.0
             assert (r := latest("127.0.0.9")) is not None and r.reason == "connect refused"
             await b.start()
             await until(lambda: (r := latest("127.0.0.9")) is not None and not r.down)

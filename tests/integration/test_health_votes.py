@@ -161,8 +161,8 @@ def test_the_checker_through_the_recorder_takes_a_dead_backend_out_of_the_store(
             CheckType.HTTP,
             port=backend.port,
             path="/health",
-            interval=0.05,
-            timeout=0.5,
+            interval_s=0.05,
+            timeout_s=0.5,
             rise=2,
             fall=2,
         )
@@ -175,11 +175,11 @@ def test_the_checker_through_the_recorder_takes_a_dead_backend_out_of_the_store(
             return (await store.load_state()).health.get("127.0.0.10")
 
         try:
-            assert await checker.wait_first_reports(check.timeout + 1.0) is True
+            assert await checker.wait_first_reports(check.timeout_s + 1.0) is True
             assert await health() == AddressHealth(False, "")
             [report] = await store.list_reports("127.0.0.10")
             assert (report.probe, report.down, report.reason) == ("node-a", False, "http ok")
-            assert report.ttl_s == 3 * check.interval + check.timeout
+            assert report.ttl_s == 3 * check.interval_s + check.timeout_s
             backend.status = 503
             seen: list[AddressHealth | None] = []
 

@@ -67,8 +67,8 @@ def www(**changes: Any) -> Pool:
             path="/health",
             expect_status=(200, 299),
             body_contains="ok",
-            interval=5.0,
-            timeout=1.5,
+            interval_s=5.0,
+            timeout_s=1.5,
         ),
     )
     return replace(pool, **changes)

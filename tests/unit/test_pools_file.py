@@ -111,3 +111,20 @@ def test_an_empty_pools_list_is_valid_and_an_unreadable_file_is_a_problem(tmp_pa
     assert parse_pools_text("pools: []\n", "p.yaml") == []
     with pytest.raises(ValidationError, match="cannot read"):
         load_pools_file(tmp_path / "absent.yaml")
+
+
+def test_deprecated_check_fields_in_a_pools_file_are_noted_at_their_line() -> None:
+    text = (
+        "pools:\n"  # 1
+        "  - name: a.example.com\n"  # 2
+        "    check:\n"  # 3
+        "      type: tcp\n"  # 4
+        "      port: 80\n"  # 5
+        "      interval: 5\n"  # 6
+    )
+    notes: list[Problem] = []
+    [pool] = parse_pools_text(text, "p.yaml", notes)
+    assert pool.check is not None and pool.check.interval_s == 5.0
+    assert notes == [
+        Problem("p.yaml:6: pools[0].check.interval", "deprecated: write interval_s (seconds)")
+    ]

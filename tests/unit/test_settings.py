@@ -142,3 +142,59 @@ def test_a_short_dnssec_key_secret_is_refused_without_repeating_it():
         "(geodns dnssec secret prints one), or empty"
     )
     assert "hunter2" not in str(refused.value)
+
+
+@pytest.mark.parametrize(
+    ("flags", "environ", "toml", "note"),
+    [
+        (
+            {},
+            {},
+            "poll_interval = 0.5\n",
+            "a.toml: poll_interval is deprecated: write poll_interval_s (seconds)",
+        ),
+        (
+            {},
+            {"GEODNS_POLL_INTERVAL": "0.5"},
+            None,
+            "environment GEODNS_POLL_INTERVAL is deprecated: use GEODNS_POLL_INTERVAL_S",
+        ),
+        ({"poll_interval": 0.5}, {}, None, "--poll-interval is deprecated: use --poll-interval-s"),
+    ],
+    ids=["toml", "environment", "flag"],
+)
+def test_a_unit_less_spelling_still_works_and_is_noted_as_deprecated(flags, environ, toml, note):
+    settings = load_settings(flags, environ, toml, "a.toml")
+    assert (settings.poll_interval_s, settings.deprecations) == (0.5, (note,))
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "value"),
+    [
+        ("tcp_idle_timeout", "tcp_idle_timeout_s", 3.0),
+        ("poll_interval", "poll_interval_s", 0.1),
+        ("flap_window", "flap_window_s", 60.0),
+        ("flap_hold", "flap_hold_s", 0.0),
+    ],
+)
+def test_each_deprecated_key_sets_the_setting_with_the_unit_in_its_name(old, new, value):
+    by_old = load_settings({}, {}, f"{old} = {value}\n", "a.toml")
+    by_new = load_settings({}, {}, f"{new} = {value}\n", "a.toml")
+    assert getattr(by_old, new) == getattr(by_new, new) == value
+    assert by_new.deprecations == ()
+    assert by_old == by_new  # the notes are not part of the settings' value
+
+
+def test_the_new_spelling_wins_over_the_old_in_the_same_layer_and_layers_still_order():
+    both = load_settings({}, {}, "poll_interval = 9\npoll_interval_s = 1\n", "a.toml")
+    assert both.poll_interval_s == 1.0
+    over = load_settings({}, {"GEODNS_POLL_INTERVAL": "2"}, "poll_interval_s = 1\n", "a.toml")
+    assert over.poll_interval_s == 2.0  # environment over TOML, whatever the spelling
+
+
+def test_deprecation_notes_never_reach_repr_and_unknown_key_lists_offer_only_new_names():
+    assert "deprecat" not in repr(load_settings({}, {"GEODNS_POLL_INTERVAL": "2"}))
+    with pytest.raises(ConfigError) as caught:
+        load_settings({}, {}, "pol_interval = 1\n", "a.toml")
+    assert "poll_interval_s" in str(caught.value)
+    assert "poll_interval," not in str(caught.value)

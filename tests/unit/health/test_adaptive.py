@@ -32,7 +32,7 @@ def adaptive_pool(*weights: int, interval: float = 10.0) -> Pool:
         "www.example.com.",
         members,
         policy=Policy.ADAPTIVE,
-        check=Check(CheckType.TCP, port=80, interval=interval),
+        check=Check(CheckType.TCP, port=80, interval_s=interval),
     )
 
 

@@ -15,8 +15,10 @@ from geodns.health.scheduler import Target
 from geodns.health.state import Result, Status
 from geodns.pools.model import Check, CheckType, Member, Policy, Pool
 
-TCP = Check(CheckType.TCP, port=80, interval=0.03, timeout=1.0, rise=2, fall=2)  # ttl 1.09 s
-HTTP = Check(CheckType.HTTP, port=80, path="/health", interval=0.03, timeout=0.2, rise=1, fall=1)
+TCP = Check(CheckType.TCP, port=80, interval_s=0.03, timeout_s=1.0, rise=2, fall=2)  # ttl 1.09 s
+HTTP = Check(
+    CheckType.HTTP, port=80, path="/health", interval_s=0.03, timeout_s=0.2, rise=1, fall=1
+)
 UP = Result(True, 0.001, "connect ok")
 REFUSED = Result(False, 0.001, "connect refused")
 
@@ -118,7 +120,7 @@ def test_an_address_with_two_checks_is_down_when_either_is_down() -> None:
 def test_reports_are_refreshed_every_half_ttl_while_nothing_changes() -> None:
     async def body() -> None:
         backends = Backends()
-        quick = Check(CheckType.TCP, port=80, interval=0.02, timeout=0.01)  # ttl 0.07 s
+        quick = Check(CheckType.TCP, port=80, interval_s=0.02, timeout_s=0.01)  # ttl 0.07 s
         checker = HealthChecker(backends.sink, probe=backends.probe)
         checker.update([www(Member("192.0.2.1"), check=quick)])
         await until(lambda: len(backends.reports) >= 3)

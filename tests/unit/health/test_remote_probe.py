@@ -61,8 +61,8 @@ def test_options_carry_interval_timeout_rise_fall_and_check_fields() -> None:
     assert options.check == Check(
         CheckType.HTTPS,
         path="/health",
-        interval=5,
-        timeout=1.5,
+        interval_s=5,
+        timeout_s=1.5,
         rise=1,
         fall=2,
         tls_verify=False,

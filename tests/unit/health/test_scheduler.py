@@ -18,7 +18,7 @@ from geodns.health.scheduler import CheckScheduler, Target, next_run_at, targets
 from geodns.health.state import Result
 from geodns.pools.model import Check, CheckType, Member, Pool
 
-FAST = Check(CheckType.TCP, port=80, interval=0.05, timeout=0.2)
+FAST = Check(CheckType.TCP, port=80, interval_s=0.05, timeout_s=0.2)
 
 
 def pool(name: str, *addresses: str, check: Check | None = FAST, **member: Any) -> Pool:
@@ -65,7 +65,7 @@ def run(body: Callable[[], Coroutine[Any, Any, None]]) -> None:
 
 
 def test_targets_are_distinct_address_check_pairs_across_pools() -> None:
-    other = Check(CheckType.HTTP, port=8080, path="/health", interval=0.05)
+    other = Check(CheckType.HTTP, port=8080, path="/health", interval_s=0.05)
     pools = [
         pool("a.example.com.", "192.0.2.1", "192.0.2.2"),
         pool("b.example.com.", "192.0.2.2", "192.0.2.3"),
@@ -138,7 +138,7 @@ def test_removed_and_changed_checks_stop_and_new_ones_start() -> None:
         scheduler = CheckScheduler(probe.on_result, probe=probe.probe)
         scheduler.update([pool("a.example.com.", "192.0.2.1", "192.0.2.2")])
         await until(lambda: probe.calls[Target("192.0.2.2", FAST)] >= 2)
-        slower = Check(CheckType.TCP, port=81, interval=0.05, timeout=0.2)
+        slower = Check(CheckType.TCP, port=81, interval_s=0.05, timeout_s=0.2)
         added, removed = scheduler.update([pool("a.example.com.", "192.0.2.1", check=slower)])
         assert added == {Target("192.0.2.1", slower)}
         assert removed == {Target("192.0.2.1", FAST), Target("192.0.2.2", FAST)}
@@ -168,7 +168,7 @@ def test_the_concurrency_cap_holds() -> None:
 def test_waiting_for_first_results_is_bounded_by_its_timeout() -> None:
     async def body() -> None:
         probe = Recorder(delay_s=10)
-        hung = Check(CheckType.TCP, port=80, interval=0.05, timeout=5)
+        hung = Check(CheckType.TCP, port=80, interval_s=0.05, timeout_s=5)
         scheduler = CheckScheduler(probe.on_result, probe=probe.probe)
         scheduler.update([pool("a.example.com.", "192.0.2.1", check=hung)])
         loop = asyncio.get_running_loop()
@@ -194,7 +194,7 @@ def test_a_probe_that_overstays_its_timeout_or_raises_is_a_failed_result() -> No
         def first(target: Target, result: Result, _now: float) -> None:
             results.setdefault(target.address, result)
 
-        quick = Check(CheckType.TCP, port=80, interval=5, timeout=0.01)
+        quick = Check(CheckType.TCP, port=80, interval_s=5, timeout_s=0.01)
         scheduler = CheckScheduler(first, probe=broken, grace_s=0.05)
         scheduler.update([pool("a.example.com.", "192.0.2.1", "192.0.2.2", check=quick)])
         assert await scheduler.wait_first_results(2.0)

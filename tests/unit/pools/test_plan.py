@@ -65,12 +65,12 @@ def test_describe_names_each_changed_field() -> None:
 
 
 def test_check_changes_are_itemised_and_order_changes_are_said() -> None:
-    checked = replace(WWW, check=Check(CheckType.HTTP, interval=10.0, expect_status=(200, 399)))
-    faster = replace(checked, check=Check(CheckType.HTTP, interval=5.0, expect_status=(200, 299)))
+    checked = replace(WWW, check=Check(CheckType.HTTP, interval_s=10.0, expect_status=(200, 399)))
+    faster = replace(checked, check=Check(CheckType.HTTP, interval_s=5.0, expect_status=(200, 299)))
     reordered = replace(WWW, members=WWW.members[::-1])
     assert plan([checked], [faster]).describe() == [
         "~ update www.example.com.: check.expect_status [200, 399] -> [200, 299]",
-        "~ update www.example.com.: check.interval 10.0 -> 5.0",
+        "~ update www.example.com.: check.interval_s 10.0 -> 5.0",
     ]
     assert plan([WWW], [reordered]).describe() == [
         "~ update www.example.com.: members reordered: 192.0.2.21, 192.0.2.11",

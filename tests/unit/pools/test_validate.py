@@ -53,8 +53,8 @@ GOOD: dict[str, Any] = {
         "expect_status": [200, 399],
         "body_contains": "ok",
         "tls_verify": True,
-        "interval": 10,
-        "timeout": 2,
+        "interval_s": 10,
+        "timeout_s": 2,
         "rise": 2,
         "fall": 3,
     },
@@ -105,8 +105,8 @@ def test_a_full_document_parses_normalised() -> None:
             expect_status=(200, 399),
             body_contains="ok",
             tls_verify=True,
-            interval=10.0,
-            timeout=2.0,
+            interval_s=10.0,
+            timeout_s=2.0,
             rise=2,
             fall=3,
         ),
@@ -461,18 +461,18 @@ BAD = [
     ),
     (
         "check-interval",
-        with_("check.interval", 0),
-        [("check.interval", "must be a number from 0.1 to 3600, got 0")],
+        with_("check.interval_s", 0),
+        [("check.interval_s", "must be a number from 0.1 to 3600, got 0")],
     ),
     (
         "check-timeout",
-        with_("check.timeout", 0),
-        [("check.timeout", "must be a number from 0.01 to 60, got 0")],
+        with_("check.timeout_s", 0),
+        [("check.timeout_s", "must be a number from 0.01 to 60, got 0")],
     ),
     (
         "check-timeout-over-interval",
-        with_("check.timeout", 12),
-        [("check.timeout", "must not exceed interval (10 s), got 12")],
+        with_("check.timeout_s", 12),
+        [("check.timeout_s", "must not exceed interval_s (10 s), got 12")],
     ),
     (
         "check-rise",
@@ -491,7 +491,7 @@ BAD = [
             (
                 "check.retries",
                 "unknown field; expected one of: type, port, path, host, expect_status, "
-                "body_contains, tls_verify, interval, timeout, rise, fall",
+                "body_contains, tls_verify, interval_s, timeout_s, rise, fall",
             )
         ],
     ),
@@ -693,3 +693,37 @@ def test_a_pools_document_without_a_pools_list_is_one_problem(
     doc: object, expected: Problem
 ) -> None:
     assert validate_pools_document(doc) == ([], [expected])
+
+
+def check_doc(**fields: Any) -> dict[str, Any]:
+    return {"name": "a.example.com", "check": {"type": "tcp", "port": 80, **fields}}
+
+
+def test_unit_less_check_fields_still_mean_seconds_and_are_noted_as_deprecated() -> None:
+    notes: list[Problem] = []
+    old = parse_pool(check_doc(interval=5, timeout=1.5), notes=notes)
+    new = parse_pool(check_doc(interval_s=5, timeout_s=1.5))
+    assert old == new
+    assert old.check is not None and (old.check.interval_s, old.check.timeout_s) == (5.0, 1.5)
+    assert notes == [
+        Problem("check.interval", "deprecated: write interval_s (seconds)"),
+        Problem("check.timeout", "deprecated: write timeout_s (seconds)"),
+    ]
+
+
+def test_a_check_field_in_both_spellings_is_a_problem() -> None:
+    assert problems_of(check_doc(interval=5, interval_s=6)) == [
+        Problem("check.interval", "give interval_s only: interval is its deprecated spelling")
+    ]
+
+
+def test_the_deprecated_spelling_obeys_the_same_bounds_as_the_new() -> None:
+    assert problems_of(check_doc(interval=1, timeout=2)) == [
+        Problem("check.timeout_s", "must not exceed interval_s (1 s), got 2")
+    ]
+
+
+def test_a_pool_document_is_written_with_the_units_in_the_names() -> None:
+    check = to_document(parse_pool(check_doc(interval=5, timeout=1)))["check"]
+    assert (check["interval_s"], check["timeout_s"]) == (5.0, 1.0)
+    assert "interval" not in check and "timeout" not in check
