@@ -39,11 +39,13 @@ from typing import Any
 
 import aiohttp
 from aiohttp import web
-from sqlalchemy import insert, update
 from sqlalchemy.engine import make_url
 
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH.parent))  # the checkout's geodns, whatever the cwd
+sys.path.insert(0, str(BENCH.parent / "tests"))  # bulk_pools, shared with the scale test
+
+from bulk_pools import bulk_insert  # noqa: E402
 
 from geodns.answer.cache import CachingAnswerer  # noqa: E402
 from geodns.answer.context import Transport  # noqa: E402
@@ -57,8 +59,6 @@ from geodns.pools.model import MatchKind, Member, Pool, Rule, to_document  # noq
 from geodns.publisher import SnapshotPublisher, collector_paused  # noqa: E402
 from geodns.settings import Settings  # noqa: E402
 from geodns.snapshot import SnapshotHolder, build_snapshot, empty_snapshot  # noqa: E402
-from geodns.store import tables as t  # noqa: E402
-from geodns.store.engine import open_engine  # noqa: E402
 from geodns.store.migrate import upgrade  # noqa: E402
 from geodns.store.repository import Store  # noqa: E402
 
@@ -100,72 +100,6 @@ def make_pool(i: int, first_address: int | None = None) -> Pool:
     )
     rules = tuple(Rule(MatchKind.CONTINENT, continent, regions) for continent, regions in RULES)
     return Pool(pool_name(i), members, rules, ttl=30, max_answers=2, default_regions=("us", "eu"))
-
-
-async def bulk_insert(url: str, count: int) -> None:
-    """count pools (with members and rules) in a few multi-row INSERTs, one transaction."""
-    now = datetime.now(UTC)
-    engine = open_engine(url)
-    try:
-        async with engine.begin() as conn:
-            for start in range(0, count, 5000):
-                pools, members, rules = [], [], []
-                for i in range(start, min(count, start + 5000)):
-                    pool = make_pool(i)
-                    pools.append(
-                        {
-                            "id": i + 1,
-                            "name": pool.name,
-                            "ttl": pool.ttl,
-                            "policy": pool.policy.value,
-                            "max_answers": pool.max_answers,
-                            "min_healthy_fraction": pool.min_healthy_fraction,
-                            "fail_open": pool.fail_open,
-                            "default_regions": list(pool.default_regions or ()),
-                            "check": None,
-                            "version": 1,
-                            "created_at": now,
-                            "updated_at": now,
-                        }
-                    )
-                    members += [
-                        {
-                            "pool_id": i + 1,
-                            "position": p,
-                            "address": m.address,
-                            "weight": m.weight,
-                            "region": m.region,
-                            "latitude": None,
-                            "longitude": None,
-                            "priority": 0,
-                            "enabled": True,
-                        }
-                        for p, m in enumerate(pool.members)
-                    ]
-                    rules += [
-                        {
-                            "pool_id": i + 1,
-                            "position": p,
-                            "kind": r.kind.value,
-                            "value": r.value,
-                            "regions": list(r.regions),
-                        }
-                        for p, r in enumerate(pool.rules)
-                    ]
-                await conn.execute(insert(t.pools), pools)
-                await conn.execute(insert(t.members), members)
-                await conn.execute(insert(t.rules), rules)
-            await conn.execute(update(t.generation).values(value=t.generation.c.value + 1))
-            if conn.dialect.name == "postgresql":  # the ids were given: move the sequence on
-                await conn.exec_driver_sql(
-                    "SELECT setval('pools_id_seq', (SELECT max(id) FROM pools))"
-                )
-        if engine.dialect.name == "postgresql":  # as autovacuum does within a minute or so:
-            async with engine.connect() as conn:  # without statistics, no index for a range
-                await conn.execution_options(isolation_level="AUTOCOMMIT")
-                await conn.exec_driver_sql("ANALYZE")
-    finally:
-        await engine.dispose()
 
 
 # -- queries -----------------------------------------------------------------------------
@@ -343,7 +277,7 @@ async def measure_backend(
     url: str, count: int, workdir: Path, full: bool, changes: int
 ) -> dict[str, Any]:
     await upgrade(url)
-    write_s, _ = await timed(bulk_insert(url, count))
+    write_s, _ = await timed(bulk_insert(url, (make_pool(i) for i in range(count)), analyze=True))
     result: dict[str, Any] = {"write_s": write_s}
     if full:
         store = await Store.open(url)

@@ -10,17 +10,22 @@ from __future__ import annotations
 import asyncio
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import pytest
 from sqlalchemy.engine import make_url
 
 from geodns.store.migrate import upgrade
+from geodns.store.repository import Store
 
 POSTGRES_URL = os.environ.get("GEODNS_TEST_POSTGRES_URL")
 
+# what the with_store fixture (tests/integration/conftest.py) is: with_store(check) opens a
+# Store on the test database, awaits check(store) and closes it
+WithStore = Callable[[Callable[[Store], Awaitable[Any]]], Any]
 BACKENDS = [pytest.param("sqlite", id="sqlite")]
 if POSTGRES_URL:
     BACKENDS.append(pytest.param("postgresql", id="postgresql", marks=pytest.mark.postgres))

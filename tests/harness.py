@@ -132,28 +132,33 @@ def start_geodns(
     return server
 
 
-def apply_pools(database: str, zones: Path, pools_file: Path) -> str:
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "geodns",
-            "pools",
-            "apply",
-            str(pools_file),
-            "--database",
-            database,
-            "--zones",
-            str(zones),
-        ],
+def geodns_command(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """`python -m geodns ARGS` run to its end, as an operator runs a command."""
+    return subprocess.run(
+        [sys.executable, "-m", "geodns", *args],
         capture_output=True,
         text=True,
         env=clean_environ(),
         cwd=ROOT,
-        timeout=60,
+        timeout=timeout,
+    )
+
+
+def apply_pools(database: str, zones: Path, pools_file: Path) -> str:
+    result = geodns_command(
+        "pools", "apply", str(pools_file), "--database", database, "--zones", str(zones)
     )
     assert result.returncode == 0, result.stderr
     return result.stdout
+
+
+def create_token(database: str, role: str, name: str) -> str:
+    """`geodns token create`: the new token (the command prints it alone)."""
+    created = geodns_command(
+        "token", "create", "--role", role, "--name", name, "--database", database
+    )
+    assert created.returncode == 0, created.stderr
+    return created.stdout.strip()
 
 
 def drain_member(database: str, name: str, address: str) -> None:

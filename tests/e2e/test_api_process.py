@@ -4,27 +4,14 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
 import urllib.error
 import urllib.request
 from pathlib import Path
 
 import pytest
-from harness import ROOT, GeodnsProcess, clean_environ
+from harness import GeodnsProcess, geodns_command
 
 pytestmark = pytest.mark.e2e
-
-
-def geodns(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "geodns", *args],
-        capture_output=True,
-        text=True,
-        env=clean_environ(),
-        cwd=ROOT,
-        timeout=30,
-    )
 
 
 def get(
@@ -42,25 +29,29 @@ def get(
 
 def test_token_commands_print_the_token_alone_list_without_secrets_and_revoke(tmp_path: Path):
     database = f"sqlite+aiosqlite:///{tmp_path / 'geodns.db'}"
-    created = geodns(
+    created = geodns_command(
         "token", "create", "--role", "reader", "--name", "dash", "--database", database
     )
     assert created.returncode == 0, created.stderr
     assert re.fullmatch(r"gdns_[A-Za-z0-9_-]{43}\n", created.stdout)
-    listed = geodns("token", "list", "--database", database)
+    listed = geodns_command("token", "list", "--database", database)
     assert re.fullmatch(
         r"dash\treader\t\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+00:00\tlocal\n", listed.stdout
     )
     assert created.stdout.strip() not in listed.stdout
-    twice = geodns("token", "create", "--role", "reader", "--name", "dash", "--database", database)
+    twice = geodns_command(
+        "token", "create", "--role", "reader", "--name", "dash", "--database", database
+    )
     assert (twice.returncode, twice.stdout) == (1, "")
     assert "geodns: token dash already exists: revoke it first or pick a new name" in twice.stderr
-    revoked = geodns("token", "revoke", "dash", "--database", database)
+    revoked = geodns_command("token", "revoke", "dash", "--database", database)
     assert (revoked.returncode, revoked.stdout) == (0, "token dash revoked\n")
-    assert geodns("token", "list", "--database", database).stdout == ""
-    missing = geodns("token", "revoke", "dash", "--database", database)
+    assert geodns_command("token", "list", "--database", database).stdout == ""
+    missing = geodns_command("token", "revoke", "dash", "--database", database)
     assert missing.returncode == 1 and "geodns: no token dash" in missing.stderr
-    bad_role = geodns("token", "create", "--role", "root", "--name", "x", "--database", database)
+    bad_role = geodns_command(
+        "token", "create", "--role", "root", "--name", "x", "--database", database
+    )
     assert bad_role.returncode == 2
 
 
@@ -72,7 +63,7 @@ def test_the_served_api_needs_a_token_from_the_cli_but_not_for_healthz_readyz_me
         assert get(server, path)[0] == 200, path
     status, headers, body = get(server, "/api/v1/pools")
     assert (status, headers["WWW-Authenticate"]) == (401, 'Bearer realm="geodns"')
-    token = geodns(
+    token = geodns_command(
         "token",
         "create",
         "--role",

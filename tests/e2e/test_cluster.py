@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 import shutil
 import socket
-import subprocess
-import sys
 import threading
 import time
 import urllib.request
@@ -14,7 +12,14 @@ from pathlib import Path
 
 import dns.rcode
 import pytest
-from harness import DATA, ROOT, SERVE_ZONES, GeodnsProcess, apply_pools, clean_environ, start_geodns
+from harness import (
+    DATA,
+    SERVE_ZONES,
+    GeodnsProcess,
+    apply_pools,
+    create_token,
+    start_geodns,
+)
 from sqlalchemy.engine import make_url
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -55,28 +60,7 @@ def test_a_change_made_through_one_node_reaches_the_other_within_a_second(tmp_pa
     zones = tmp_path / "zones"
     shutil.copytree(SERVE_ZONES, zones)
     apply_pools(database_url, zones, POOLS_FILE)
-    created = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "geodns",
-            "token",
-            "create",
-            "--role",
-            "editor",
-            "--name",
-            "ops",
-            "--database",
-            database_url,
-        ],
-        capture_output=True,
-        text=True,
-        env=clean_environ(),
-        cwd=ROOT,
-        timeout=60,
-    )
-    assert created.returncode == 0, created.stderr
-    token = created.stdout.strip()
+    token = create_token(database_url, "editor", "ops")
     nodes = [
         start_geodns(
             [

@@ -5,15 +5,13 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
 import time
 import urllib.request
 from pathlib import Path
 from typing import Any
 
 import pytest
-from harness import ROOT, SERVE_ZONES, GeodnsProcess, clean_environ, start_geodns
+from harness import SERVE_ZONES, GeodnsProcess, create_token, start_geodns
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 NAME = "damped.example.test."
@@ -60,28 +58,7 @@ def test_an_address_damped_by_one_node_stays_down_on_every_node_issue5_s3(tmp_pa
     zones = tmp_path / "zones"
     shutil.copytree(SERVE_ZONES, zones)
     database = f"sqlite+aiosqlite:///{tmp_path / 'geodns.db'}"
-    created = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "geodns",
-            "token",
-            "create",
-            "--role",
-            "admin",
-            "--name",
-            "ops",
-            "--database",
-            database,
-        ],
-        capture_output=True,
-        text=True,
-        env=clean_environ(),
-        cwd=ROOT,
-        timeout=60,
-    )
-    assert created.returncode == 0, created.stderr
-    token = created.stdout.strip()
+    token = create_token(database, "admin", "ops")
     nodes = [start_node("127.0.0.33", "node-a", zones, database)]
     try:
         nodes.append(start_node("127.0.0.34", "node-b", zones, database))

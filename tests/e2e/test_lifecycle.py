@@ -15,23 +15,20 @@ import dns.query
 import dns.rcode
 import pytest
 from alembic import command
-from harness import DATA, ROOT, SERVE_ZONES, clean_environ, drain_member, start_geodns
+from harness import (
+    DATA,
+    ROOT,
+    SERVE_ZONES,
+    clean_environ,
+    drain_member,
+    geodns_command,
+    start_geodns,
+)
 
 from geodns.store.migrate import alembic_config
 from geodns.store.repository import Store
 
 pytestmark = pytest.mark.e2e
-
-
-def geodns_command(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "geodns", *args],
-        capture_output=True,
-        text=True,
-        env=clean_environ(),
-        cwd=ROOT,
-        timeout=timeout,
-    )
 
 
 def test_tcp_connections_over_the_cap_are_closed_at_once_not_queued_rfc7766_6_2_2(tmp_path):

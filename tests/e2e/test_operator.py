@@ -8,30 +8,18 @@ import json
 import re
 import shutil
 import subprocess
-import sys
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
 
 import pytest
-from harness import ROOT, GeodnsProcess, clean_environ
+from harness import GeodnsProcess, geodns_command
+from polling import within
 
 pytestmark = pytest.mark.e2e
 LB = "lb.example.test."
 TOKEN = re.compile(r"gdns_[A-Za-z0-9_-]{43}")
-
-
-def geodns(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "geodns", *args],
-        capture_output=True,
-        text=True,
-        env=clean_environ(),
-        cwd=ROOT,
-        timeout=30,
-    )
 
 
 def http(
@@ -68,26 +56,19 @@ def answers(server: GeodnsProcess) -> set[str]:
     return {rr.to_text() for rrset in reply.answer for rr in rrset}
 
 
-def within(seconds: float, check: Any) -> float:
-    """Poll check() until true; how long it took; AssertionError past the deadline."""
-    started = time.monotonic()
-    while not check():
-        if time.monotonic() - started > seconds:
-            raise AssertionError(f"not within {seconds} s")
-    return time.monotonic() - started
-
-
 def test_an_operator_adds_a_pool_and_a_probe_takes_a_member_out_and_back(
     fresh_geodns_server: GeodnsProcess, tmp_path: Path
 ):
     server = fresh_geodns_server
     database = f"sqlite+aiosqlite:///{tmp_path / 'geodns.db'}"
 
-    created = geodns("token", "create", "--role", "admin", "--name", "ops", "--database", database)
+    created = geodns_command(
+        "token", "create", "--role", "admin", "--name", "ops", "--database", database
+    )
     assert created.returncode == 0, created.stderr
     assert TOKEN.fullmatch(created.stdout.removesuffix("\n")), created.stdout
     admin = created.stdout.strip()
-    prober = geodns(
+    prober = geodns_command(
         "token", "create", "--role", "prober", "--name", "probe-eu1", "--database", database
     ).stdout.strip()
 

@@ -8,8 +8,6 @@ import re
 import shutil
 import signal
 import socket
-import subprocess
-import sys
 import time
 import urllib.request
 from typing import Any
@@ -19,11 +17,10 @@ import dns.query
 import pytest
 from harness import (
     DATA,
-    ROOT,
     SERVE_ZONES,
     GeodnsProcess,
     apply_pools,
-    clean_environ,
+    create_token,
     drain_member,
     start_geodns,
 )
@@ -64,20 +61,6 @@ def every_process_answers(server: GeodnsProcess, qname: str, expected: set[str])
     ):
         assert time.monotonic() < deadline, f"a worker kept the old zone for {qname}"
         time.sleep(0.05)
-
-
-def issue_admin_token(database: str) -> str:
-    created = subprocess.run(
-        [sys.executable, "-m", "geodns", "token", "create", "--role", "admin", "--name", "ops"]
-        + ["--database", database],
-        capture_output=True,
-        text=True,
-        env=clean_environ(),
-        cwd=ROOT,
-        timeout=30,
-    )
-    assert created.returncode == 0, created.stderr
-    return created.stdout.strip()
 
 
 def post(server: GeodnsProcess, path: str, token: str) -> tuple[int, Any]:
@@ -146,7 +129,7 @@ def test_workers_share_the_port_follow_changes_reload_by_signal_or_api_and_stop_
             .replace("2026112202", "2026112203")
             .replace("mail     A     192.0.2.26", "mail     A     192.0.2.27")
         )
-        token = issue_admin_token(database)
+        token = create_token(database, "admin", "ops")
         status, body = post(server, "/api/v1/zones/reload", token)
         assert status == 200 and body["errors"] == [], body
         every_process_answers(server, "mail.example.test.", {"192.0.2.27"})

@@ -14,7 +14,7 @@ import errno
 import ssl
 import subprocess
 import threading
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -22,15 +22,6 @@ from typing import Any, TypeVar
 from aiohttp import web
 
 T = TypeVar("T")
-
-
-async def until(condition: Callable[[], bool], timeout_s: float = 5.0) -> None:
-    """Poll condition until it holds; fail at the deadline (never a bare sleep)."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout_s
-    while not condition():
-        assert loop.time() < deadline, "condition not met before the deadline"
-        await asyncio.sleep(0.01)
 
 
 @dataclass

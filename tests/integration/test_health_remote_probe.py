@@ -14,7 +14,8 @@ from typing import Any
 
 import pytest
 from aiohttp import web
-from integration.health_backends import HttpBackend, TcpBackend, until
+from integration.health_backends import HttpBackend, TcpBackend
+from polling import until
 
 from geodns.health.remote_probe import (
     ProbeError,

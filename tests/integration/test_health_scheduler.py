@@ -10,7 +10,8 @@ import asyncio
 from collections import Counter
 from dataclasses import replace
 
-from integration.health_backends import HttpBackend, TcpBackend, until
+from integration.health_backends import HttpBackend, TcpBackend
+from polling import until
 
 from geodns import __version__
 from geodns.health.checker import HealthChecker, ProbeReport

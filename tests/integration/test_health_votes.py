@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from databases import WithStore
 from integration.health_backends import HttpBackend
+from polling import until_async
 
 from geodns.health.checker import HealthChecker, HealthRecorder
 from geodns.health.damping import FlapDamper
@@ -25,7 +26,6 @@ from geodns.store.repository import Store, open_engine, transaction
 
 T0 = datetime(2026, 5, 1, 12, 0, 0, tzinfo=UTC)
 ADDRESS = "192.0.2.11"
-WithStore = Callable[[Callable[[Store], Awaitable[Any]]], Any]
 
 
 def at(seconds: float) -> datetime:
@@ -201,15 +201,6 @@ def test_the_checker_through_the_recorder_takes_a_dead_backend_out_of_the_store(
 
 async def _is(value: Any, expected: Any) -> bool:
     return bool(await value == expected)
-
-
-async def until_async(condition: Callable[[], Awaitable[bool]], timeout_s: float = 5.0) -> None:
-    """Poll an awaitable condition (a store read) until it holds; fail at the deadline."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout_s
-    while not await condition():
-        assert loop.time() < deadline, "condition not met before the deadline"
-        await asyncio.sleep(0.02)
 
 
 def test_the_store_says_when_a_redecision_is_next_due(with_store: WithStore) -> None:

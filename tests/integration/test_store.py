@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import socket
 import sqlite3
 import time
@@ -15,6 +14,7 @@ from typing import Any
 
 import asyncpg  # type: ignore[import-untyped]
 import pytest
+from databases import BACKENDS, POSTGRES_URL, WithStore
 from sqlalchemy import func, select, text
 
 from geodns.errors import ConfigError, Conflict, NotFound, StoreUnavailable
@@ -33,12 +33,6 @@ from geodns.store.migrate import ensure_schema, upgrade
 from geodns.store.repository import StaleVersion, Store, open_engine
 from geodns.store.watch import SqliteCommits, watch_changes
 
-POSTGRES = bool(os.environ.get("GEODNS_TEST_POSTGRES_URL"))
-BACKENDS = [pytest.param("sqlite", id="sqlite")]
-if POSTGRES:
-    BACKENDS.append(pytest.param("postgresql", id="postgresql", marks=pytest.mark.postgres))
-
-WithStore = Callable[[Callable[[Store], Awaitable[Any]]], Any]
 T0 = datetime(2026, 5, 1, 12, 0, 0, tzinfo=UTC)
 
 
@@ -415,7 +409,7 @@ def test_watch_sees_a_change_from_another_store_within_1s(database_url: str) -> 
 
 # LISTEN is PostgreSQL's: this test exists where PostgreSQL is configured (CI sets
 # GEODNS_TEST_POSTGRES_URL), rather than showing up as skipped everywhere else.
-if POSTGRES:
+if POSTGRES_URL:
 
     @pytest.mark.parametrize("backend", [p for p in BACKENDS if p.id == "postgresql"])
     def test_watch_listens_again_after_its_connection_is_killed(database_url: str) -> None:

@@ -6,12 +6,13 @@ applies the changes serving what a full load serves.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Coroutine
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
 from alembic import command
+from databases import WithStore
 from harness import SERVE_ZONES
 from sqlalchemy import insert, select
 from sqlalchemy.engine import Connection
@@ -31,7 +32,6 @@ def run(coroutine: Coroutine[Any, Any, T]) -> T:
     return asyncio.run(coroutine)
 
 
-WithStore = Callable[[Callable[[Store], Awaitable[Any]]], Any]
 T = TypeVar("T")
 T0 = datetime(2026, 5, 1, 12, 0, 0, tzinfo=UTC)
 

@@ -10,6 +10,8 @@ import asyncio
 from collections.abc import Callable, Coroutine
 from typing import Any
 
+from polling import until
+
 from geodns.health.checker import HealthChecker, ProbeReport, report_ttl_s
 from geodns.health.scheduler import Target
 from geodns.health.state import Result, Status
@@ -21,14 +23,6 @@ HTTP = Check(
 )
 UP = Result(True, 0.001, "connect ok")
 REFUSED = Result(False, 0.001, "connect refused")
-
-
-async def until(condition: Callable[[], bool], timeout_s: float = 3.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout_s
-    while not condition():
-        assert loop.time() < deadline, "condition not met before the deadline"
-        await asyncio.sleep(0.005)
 
 
 class Backends:

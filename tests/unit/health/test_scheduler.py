@@ -13,6 +13,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 import pytest
+from polling import until
 
 from geodns.health.scheduler import CheckScheduler, Target, next_run_at, targets_of
 from geodns.health.state import Result
@@ -23,15 +24,6 @@ FAST = Check(CheckType.TCP, port=80, interval_s=0.05, timeout_s=0.2)
 
 def pool(name: str, *addresses: str, check: Check | None = FAST, **member: Any) -> Pool:
     return Pool(name, tuple(Member(a, **member) for a in addresses), check=check)
-
-
-async def until(condition: Callable[[], bool], timeout_s: float = 3.0) -> None:
-    """Poll condition until true; fail the test at the deadline."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout_s
-    while not condition():
-        assert loop.time() < deadline, "condition not met before the deadline"
-        await asyncio.sleep(0.005)
 
 
 class Recorder:
