@@ -1,23 +1,24 @@
 """Snapshot: the immutable world a query reads; SnapshotHolder: the one cell that changes.
 
-Pure: no I/O. build_snapshot() compiles zones + pools + health into a Snapshot, and
+Pure: no I/O. build_snapshot() puts zones + pools + health into a Snapshot, and
 SnapshotBuilder does it again after a change by redoing only what changed;
 SnapshotHolder.publish() swaps it in with one assignment, so a query sees the old
-world or the new one, never a mix.
+world or the new one, never a mix. A pool is compiled the first time a query asks for it
+(ServedPools), so a server with 100k pools starts without compiling any.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from geodns.dns import names
 from geodns.dns.zone import Node, RRset, Zone, containing_zone, placement_problem
 from geodns.geo import GeoReader
-from geodns.pools.compile import CompiledPool, compile_pool
+from geodns.pools.compile import CompiledPool, compile_pool, compile_problem
 from geodns.pools.model import HealthView, Pool
 
 log = logging.getLogger(__name__)
@@ -29,7 +30,7 @@ NO_RRSETS: Mapping[int, RRset] = MappingProxyType({})  # every pool name's node:
 class Snapshot:
     generation: int  # local and strictly increasing: publish() refuses anything older
     zones: Mapping[bytes, Zone]  # origin key -> zone, pool names already in the tree
-    pools: Mapping[bytes, CompiledPool]  # name key -> compiled pool (served ones only)
+    pools: ServedPools  # name key -> compiled pool (served ones only), compiled on first use
     health: HealthView
     geo: GeoReader | None
     store_generation: int = 0  # the database's change counter this snapshot reflects
@@ -55,8 +56,56 @@ class SnapshotHolder:
         return True
 
 
+class ServedPools(Mapping[bytes, CompiledPool]):
+    """One snapshot's served pools by name key, each compiled the first time it is asked for.
+
+    The compiled forms are shared with the builder and later snapshots: an entry is used
+    only while it was compiled from this snapshot's own Pool object (an unchanged pool
+    keeps its compiled form, and with it its round-robin rotation, across snapshots). The
+    snapshot's membership (which names are pools) is fixed when it is built.
+    """
+
+    __slots__ = ("_sources", "_compiled")
+
+    def __init__(self, sources: Mapping[bytes, Pool], compiled: dict[bytes, CompiledPool]) -> None:
+        self._sources = sources
+        self._compiled = compiled
+
+    def get(self, key: bytes, default: CompiledPool | None = None) -> CompiledPool | None:  # type: ignore[override]
+        source = self._sources.get(key)
+        if source is None:
+            return default
+        compiled = self._compiled.get(key)
+        if compiled is None or compiled.pool is not source:
+            # placement checked what compile_pool parses (compile_problem): this compiles
+            compiled = self._compiled[key] = compile_pool(source)
+        return compiled
+
+    def __getitem__(self, key: bytes) -> CompiledPool:
+        compiled = self.get(key)
+        if compiled is None:
+            raise KeyError(key)
+        return compiled
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._sources
+
+    def __iter__(self) -> Iterator[bytes]:
+        return iter(self._sources)
+
+    def __len__(self) -> int:
+        return len(self._sources)
+
+    def sources(self) -> Mapping[bytes, Pool]:
+        """The served pools as written, without compiling any."""
+        return self._sources
+
+
+NO_POOLS = ServedPools({}, {})
+
+
 def empty_snapshot() -> Snapshot:
-    return Snapshot(0, {}, {}, HealthView(), None)
+    return Snapshot(0, {}, NO_POOLS, HealthView(), None)
 
 
 def build_snapshot(
@@ -68,7 +117,7 @@ def build_snapshot(
     *,
     store_generation: int = 0,
 ) -> Snapshot:
-    """Compile pools into the zones they live in, from nothing (SnapshotBuilder keeps what
+    """Place pools into the zones they live in, from nothing (SnapshotBuilder keeps what
     one build made for the next). A pool no zone can serve is left out and named in
     problems (the database keeps it: a zone reload must not orphan it for good)."""
     builder = SnapshotBuilder()
@@ -82,20 +131,22 @@ class SnapshotBuilder:
 
     Mutable, and the control plane's alone: every Snapshot it returns has its own copies of
     the dicts a query reads (a 100k-entry dict copies in about a millisecond), so a query
-    never sees a change that was not published. A changed pool is compiled again and its
-    name added to or removed from its zone's tree; unchanged pools keep their compiled form.
+    never sees a change that was not published. A changed pool's name is added to or
+    removed from its zone's tree; pools are compiled on first use (ServedPools), and an
+    unchanged pool keeps its compiled form.
     """
 
     def __init__(self) -> None:
         self._zones: dict[bytes, Zone] = {}  # as loaded: static names only
         self._trees: dict[bytes, PoolNames] = {}  # origin -> the zone with its pool names
         self._pools: dict[bytes, Pool] = {}  # every pool by name key, served or not
-        self._compiled: dict[bytes, CompiledPool] = {}  # the served ones
+        self._served: dict[bytes, Pool] = {}  # the served ones
+        self._compiled: dict[bytes, CompiledPool] = {}  # shared with every ServedPools
         self._placed: dict[bytes, bytes] = {}  # served pool key -> its zone's origin
         self._problems: dict[bytes, str] = {}  # unserved pool key -> why
         self._pools_changed = True
-        self._published: tuple[Mapping[bytes, CompiledPool], tuple[str, ...], tuple[Pool, ...]]
-        self._published = ({}, (), ())
+        self._published: tuple[ServedPools, tuple[str, ...], tuple[Pool, ...]]
+        self._published = (NO_POOLS, (), ())
 
     @property
     def pools(self) -> Mapping[bytes, Pool]:
@@ -103,18 +154,18 @@ class SnapshotBuilder:
         return self._pools
 
     def set_zones(self, zones: Mapping[bytes, Zone]) -> None:
-        """Serve these zones; every pool is placed again (and compiled only if new)."""
+        """Serve these zones; every pool is placed again (compiled forms are kept)."""
         if zones.keys() == self._zones.keys() and all(
             zone is self._zones[origin] for origin, zone in zones.items()
         ):
             return
         self._zones = dict(zones)
         self._trees = {origin: PoolNames(zone) for origin, zone in zones.items()}
-        compiled, self._compiled = self._compiled, {}
+        self._served.clear()
         self._placed.clear()
         self._problems.clear()
         for key, pool in self._pools.items():
-            self._place(key, pool, compiled.get(key))
+            self._place(key, pool)
         self._pools_changed = True
 
     def apply(self, changed: Iterable[Pool], deleted: Iterable[str] = ()) -> None:
@@ -123,6 +174,7 @@ class SnapshotBuilder:
             key = names.from_text(name)
             if self._pools.pop(key, None) is not None:
                 self._unplace(key)
+                self._compiled.pop(key, None)
                 self._pools_changed = True
         for pool in changed:
             key = names.from_text(pool.name)
@@ -131,17 +183,16 @@ class SnapshotBuilder:
                 continue
             self._pools[key] = pool
             self._pools_changed = True
-            if key in self._compiled:  # served where it was: placement is by name alone
-                try:
-                    self._compiled[key] = compile_pool(pool)
-                    continue
-                except ValueError:
-                    pass  # placed again below, to be named in problems
+            self._compiled.pop(key, None)  # compiled again when a query asks for it
+            if key in self._served and compile_problem(pool) is None:
+                self._served[key] = pool  # served where it was: placement is by name alone
+                continue
             self._unplace(key)
-            self._place(key, pool, None)
+            self._place(key, pool)
 
     def replace(self, pools: Iterable[Pool]) -> None:
-        """Exactly these pools from now on (a full reload); unchanged ones stay compiled."""
+        """Exactly these pools from now on (a full reload); unchanged ones keep their
+        compiled forms."""
         pools = tuple(pools)
         kept = {names.from_text(pool.name) for pool in pools}
         gone = [self._pools[key].name for key in self._pools.keys() - kept]
@@ -159,7 +210,7 @@ class SnapshotBuilder:
         builder will change."""
         if self._pools_changed:
             self._published = (
-                dict(self._compiled),
+                ServedPools(dict(self._served), self._compiled),
                 tuple(self._problems.values()),
                 tuple(self._pools.values()),
             )
@@ -177,21 +228,20 @@ class SnapshotBuilder:
             source_pools,
         )
 
-    def _place(self, key: bytes, pool: Pool, compiled: CompiledPool | None) -> None:
+    def _place(self, key: bytes, pool: Pool) -> None:
         zone = containing_zone(self._zones, key)
         if zone is None:
             problem = f"pool {pool.name} is in no served zone: not served"
         elif (why := placement_problem(zone, key)) is not None:
             problem = f"pool {pool.name}: {why}: not served"
+        elif (why := compile_problem(pool)) is not None:
+            # validation keeps these out of the store; a bad row must not stop us
+            problem = f"pool {pool.name}: {why}: not served"
         else:
-            try:
-                self._compiled[key] = compiled if compiled is not None else compile_pool(pool)
-            except ValueError as exc:  # validation keeps these out; a bad row must not stop us
-                problem = f"pool {pool.name}: {exc}: not served"
-            else:
-                self._placed[key] = zone.origin
-                self._trees[zone.origin].add(key)
-                return
+            self._served[key] = pool
+            self._placed[key] = zone.origin
+            self._trees[zone.origin].add(key)
+            return
         self._problems[key] = problem
         log.warning("%s", problem)
 
@@ -199,7 +249,7 @@ class SnapshotBuilder:
         self._problems.pop(key, None)
         origin = self._placed.pop(key, None)
         if origin is not None:
-            del self._compiled[key]
+            del self._served[key]
             self._trees[origin].remove(key)
 
 

@@ -25,7 +25,6 @@ from geodns.pools.model import (
 )
 from geodns.store import tables as t
 
-POOL_COLUMNS = [c for c in t.pools.c if c.name not in ("created_at", "updated_at")]
 KINDS = {kind.value: kind for kind in MatchKind}  # faster than MatchKind(value), a million times
 
 
@@ -87,14 +86,28 @@ async def load_pools(
     condition on an indexed column, that column, or SQLite walks the name index instead.
     """
     where = list(where)
+    p = t.pools.c
+    # the JSON columns as text: decoded once per distinct value below (100k pools share a
+    # handful of region orders and checks), not by the driver for every row
     query = (
-        select(*POOL_COLUMNS)
+        select(
+            p.id,
+            p.name,
+            p.version,
+            p.ttl,
+            p.policy,
+            p.max_answers,
+            p.min_healthy_fraction,
+            p.fail_open,
+            cast(p.default_regions, Text).label("default_regions"),
+            cast(p.check, Text).label("check"),
+        )
         .where(*where)
-        .order_by(t.pools.c.name if ordered_by is None else ordered_by)
+        .order_by(p.name if ordered_by is None else ordered_by)
     )
     if limit is not None:
         query = query.limit(limit)
-    pool_rows = list((await conn.execute(query)).all())
+    pool_rows: list[Any] = list((await conn.execute(query)).all())
     if ordered_by is not None:
         pool_rows.sort(key=lambda row: str(row.name))
     if not pool_rows:
@@ -149,9 +162,41 @@ async def load_pools(
             if order is None:
                 order = regions[regions_json] = tuple(json.loads(regions_json))
             rules_of.setdefault(pool_id, []).append(Rule(KINDS[kind], value, order))
+        orders: dict[str | None, tuple[str, ...] | None] = {None: None}
+        checks: dict[str | None, Check | None] = {None: None}
+        for row in pool_rows:  # frozen values: pools with the same text share one object
+            if row.default_regions not in orders:
+                orders[row.default_regions] = tuple(json.loads(row.default_regions))
+            if row.check not in checks:
+                checks[row.check] = check_from_json(json.loads(row.check))
         return [
-            (pool_from_row(row, members_of.get(row.id, ()), rules_of.get(row.id, ())), row.version)
-            for row in pool_rows
+            (
+                pool_from_values(
+                    name,
+                    tuple(members_of.get(pool_id, ())),
+                    tuple(rules_of.get(pool_id, ())),
+                    ttl,
+                    policy,
+                    max_answers,
+                    fraction,
+                    fail_open,
+                    orders[default_regions],
+                    checks[check],
+                ),
+                version,
+            )
+            for (
+                pool_id,
+                name,
+                version,
+                ttl,
+                policy,
+                max_answers,
+                fraction,
+                fail_open,
+                default_regions,
+                check,
+            ) in pool_rows
         ]
     except (ValueError, TypeError, KeyError) as exc:
         raise StoreUnavailable(f"unreadable pool row: {exc}") from exc
@@ -162,18 +207,33 @@ async def load_pool(conn: AsyncConnection, name: str) -> Pool | None:
     return found[0][0] if found else None
 
 
-def pool_from_row(row: Row[Any], members: Sequence[Member], rules: Sequence[Rule]) -> Pool:
+POLICIES = {policy.value: policy for policy in Policy}
+
+
+def pool_from_values(
+    name: str,
+    members: tuple[Member, ...],
+    rules: tuple[Rule, ...],
+    ttl: int,
+    policy: str,
+    max_answers: int,
+    min_healthy_fraction: float,
+    fail_open: bool,
+    default_regions: tuple[str, ...] | None,
+    check: Check | None,
+) -> Pool:
+    """A Pool from its row's values (the JSON columns decoded)."""
     return Pool(
-        name=row.name,
-        members=tuple(members),
-        rules=tuple(rules),
-        ttl=row.ttl,
-        policy=Policy(row.policy),
-        max_answers=row.max_answers,
-        min_healthy_fraction=row.min_healthy_fraction,
-        fail_open=row.fail_open,
-        default_regions=None if row.default_regions is None else tuple(row.default_regions),
-        check=None if row.check is None else check_from_json(row.check),
+        name,
+        members,
+        rules,
+        ttl,
+        POLICIES[policy],
+        max_answers,
+        min_healthy_fraction,
+        bool(fail_open),
+        default_regions,
+        check,
     )
 
 

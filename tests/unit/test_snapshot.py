@@ -302,3 +302,27 @@ def test_snapshots_have_no_reference_cycles_so_frozen_ones_are_still_freed() -> 
         assert gc.collect() == 0
     finally:
         gc.enable()
+
+
+def test_pools_are_compiled_on_first_use_and_keep_their_compiled_form_while_unchanged() -> None:
+    """A server with 100k pools starts without compiling any (issue 11 §5): building places
+    names; the first query for a pool compiles it, once, for every later snapshot too."""
+    builder = SnapshotBuilder()
+    builder.set_zones(ZONES)
+    builder.apply([pool("p1.example.test.", 0), pool("p2.example.test.", 0)])
+    first = builder.build(1, HealthView(), None)
+    key1, key2 = names.from_text("p1.example.test."), names.from_text("p2.example.test.")
+    assert sorted(first.pools) == sorted([key1, key2])
+    assert builder._compiled == {}  # placed, not compiled
+    compiled = first.pools.get(key1)
+    assert compiled is not None and compiled is first.pools.get(key1)
+    assert list(builder._compiled) == [key1]
+    second = builder.build(2, HealthView(frozenset({"192.0.2.1"})), None)  # health only
+    assert second.pools.get(key1) is compiled
+    builder.apply([pool("p1.example.test.", 1)])
+    third = builder.build(3, HealthView(), None)
+    changed = third.pools.get(key1)
+    assert changed is not None and changed is not compiled
+    assert changed.pool == pool("p1.example.test.", 1)
+    assert first.pools.get(key1) is not None  # an old snapshot still answers from its own pool
+    assert first.pools.get(key1).pool == pool("p1.example.test.", 0)
