@@ -205,8 +205,10 @@ def test_builtin_check_takes_a_dead_backend_out_within_interval_x_fall_plus_1s_i
         f"{kind}: {dead} left the answers {gone_after:.3f} s after its backend stopped; "
         f"issue 5 §5 allows interval x fall + 1 s = {bound:g} s"
     )
-    # fall 2: one failure is not enough, the second comes one interval after the first
-    assert gone_after >= INTERVAL_S * (FALL - 1) - 0.05, f"down after {gone_after:.3f} s"
+    # that one failure (or success, for rise) is not enough is tested without a clock in
+    # tests/unit/health/test_state.py (test_up_goes_down_only_after_fall_failures_in_a_row):
+    # a lower time bound here flakes, since a check already in flight when the backend
+    # stops (or starts) is the first result
     assert all(health.answers(name) == rest for _ in range(20))  # and stays out
     state = health.health(dead)
     assert (state["status"], state["reason"]) == ("down", f"connect refused ({NODE})")
@@ -220,7 +222,6 @@ def test_builtin_check_takes_a_dead_backend_out_within_interval_x_fall_plus_1s_i
         f"{kind}: {dead} came back {back_after:.3f} s after its backend restarted; "
         f"rise {RISE} x interval {INTERVAL_S:g} s + 1 s = {rise_bound:g} s"
     )
-    assert back_after >= INTERVAL_S * (RISE - 1) - 0.05, f"up after {back_after:.3f} s"
     transitions = health.health(dead)["transitions"]
     assert [(t["status"], t["votes"]) for t in transitions[:2]] == [
         ("up", {NODE: "up"}),
