@@ -157,11 +157,15 @@ async def load_pools(
                 )
             )
         rule_rows: Sequence[Any] = (await conn.execute(rule_query)).all()
+        known_rules: dict[tuple[str, str, str], Rule] = {}  # frozen: equal rules share one
         for pool_id, kind, value, regions_json in rule_rows:
-            order = regions.get(regions_json)
-            if order is None:
-                order = regions[regions_json] = tuple(json.loads(regions_json))
-            rules_of.setdefault(pool_id, []).append(Rule(KINDS[kind], value, order))
+            rule = known_rules.get((kind, value, regions_json))
+            if rule is None:
+                order = regions.get(regions_json)
+                if order is None:
+                    order = regions[regions_json] = tuple(json.loads(regions_json))
+                rule = known_rules[(kind, value, regions_json)] = Rule(KINDS[kind], value, order)
+            rules_of.setdefault(pool_id, []).append(rule)
         orders: dict[str | None, tuple[str, ...] | None] = {None: None}
         checks: dict[str | None, Check | None] = {None: None}
         for row in pool_rows:  # frozen values: pools with the same text share one object
