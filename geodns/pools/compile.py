@@ -25,6 +25,7 @@ __all__ = [
     "CompiledMember",
     "CompiledPool",
     "CompiledRule",
+    "Plan",
     "Group",
     "Tier",
     "compile_pool",
@@ -70,10 +71,28 @@ class Group:
     family: int
     members: tuple[CompiledMember, ...]
     eligible: tuple[CompiledMember, ...]
-    addresses: frozenset[str]
+    addresses: tuple[str, ...]
     cumulative: tuple[int, ...]  # running sum of eligible weights, for bisect
     tiers: tuple[Tier, ...] = ()  # failover only: by ascending priority
     ring: HashRing | None = None  # sticky only: eligible members' virtual nodes
+
+
+class Plan:
+    """A region order resolved to the groups to try, for each answer family (4 or 6).
+
+    Two slots rather than a dict: a pool holds one per distinct region order.
+    """
+
+    __slots__ = ("v4", "v6")
+
+    def __init__(self, v4: tuple[Group, ...], v6: tuple[Group, ...]) -> None:
+        self.v4, self.v6 = v4, v6
+
+    def __getitem__(self, family: int) -> tuple[Group, ...]:
+        return self.v6 if family == 6 else self.v4
+
+
+NO_GROUPS: tuple[Group, ...] = ()
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -81,7 +100,7 @@ class CompiledRule:
     """A rule with its region order resolved to groups, per answer family."""
 
     rule: Rule
-    plans: dict[int, tuple[Group, ...]]
+    plans: Plan
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,8 +182,8 @@ class CompiledPool:
     name_key: bytes  # lowercase uncompressed wire name (names.from_text)
     members: tuple[CompiledMember, ...]
     families: frozenset[int]
-    groups: dict[tuple[str | None, int], Group]  # (region, family); region None: all members
-    default_plan: dict[int, tuple[Group, ...]]  # answer family -> groups in default order
+    groups: dict[tuple[str | None, int], Group]  # (region, family) that plans name; None: all
+    default_plan: Plan  # answer family -> groups in default order
     cidr: dict[int, CidrIndex]  # client family -> index of that family's CIDR rules
     countries: dict[str, CompiledRule]
     continents: dict[str, CompiledRule]
@@ -209,22 +228,34 @@ def compile_pool(pool: Pool) -> CompiledPool:
         CompiledMember(m, i, _tail(m.address, pool.ttl)) for i, m in enumerate(pool.members)
     )
     families = frozenset(m.member.family for m in members)
+    # groups are built for the regions some plan names (and all members, when no default
+    # order is given), once each; rules naming the same regions in the same order share
+    # one plan (pools have a few region orders among many rules); read-only once built
     groups: dict[tuple[str | None, int], Group] = {}
-    for family in (4, 6):
-        of_family = [m for m in members if m.member.family == family]
-        groups[(None, family)] = _group(None, family, of_family, pool.policy)
-        for region in pool.regions():
-            in_region = [m for m in of_family if m.member.region == region]
-            groups[(region, family)] = _group(region, family, in_region, pool.policy)
+    known_plans: dict[tuple[str, ...] | None, Plan] = {}
 
-    def plans(regions: Sequence[str] | None) -> dict[int, tuple[Group, ...]]:
-        if regions is None:
-            return {f: (groups[(None, f)],) for f in (4, 6)}
-        ordered = tuple(dict.fromkeys(regions))  # a region listed twice is tried once
-        return {
-            f: tuple(groups.get((r, f)) or _group(r, f, (), pool.policy) for r in ordered)
-            for f in (4, 6)
-        }
+    def group(region: str | None, family: int) -> Group:
+        found = groups.get((region, family))
+        if found is None:
+            chosen = [
+                m
+                for m in members
+                if m.member.family == family and (region is None or m.member.region == region)
+            ]
+            found = groups[(region, family)] = _group(region, family, chosen, pool.policy)
+        return found
+
+    def plans(regions: Sequence[str] | None) -> Plan:
+        ordered = None if regions is None else tuple(dict.fromkeys(regions))  # each once
+        plan = known_plans.get(ordered)
+        if plan is None:
+            order: tuple[str | None, ...] = (None,) if ordered is None else ordered
+            # a family no member has is never routed (select.prepare): no groups for it
+            v4, v6 = (
+                tuple(group(r, f) for r in order) if f in families else NO_GROUPS for f in (4, 6)
+            )
+            plan = known_plans[ordered] = Plan(v4, v6)
+        return plan
 
     cidr_rules: dict[int, list[tuple[int, int, CompiledRule]]] = {4: [], 6: []}
     countries: dict[str, CompiledRule] = {}
@@ -298,7 +329,7 @@ def _group(
         family=family,
         members=tuple(members),
         eligible=eligible,
-        addresses=frozenset(m.member.address for m in eligible),
+        addresses=tuple(m.member.address for m in eligible),
         cumulative=tuple(accumulate(m.member.weight for m in eligible)),
         tiers=tiers,
         ring=ring,

@@ -32,22 +32,20 @@ def test_name_key_is_the_lowercase_wire_name() -> None:
     assert pool.name_key == names.from_text("www.example.com.") == b"\x03www\x07example\x03com\x00"
 
 
+MIXED = (
+    Member("192.0.2.1", weight=10, region="us"),
+    Member("192.0.2.2", weight=0, region="us"),
+    Member("192.0.2.3", weight=30, region="us"),
+    Member("192.0.2.4", weight=50, region="us", enabled=False),
+    Member("2001:db8::1", weight=5, region="us"),
+    Member("198.51.100.1", weight=7, region="eu"),
+)
+
+
 def test_members_are_grouped_by_region_and_family_with_cumulative_weights_of_eligible_ones() -> (
     None
 ):
-    pool = compile_pool(
-        Pool(
-            "lb.example.com.",
-            (
-                Member("192.0.2.1", weight=10, region="us"),
-                Member("192.0.2.2", weight=0, region="us"),
-                Member("192.0.2.3", weight=30, region="us"),
-                Member("192.0.2.4", weight=50, region="us", enabled=False),
-                Member("2001:db8::1", weight=5, region="us"),
-                Member("198.51.100.1", weight=7, region="eu"),
-            ),
-        )
-    )
+    pool = compile_pool(Pool("lb.example.com.", MIXED, default_regions=("us", "eu")))
     us4 = pool.groups[("us", 4)]
     assert [m.member.address for m in us4.members] == [
         "192.0.2.1",
@@ -57,12 +55,38 @@ def test_members_are_grouped_by_region_and_family_with_cumulative_weights_of_eli
     ]
     assert [m.member.address for m in us4.eligible] == ["192.0.2.1", "192.0.2.3"]
     assert us4.cumulative == (10, 40)
-    assert us4.addresses == frozenset({"192.0.2.1", "192.0.2.3"})
+    assert us4.addresses == ("192.0.2.1", "192.0.2.3")
     assert [m.member.address for m in pool.groups[("us", 6)].eligible] == ["2001:db8::1"]
+    assert pool.families == frozenset({4, 6})
+    assert pool.default_plan[4] == (us4, pool.groups[("eu", 4)])
+
+
+def test_without_default_regions_every_member_of_a_family_is_one_group() -> None:
+    pool = compile_pool(Pool("lb.example.com.", MIXED))
     every4 = pool.groups[(None, 4)]
     assert every4.cumulative == (10, 40, 47)
-    assert pool.families == frozenset({4, 6})
-    assert pool.default_plan[4] == (every4,)  # no default_regions: one group of all members
+    assert pool.default_plan[4] == (every4,)
+    assert ("us", 4) not in pool.groups  # no plan names a region: none is built
+
+
+def test_a_family_no_member_has_gets_no_groups() -> None:
+    pool = compile_pool(Pool("lb.example.com.", (Member("192.0.2.1", region="us"),)))
+    assert pool.default_plan[6] == () and all(family == 4 for _, family in pool.groups)
+
+
+def test_rules_naming_the_same_regions_in_the_same_order_share_one_plan() -> None:
+    pool = compile_pool(
+        Pool(
+            "lb.example.com.",
+            MIXED,
+            rules=(
+                Rule(MatchKind.CONTINENT, "AS", ("us", "eu")),
+                Rule(MatchKind.CONTINENT, "OC", ("us", "eu", "us")),
+            ),
+            default_regions=("us", "eu"),
+        )
+    )
+    assert pool.continents["AS"].plans is pool.continents["OC"].plans is pool.default_plan
 
 
 def test_default_regions_and_rule_regions_resolve_to_groups_in_order() -> None:
