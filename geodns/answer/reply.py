@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from geodns.answer.resolve import Answer, Item, refusal
 from geodns.dns.compress import Compressor
-from geodns.dns.edns import encode_opt
+from geodns.dns.edns import ExtendedError, encode_opt
 from geodns.dns.rcode import FORMERR, SERVFAIL
 from geodns.dns.wire import (
     FLAG_AA,
@@ -123,7 +123,7 @@ def compile_reply(query: Query, answer: Answer, limit: int) -> Reply:
         flags |= FLAG_AA
     opt = b""
     if query.edns is not None:
-        opt = encode_opt(query.edns, answer.rcode >> 4, answer.scope_prefix)
+        opt = encode_opt(query.edns, answer.rcode >> 4, answer.scope_prefix, answer.extended_error)
     writer = _Writer(query)
     answers = writer.section(answer.answer)
     ancount = sum(count for _, count in answers)
@@ -171,9 +171,10 @@ def _truncated(query: Query, flags: int, opt: bytes) -> Reply:
     return Reply(head, opt, fits=False)
 
 
-def encode_error(query: Query, rcode: int) -> bytes:
-    """A reply with no records: REFUSED, NOTIMP, SERVFAIL... with the question and OPT."""
-    reply = compile_reply(query, refusal(rcode), 65535)
+def encode_error(query: Query, rcode: int, extended_error: ExtendedError | None = None) -> bytes:
+    """A reply with no records: REFUSED, NOTIMP, SERVFAIL... with the question and OPT
+    (and the Extended DNS Error, RFC 8914, when the query had EDNS)."""
+    reply = compile_reply(query, refusal(rcode, extended_error), 65535)
     return query.id.to_bytes(2, "big") + reply.head + reply.tail
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from geodns.answer.context import ClientNetwork, QueryContext
 from geodns.dns import names, rdataclass, rdatatype
+from geodns.dns.edns import EDE_NOT_AUTHORITATIVE, EDE_PROHIBITED, ExtendedError
 from geodns.dns.rcode import BADVERS, FORMERR, NOERROR, NOTIMP, NXDOMAIN, REFUSED
 from geodns.dns.zone import Found, Node, RRset, Zone, containing_zone
 from geodns.pools.compile import CompiledPool
@@ -52,6 +53,7 @@ class Answer:
     prepared: Prepared | None = None  # the pool's selection for this client, less the draw
     zone: Zone | None = None  # the zone that gave the last part of the answer
     wildcard: bool = False  # the last part was synthesised from a wildcard (RFC 4592)
+    extended_error: ExtendedError | None = None  # RFC 8914: sent only if the query had EDNS
 
     @property
     def scope_prefix(self) -> int:
@@ -59,8 +61,19 @@ class Answer:
         return 0 if self.prepared is None else self.prepared.scope_prefix
 
 
-def refusal(rcode: int) -> Answer:
-    return Answer(rcode=rcode, aa=False, kind=Kind.ERROR)
+def refusal(rcode: int, extended_error: ExtendedError | None = None) -> Answer:
+    """An answer with no records, not authoritative; the EDE says why (RFC 8914)."""
+    return Answer(rcode=rcode, aa=False, kind=Kind.ERROR, extended_error=extended_error)
+
+
+NOT_AUTHORITATIVE = ExtendedError(EDE_NOT_AUTHORITATIVE)
+PROHIBITED = ExtendedError(EDE_PROHIBITED)
+
+
+def prohibited() -> Answer:
+    """REFUSED with EDE 18 (Prohibited, RFC 8914 §4.19): the defences' refusal of a client
+    an operator's policy denies; the RCODE is REFUSED, as RFC 8914 §3 leaves it."""
+    return refusal(REFUSED, PROHIBITED)
 
 
 NO_CLIENT = Client(4, 0, 0)  # for pools whose answer ignores who asks
@@ -108,7 +121,8 @@ def resolve(
         return refusal(REFUSED)  # zone transfers are not offered (RFC 5936 §4.2)
     zone = containing_zone(snapshot.zones, query.qname)
     if zone is None:
-        return refusal(REFUSED)  # not ours: no recursion, no upward referral (RFC 8906 §3.1.4)
+        # not ours: no recursion, no upward referral (RFC 8906 §3.1.4); RFC 8914 §4.21
+        return refusal(REFUSED, NOT_AUTHORITATIVE)
     answer = Answer()
     answer_from_zone(answer, ctx, snapshot, zone, prepare_for)
     return answer

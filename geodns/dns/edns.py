@@ -1,7 +1,9 @@
-"""EDNS(0) OPT and Client Subnet values and their encoding (RFC 6891, RFC 7871).
+"""EDNS(0) OPT, Client Subnet and Extended DNS Error values and their encoding
+(RFC 6891, RFC 7871, RFC 8914).
 
 Pure: no I/O. wire.py decodes the OPT record of a query into an Edns; answer/reply.py
-asks encode_opt() for the reply's OPT record.
+asks encode_opt() for the reply's OPT record, with an ExtendedError when the Answer
+carries one.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from dataclasses import dataclass
 from geodns.dns import rdatatype
 
 OPTION_ECS = 8
+OPTION_EDE = 15  # RFC 8914 §2
 OUR_UDP_PAYLOAD = 1232  # the DNS flag day 2020 figure: fits common MTUs without fragmenting
 FLAG_DO = 0x8000
 
@@ -21,6 +24,29 @@ ECS_FAMILY_VERSION = {1: 4, 2: 6}  # ECS family number -> IP version
 # of a client's address geodns ever decides on, by IP version: ECS source prefixes are
 # capped to it, sticky keys and GeoIP cache blocks are this wide.
 CLIENT_PREFIX_CAP = {4: 24, 6: 56}
+
+
+# RFC 8914 §4: the INFO-CODEs geodns sends
+EDE_PROHIBITED = 18  # §4.19: the server refuses this client (an allow/deny list)
+EDE_NOT_AUTHORITATIVE = 20  # §4.21: the name is in no zone served here (no recursion)
+EDE_NOT_SUPPORTED = 21  # §4.22: the query asks for something this server does not do
+
+
+@dataclass(frozen=True, slots=True)
+class ExtendedError:
+    """An Extended DNS Error (RFC 8914 §2): an INFO-CODE and optional UTF-8 EXTRA-TEXT.
+
+    It tells an operator why; it never changes the RCODE (§3), and it is only sent in
+    a reply to a query that had an OPT record (RFC 6891 §7).
+    """
+
+    info_code: int
+    extra_text: str = ""
+
+    def encode(self) -> bytes:
+        """The whole option: OPTION-CODE, OPTION-LENGTH, INFO-CODE, EXTRA-TEXT."""
+        text = self.extra_text.encode("utf-8")  # §2: not NUL-terminated
+        return struct.pack("!HHH", OPTION_EDE, 2 + len(text), self.info_code) + text
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,8 +80,11 @@ class Edns:
         return min(max(self.payload, 512), OUR_UDP_PAYLOAD)
 
 
-def encode_opt(edns: Edns, ext_rcode: int, scope_prefix: int | None) -> bytes:
-    """The reply's OPT RR: version 0, our payload size, DO copied, ECS echoed with its scope.
+def encode_opt(
+    edns: Edns, ext_rcode: int, scope_prefix: int | None, error: ExtendedError | None = None
+) -> bytes:
+    """The reply's OPT RR: version 0, our payload size, DO copied, ECS echoed with its
+    scope, and the Extended DNS Error when there is one.
 
     Unknown options and flags of the query are not echoed (RFC 6891 §6.1.2, §6.1.4).
     """
@@ -66,6 +95,8 @@ def encode_opt(edns: Edns, ext_rcode: int, scope_prefix: int | None) -> bytes:
         scope = 0 if scope_prefix is None else scope_prefix
         body = struct.pack("!HBB", ecs.family, ecs.source_prefix, scope) + ecs.address
         options = struct.pack("!HH", OPTION_ECS, len(body)) + body
+    if error is not None:
+        options += error.encode()
     ttl = (ext_rcode << 24) | (FLAG_DO if edns.do else 0)
     return (
         b"\x00" + struct.pack("!HHIH", rdatatype.OPT, OUR_UDP_PAYLOAD, ttl, len(options)) + options

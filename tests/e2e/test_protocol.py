@@ -117,6 +117,19 @@ def test_names_outside_our_zones_are_refused_without_referral_rfc8906_3_1_4(
     assert reply.answer == reply.authority == reply.additional == []
 
 
+@TRANSPORTS
+def test_refusal_outside_our_zones_says_not_authoritative_with_edns_rfc8914_4_21(
+    geodns_server, tcp
+):
+    reply = geodns_server.query("www.example.org.", "A", tcp=tcp, use_edns=0)
+    assert reply.rcode() == dns.rcode.REFUSED
+    assert [(type(o), o.code) for o in reply.options] == [
+        (dns.edns.EDEOption, dns.edns.EDECode.NOT_AUTHORITATIVE)
+    ]
+    plain = geodns_server.query("www.example.org.", "A", tcp=tcp)
+    assert plain.edns < 0  # no OPT without one in the query (RFC 6891 §7), so no EDE
+
+
 def test_cname_is_returned_and_followed_inside_our_zone_rfc1034_4_3_2(geodns_server):
     reply = geodns_server.query("alias.example.test.", "A")
     assert reply.rcode() == dns.rcode.NOERROR

@@ -5,13 +5,19 @@ from __future__ import annotations
 
 import random
 
+import dns.edns
 import dns.flags
 import dns.message
+import dns.rcode
 import dns.rdatatype
 import pytest
 
 from geodns.answer.context import Transport
 from geodns.answer.packet import PacketAnswerer
+from geodns.answer.reply import encode_error
+from geodns.answer.resolve import PROHIBITED
+from geodns.dns.rcode import REFUSED
+from geodns.dns.wire import decode_query
 from geodns.dns.zonefile import parse_zone_text
 from geodns.pools.model import HealthView, Member, Pool
 from geodns.snapshot import SnapshotHolder, build_snapshot, empty_snapshot
@@ -158,3 +164,20 @@ def test_the_question_keeps_the_clients_case_and_answers_point_at_it_rfc4343(ans
     parsed = dns.message.from_wire(reply)
     assert parsed.question[0].name.to_text() == "MaIl.ExAmPlE.tEsT."
     assert parsed.answer[0].name.to_text() == "MaIl.ExAmPlE.tEsT."  # a pointer to offset 12
+
+
+def test_refused_outside_our_zones_carries_ede_20_only_with_edns_rfc8914_4_21_rfc6891_7(answer):
+    with_edns = dns.message.from_wire(ask(answer, "www.example.org.", "A", use_edns=0))
+    assert with_edns.rcode() == dns.rcode.REFUSED
+    [ede] = [o for o in with_edns.options if isinstance(o, dns.edns.EDEOption)]
+    assert ede.code == dns.edns.EDECode.NOT_AUTHORITATIVE
+    without = dns.message.from_wire(ask(answer, "www.example.org.", "A"))
+    assert without.rcode() == dns.rcode.REFUSED and without.edns < 0
+
+
+def test_encode_error_gives_the_defences_a_prohibited_reply_rfc8914_4_19():
+    query = decode_query(dns.message.make_query("www.example.test.", "A", use_edns=0).to_wire())
+    reply = dns.message.from_wire(encode_error(query, REFUSED, PROHIBITED))
+    assert reply.rcode() == dns.rcode.REFUSED and not reply.flags & dns.flags.AA
+    [ede] = reply.options
+    assert isinstance(ede, dns.edns.EDEOption) and ede.code == dns.edns.EDECode.PROHIBITED

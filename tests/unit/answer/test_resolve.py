@@ -8,7 +8,7 @@ import dns.message
 import pytest
 
 from geodns.answer.context import QueryContext, Transport
-from geodns.answer.resolve import Kind, resolve
+from geodns.answer.resolve import Kind, prohibited, resolve
 from geodns.dns import names, rcode, rdatatype
 from geodns.dns.wire import decode_query
 from geodns.dns.zonefile import load_zone_dir
@@ -102,3 +102,16 @@ def test_a_pool_answer_holds_the_prepared_selection_not_drawn_members(snapshot):
 def test_edns_version_above_zero_is_badvers_before_anything_else_rfc6891_6_1_3(snapshot):
     answer = ask(snapshot, "nothing.example.org.", "A", use_edns=1)
     assert answer.rcode == rcode.BADVERS
+
+
+def test_a_name_outside_our_zones_is_refused_with_ede_not_authoritative_rfc8914_4_21(snapshot):
+    answer = ask(snapshot, "www.example.org.", "A", use_edns=0)
+    assert answer.rcode == rcode.REFUSED and not answer.aa
+    assert answer.extended_error is not None
+    assert answer.extended_error.info_code == 20
+
+
+def test_prohibited_is_refused_with_ede_18_for_the_defences_rfc8914_4_19():
+    answer = prohibited()
+    assert (answer.rcode, answer.aa, answer.kind) == (rcode.REFUSED, False, Kind.ERROR)
+    assert answer.extended_error is not None and answer.extended_error.info_code == 18
