@@ -183,10 +183,17 @@ def encode_servfail(query: Query) -> bytes:
 
 
 def encode_formerr(error: FormError) -> bytes | None:
-    """FORMERR with the question echoed when it was readable; None when there is no header."""
+    """FORMERR with the question echoed when it was readable; None when there is no header.
+
+    When the query's OPT record was well formed and only an option in it was not (a
+    malformed Client Subnet), the reply carries an OPT too (RFC 6891 §7), without the
+    option it could not read.
+    """
     if error.header is None:
         return None
     qid, query_flags = error.header
     flags = FLAG_QR | (query_flags & COPIED_FLAGS) | FORMERR
     question = error.question or b""
-    return HEADER.pack(qid, flags, 1 if question else 0, 0, 0, 0) + question
+    opt = b"" if error.edns is None else encode_opt(error.edns, 0, None)
+    counts = HEADER.pack(qid, flags, 1 if question else 0, 0, 0, 1 if opt else 0)
+    return counts + question + opt

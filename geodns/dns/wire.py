@@ -38,6 +38,9 @@ class FormError(GeodnsError):
         self.reason = reason
         self.header = header  # (id, flags) when the header was readable
         self.question = question  # the raw question section when it parsed
+        # the query's OPT when the OPT record itself was well formed (only an option in it
+        # was not): the FORMERR then carries an OPT too (RFC 6891 §7)
+        self.edns: Edns | None = None
 
 
 class ShortHeader(FormError):
@@ -180,8 +183,13 @@ def skip_name(data: bytes, offset: int) -> int:
 def read_records(
     data: bytes, offset: int, before_additional: int, additional: int
 ) -> tuple[Edns | None, int]:
-    """Walk the answer, authority and additional sections; return the OPT, if any."""
+    """Walk the answer, authority and additional sections; return the OPT, if any.
+
+    A malformed Client Subnet option is raised only after every record was walked, with
+    the OPT read without it, so that the FORMERR can carry an OPT (RFC 6891 §7).
+    """
     edns: Edns | None = None
+    bad_subnet: BadClientSubnet | None = None
     size = len(data)
     for index in range(before_additional + additional):
         if offset >= size:
@@ -201,14 +209,23 @@ def read_records(
                 raise BadOpt("more than one OPT record (RFC 6891 §6.1.1)")
             if data[name_start] != 0:
                 raise BadOpt("OPT owner is not the root (RFC 6891 §6.1.2)")
-            edns = decode_opt(data, offset, rdlength, rclass, ttl)
+            edns, bad_subnet = decode_opt(data, offset, rdlength, rclass, ttl)
         offset += rdlength
+    if bad_subnet is not None:
+        bad_subnet.edns = edns
+        raise bad_subnet
     return edns, offset
 
 
-def decode_opt(data: bytes, offset: int, rdlength: int, payload: int, ttl: int) -> Edns:
+def decode_opt(
+    data: bytes, offset: int, rdlength: int, payload: int, ttl: int
+) -> tuple[Edns, BadClientSubnet | None]:
+    """The OPT record's values; a malformed Client Subnet option is returned beside them
+    (the Edns then has no client subnet), any other malformation raises BadOpt."""
     end = offset + rdlength
     ecs: ClientSubnet | None = None
+    bad_subnet: BadClientSubnet | None = None
+    seen_subnet = False
     while offset < end:
         if offset + 4 > end:
             raise BadOpt("option header overruns the OPT RDATA (RFC 6891 §6.1.2)")
@@ -217,17 +234,22 @@ def decode_opt(data: bytes, offset: int, rdlength: int, payload: int, ttl: int) 
         if offset + length > end:
             raise BadOpt("option length overruns the OPT RDATA (RFC 6891 §6.1.2)")
         if code == OPTION_ECS:
-            if ecs is not None:
-                raise BadClientSubnet("more than one Client Subnet option (RFC 7871 §7.2)")
-            ecs = decode_client_subnet(data[offset : offset + length])
+            try:
+                if seen_subnet:
+                    raise BadClientSubnet("more than one Client Subnet option (RFC 7871 §7.2)")
+                ecs = decode_client_subnet(data[offset : offset + length])
+            except BadClientSubnet as exc:
+                bad_subnet, ecs = bad_subnet or exc, None
+            seen_subnet = True
         offset += length  # unknown options are ignored (RFC 6891 §6.1.2)
-    return Edns(
+    edns = Edns(
         payload=payload,
         version=(ttl >> 16) & 0xFF,
         do=bool(ttl & 0x8000),
         ext_rcode=ttl >> 24,
-        client_subnet=ecs,
+        client_subnet=None if bad_subnet is not None else ecs,
     )
+    return edns, bad_subnet
 
 
 def decode_client_subnet(body: bytes) -> ClientSubnet:
@@ -247,4 +269,7 @@ def decode_client_subnet(body: bytes) -> ClientSubnet:
         )
     if source % 8 and address[-1] & (0xFF >> (source % 8)):
         raise BadClientSubnet("Client Subnet address has bits set beyond the source prefix")
+    if scope:
+        # RFC 7871 §6: "In queries, it MUST be set to 0"; a query that sets it is malformed
+        raise BadClientSubnet(f"Client Subnet scope prefix /{scope} in a query: it must be 0")
     return ClientSubnet(family, source, scope, address)

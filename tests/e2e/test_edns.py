@@ -109,6 +109,24 @@ def test_option_length_overrunning_the_opt_rdata_gets_formerr_rfc6891_7(geodns_s
     assert reply.rcode() == dns.rcode.FORMERR
 
 
+@pytest.mark.parametrize("tcp", [False, True], ids=["udp", "tcp"])
+@pytest.mark.parametrize(
+    "ecs_body",
+    [b"\x00\x01\x18\x10\x02\x02\x03", b"\x00\x01\x18\x00\x02\x02\x03\x04"],
+    ids=["scope-not-0", "address-too-long"],
+)
+def test_bad_client_subnet_gets_formerr_with_an_opt_rfc7871_6_rfc6891_7(
+    geodns_server, tcp, ecs_body
+):
+    query = dns.message.make_query(
+        "www.example.test.", "A", use_edns=0, options=[dns.edns.GenericOption(8, ecs_body)]
+    )
+    send = dns.query.tcp if tcp else dns.query.udp
+    reply = send(query, geodns_server.host, port=geodns_server.port, timeout=2)
+    assert reply.rcode() == dns.rcode.FORMERR
+    assert reply.edns == 0 and reply.options == ()  # the OPT, without the option it refused
+
+
 @pytest.mark.parametrize("payload", [None, 512], ids=["no-edns", "edns-512"])
 def test_udp_answer_over_the_limit_is_truncated_and_fits_rfc1035_4_2_1(geodns_server, payload):
     use_edns = payload is not None

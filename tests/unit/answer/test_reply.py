@@ -181,3 +181,25 @@ def test_encode_error_gives_the_defences_a_prohibited_reply_rfc8914_4_19():
     assert reply.rcode() == dns.rcode.REFUSED and not reply.flags & dns.flags.AA
     [ede] = reply.options
     assert isinstance(ede, dns.edns.EDEOption) and ede.code == dns.edns.EDECode.PROHIBITED
+
+
+@pytest.mark.parametrize(
+    "ecs_body",
+    [b"\x00\x01\x18\x08\x02\x02\x03", b"\x00\x01\x18\x00\x02\x02\x03\x04", b"\x00\x03\x00\x00"],
+    ids=["scope-not-0-rfc7871-6", "address-too-long-rfc7871-6", "family-3-rfc7871-6"],
+)
+def test_formerr_for_a_bad_client_subnet_carries_an_opt_rfc6891_7(answer, ecs_body):
+    query = dns.message.make_query(
+        "www.example.test.",
+        "A",
+        use_edns=0,
+        want_dnssec=True,
+        options=[dns.edns.GenericOption(8, ecs_body)],
+    )
+    reply = answer(query.to_wire(), "192.0.2.1", Transport.UDP)
+    assert reply is not None
+    parsed = dns.message.from_wire(reply)
+    assert parsed.rcode() == dns.rcode.FORMERR and parsed.id == query.id
+    assert parsed.question == query.question
+    assert parsed.edns == 0 and parsed.payload == 1232 and parsed.options == ()
+    assert parsed.ednsflags & dns.flags.DO  # RFC 3225 §3: DO is copied

@@ -141,6 +141,10 @@ def ecs_option(family: int, source: int, scope: int, address: bytes) -> bytes:
             + opt(ecs_option(1, 24, 0, b"\x01\x02\x03") + ecs_option(1, 24, 0, b"\x01\x02\x03")),
             BadClientSubnet,
         ),
+        (
+            header(arcount=1) + QUESTION + opt(ecs_option(1, 24, 8, b"\x01\x02\x03")),
+            BadClientSubnet,
+        ),
     ],
     ids=[
         "empty",
@@ -166,6 +170,7 @@ def ecs_option(family: int, source: int, scope: int, address: bytes) -> bytes:
         "ecs-bits-beyond-prefix-rfc7871-6",
         "ecs-v6-prefix-over-128",
         "ecs-twice",
+        "ecs-scope-not-0-in-a-query-rfc7871-6",
     ],
 )
 def test_malformed_queries_raise_the_precise_leaf(packet, leaf):
@@ -179,6 +184,27 @@ def test_formerr_keeps_the_question_once_it_parsed():
         decode_query(header(arcount=2) + QUESTION + opt() + opt())
     assert caught.value.question == QUESTION
     assert caught.value.header == (0xABCD, 0x0100)
+
+
+@pytest.mark.parametrize(
+    "option",
+    [ecs_option(1, 24, 8, b"\x01\x02\x03"), ecs_option(1, 24, 0, b"\x01\x02\x03\x04")],
+    ids=["scope-not-0", "address-too-long"],
+)
+def test_a_bad_client_subnet_in_a_well_formed_opt_keeps_the_opt_for_the_formerr_rfc6891_7(
+    option,
+):
+    with pytest.raises(BadClientSubnet) as caught:
+        decode_query(header(arcount=1) + QUESTION + opt(option, ttl=0x8000, payload=4096))
+    edns = caught.value.edns
+    assert edns is not None and caught.value.question == QUESTION
+    assert (edns.payload, edns.do, edns.client_subnet) == (4096, True, None)
+
+
+def test_a_malformed_opt_record_leaves_nothing_to_echo_rfc6891_7():
+    with pytest.raises(BadOpt) as caught:
+        decode_query(header(arcount=1) + QUESTION + opt(struct.pack("!HH", 10, 8) + b"1234"))
+    assert caught.value.edns is None
 
 
 def test_compressed_names_in_additional_records_are_walked():
