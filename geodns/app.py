@@ -3,9 +3,9 @@
 One resource per aiohttp cleanup context, each under its own typed app key
 (geodns.api.keys), started in this order and stopped in reverse: the GeoIP database,
 the zones and the snapshot publisher, the store, the change watch, the built-in health
-checks, the DNS listeners and the worker processes. Signals: SIGHUP runs the same zone
-reload as POST /api/v1/zones/reload (this process and its workers), SIGTERM/SIGINT stop
-cleanly.
+checks, the DNS listeners, the HTTP redirector (--http, main process only) and the worker
+processes. Signals: SIGHUP runs the same zone reload as POST /api/v1/zones/reload (this
+process and its workers), SIGTERM/SIGINT stop cleanly.
 """
 
 from __future__ import annotations
@@ -29,8 +29,10 @@ from geodns.api.keys import (
     DECIDER,
     GEO,
     LISTENERS,
+    METRICS,
     PUBLISHER,
     RECORDER,
+    REDIRECTOR,
     SETTINGS,
     SNAPSHOTS,
     STORE,
@@ -39,7 +41,9 @@ from geodns.api.keys import (
 from geodns.api.zones import reload_everywhere
 from geodns.geo import open_geo
 from geodns.health.checker import HealthChecker, HealthRecorder, first_report_timeout_s
+from geodns.metrics import RedirectCollector
 from geodns.publisher import SnapshotPublisher
+from geodns.redirect.server import HttpLimits, RedirectService, start_http
 from geodns.settings import Settings, process_environment
 from geodns.store.migrate import ensure_schema
 from geodns.store.repository import Store
@@ -147,6 +151,25 @@ async def serve_dns(app: web.Application) -> AsyncIterator[None]:
     await listeners.close()
 
 
+async def serve_http(app: web.Application) -> AsyncIterator[None]:
+    """The HTTP redirector (--http): the pools' selection answered as 302s."""
+    settings = app[SETTINGS]
+    assert settings.http is not None
+    service = RedirectService(
+        app[SNAPSHOTS],
+        pool_in_path=settings.http_pool_in_path,
+        trusted=settings.http_trusted_proxies,
+    )
+    limits = HttpLimits(settings.http_idle_timeout_s, settings.http_max_connections)
+    listeners = await start_http([settings.http], service, limits)
+    app[REDIRECTOR] = listeners
+    collector = RedirectCollector(service.stats)
+    app[METRICS].registry.register(collector)
+    yield
+    app[METRICS].registry.unregister(collector)
+    await listeners.close()
+
+
 async def run_workers(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     environment = worker_environment(settings, app[LISTENERS].endpoints, process_environment())
@@ -164,6 +187,8 @@ def make_app(settings: Settings) -> web.Application:
     if not settings.worker:
         app.cleanup_ctx.append(run_health_checks)  # the API and checks: main process only
     app.cleanup_ctx.append(serve_dns)
+    if settings.http is not None and not settings.worker:
+        app.cleanup_ctx.append(serve_http)
     if settings.workers > 1 and not settings.worker:
         app.cleanup_ctx.append(run_workers)
     return app

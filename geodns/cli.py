@@ -103,6 +103,24 @@ def add_setting_flags(parser: argparse.ArgumentParser, *, dns: bool = True) -> N
         help="this node's name as a health probe (GEODNS_NODE_NAME); default the host name",
     )
     parser.add_argument(
+        "--http",
+        metavar="ADDR:PORT",
+        help="serve the pools as HTTP redirects here too (GEODNS_HTTP); default off",
+    )
+    parser.add_argument(
+        "--http-pool-in-path",
+        action="store_const",
+        const=True,
+        help="redirector: the pool is the path's first segment, /POOL/PATH, not the Host header",
+    )
+    parser.add_argument(
+        "--http-trusted-proxies",
+        dest="http_trusted_proxies",
+        action="append",
+        metavar="CIDR",
+        help="redirector: believe Forwarded / X-Forwarded-For from these peers; repeatable",
+    )
+    parser.add_argument(
         "--query-log",
         action="store_const",
         const=True,
@@ -126,6 +144,9 @@ SETTING_FLAGS = (
     "log_level",
     "query_log",
     "node_name",
+    "http",
+    "http_pool_in_path",
+    "http_trusted_proxies",
 )
 
 

@@ -25,6 +25,7 @@ from geodns.dns import rdatatype
 from geodns.dns.rcode import to_text as rcode_text
 
 if TYPE_CHECKING:
+    from geodns.redirect.server import RedirectStats
     from geodns.snapshot import Snapshot
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -198,3 +199,28 @@ def _latency(stats: Any) -> HistogramMetricFamily | None:
         buckets=buckets,
         sum_value=float(getattr(stats, "latency_sum_s", 0.0)),
     )
+
+
+class RedirectCollector(Collector):
+    """The HTTP redirector's counters (RedirectStats), read at scrape time."""
+
+    def __init__(self, stats: RedirectStats) -> None:
+        self._stats = stats
+
+    def collect(self) -> Iterator[Metric]:
+        responses = CounterMetricFamily(
+            "geodns_redirects",
+            "HTTP redirector responses by pool, member chosen and status (302, 404, 503, ...)",
+            labels=["pool", "member", "status"],
+        )
+        for (pool, member, status), count in sorted(list(self._stats.responses.items())):
+            responses.add_metric([pool, member, str(status)], count)
+        yield responses
+        failures = CounterMetricFamily(
+            "geodns_redirect_failures",
+            "HTTP redirector requests answered 500 because of a bug, by cause",
+            labels=["cause"],
+        )
+        for cause, count in sorted(list(self._stats.failures.items())):
+            failures.add_metric([cause], count)
+        yield failures

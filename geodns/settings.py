@@ -9,6 +9,7 @@ that reads the process environment is process_environment(), here.
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import math
 import os
 import re
@@ -26,6 +27,7 @@ Endpoint = tuple[str, int]  # (host, port) as a socket binds it
 
 DNS_PORT_DEFAULT = 5300
 API_PORT_DEFAULT = 8053
+HTTP_PORT_DEFAULT = 8080
 ENV_PREFIX = "GEODNS_"
 # test-suite variables, the config path itself, the remote probe's token
 ENV_IGNORED = ("GEODNS_TEST_", "GEODNS_CONFIG", "GEODNS_PROBE_TOKEN")
@@ -65,6 +67,12 @@ class Settings:
     deprecations: tuple[str, ...] = field(default=(), compare=False, repr=False)
     # opens the DNSSEC private keys sealed in the database; "" = this node cannot sign
     dnssec_key_secret: str = field(default="", repr=False)
+    http: Endpoint | None = None  # the HTTP redirector's listen address; None: off
+    http_pool_in_path: bool = False  # /POOL/PATH instead of Host: POOL
+    # peers whose Forwarded / X-Forwarded-For the redirector believes
+    http_trusted_proxies: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
+    http_idle_timeout_s: float = 10.0
+    http_max_connections: int = 1000
 
     def __repr__(self) -> str:
         fields = ", ".join(
@@ -109,6 +117,30 @@ def _api(value: Any) -> Endpoint | None:
     if value in ("", "off", "none", False):
         return None
     return _endpoint(str(value), API_PORT_DEFAULT)
+
+
+def _http(value: Any) -> Endpoint | None:
+    if value in ("", "off", "none", False, None):
+        return None
+    return _endpoint(str(value), HTTP_PORT_DEFAULT)
+
+
+def _networks(value: Any) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    items = value.split(",") if isinstance(value, str) else value
+    if not isinstance(items, list | tuple):
+        raise ValueError("expected a list of networks such as 10.0.0.0/8, 2001:db8::/32")
+    networks = []
+    for item in items:
+        text = str(item).strip()
+        if not text:
+            continue
+        try:
+            networks.append(ipaddress.ip_network(text, strict=False))
+        except ValueError:
+            raise ValueError(
+                f"not a network such as 10.0.0.0/8 or 2001:db8::/32: {text!r}"
+            ) from None
+    return tuple(networks)
 
 
 def _bool(value: Any) -> bool:
@@ -205,6 +237,11 @@ PARSERS: dict[str, Callable[[Any], Any]] = {
     "flap_window_s": _positive_float,
     "flap_hold_s": _non_negative_float,
     "dnssec_key_secret": _secret,
+    "http": _http,
+    "http_pool_in_path": _bool,
+    "http_trusted_proxies": _networks,
+    "http_idle_timeout_s": _positive_float,
+    "http_max_connections": _positive_int,
 }
 # Spellings from before the unit joined the name: still read (TOML key, GEODNS_* name, flag),
 # each use noted in Settings.deprecations. The new spelling wins when a layer has both.

@@ -33,6 +33,7 @@ from geodns.pools.explain import Trace
 from geodns.pools.fields import name_problem, normalise_name
 from geodns.pools.model import Client
 from geodns.pools.select import Prepared, prepare
+from geodns.redirect import decide as redirect
 from geodns.snapshot import Snapshot
 
 QTYPES = {"A": rdatatype.A, "AAAA": rdatatype.AAAA}
@@ -178,7 +179,53 @@ def explain(
     }
 
 
+def parse_path(query: Any, client: str | None) -> str | None:
+    """The path= of an HTTP redirect to explain (with its query string), or None."""
+    path = query.get("path")
+    if path is None:
+        return None
+    problems = []
+    if not path.startswith("/"):
+        problems.append(
+            Problem("path", f"must start with /, such as /downloads/f.iso, got {path!r}")
+        )
+    if client is None:
+        problems.append(
+            Problem("client", "required with path: an HTTP client has an address, no ECS")
+        )
+    if problems:
+        raise ValidationError("explain query", problems)
+    return redirect.safe_target(path.encode("utf-8"))
+
+
+def explain_redirect(snapshot: Snapshot, name: str, client: str, path: str, seed: int) -> JSON:
+    """What the HTTP redirector answers this client for path, through its own code."""
+    ip = ipaddress.ip_address(client)
+    found = redirect.Redirects().find(snapshot, names.from_text(name))
+    rng = random.Random(seed)
+    if found is None:
+        decision = redirect.decide(None, name, ip.version, int(ip), path, snapshot, rng)
+        why = None
+    else:
+        decision, why = redirect.explain(found, ip.version, int(ip), path, snapshot, rng)
+    return {
+        "status": decision.status,
+        "location": decision.location or None,
+        "address": decision.member or None,
+        "alternates": [
+            {"url": url, "address": address, "pri": i}
+            for i, (url, address) in enumerate(decision.alternates, 1)
+        ],
+        "reason": decision.reason or None,
+        "explanation": None if why is None else why.to_dict(),
+    }
+
+
 async def get_explain(request: web.Request) -> web.Response:
     name, qtype, client, ecs, seed = parse_params(request.query)
+    path = parse_path(request.query, client)
     snapshot = request.app[SNAPSHOTS].current
-    return web.json_response(explain(snapshot, name, qtype, client, ecs, seed))
+    result = explain(snapshot, name, qtype, client, ecs, seed)
+    if path is not None and client is not None:
+        result["redirect"] = explain_redirect(snapshot, name, client, path, seed)
+    return web.json_response(result)

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from geodns.health.decider import HealthDecider
     from geodns.metrics import Metrics
     from geodns.publisher import SnapshotPublisher
+    from geodns.redirect.server import HttpListeners
     from geodns.settings import Settings
     from geodns.snapshot import SnapshotHolder
     from geodns.store.repository import Store, Token
@@ -47,6 +48,7 @@ RECORDER: web.AppKey[HealthRecorder] = web.AppKey("recorder")  # stores reports,
 ANSWERER: web.AppKey[CachingAnswerer] = web.AppKey("answerer")
 LISTENERS: web.AppKey[Listeners] = web.AppKey("listeners")
 WORKERS: web.AppKey[WorkerPool] = web.AppKey("workers")  # with --workers N > 1 only
+REDIRECTOR: web.AppKey[HttpListeners] = web.AppKey("redirector")  # with --http only
 
 CALLER: web.RequestKey[Token] = web.RequestKey("caller")  # the token the request carried
 REQUEST_ID: web.RequestKey[str] = web.RequestKey("request_id")

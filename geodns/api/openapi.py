@@ -253,6 +253,11 @@ PATHS: JSON = {
                     {"type": "integer", "minimum": 0},
                     "fix the random choices; default: a fresh seed, returned",
                 ),
+                query_param(
+                    "path",
+                    STRING,
+                    "also explain the HTTP redirect for this path (with client=)",
+                ),
             ],
         )
     },

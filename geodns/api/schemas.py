@@ -317,6 +317,26 @@ SCHEMAS: JSON = {
                     "scope_prefix",
                 ],
             },
+            "redirect": {
+                **obj(
+                    ["status", "location", "address", "alternates", "reason", "explanation"],
+                    {
+                        "status": {"type": "integer", "enum": [302, 404, 503]},
+                        "location": NULLABLE_STRING,
+                        "address": NULLABLE_STRING,
+                        "alternates": array(
+                            obj(
+                                ["url", "address", "pri"],
+                                {"url": STRING, "address": STRING, "pri": INTEGER},
+                            )
+                        ),
+                        "reason": NULLABLE_STRING,
+                        "explanation": {"type": "object", "nullable": True},
+                    },
+                ),
+                "description": "with path=: what the HTTP redirector answers this client "
+                "(Location, RFC 6249 alternates, or why not), by the redirector's own code",
+            },
         },
     ),
     "Token": obj(

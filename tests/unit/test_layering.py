@@ -15,6 +15,7 @@ DATA_PLANE = (
     "geodns.geo",
     "geodns.pools",
     "geodns.snapshot",
+    "geodns.redirect",
 )
 CONTROL_PLANE = (
     "geodns.store",
@@ -29,7 +30,7 @@ CONTROL_PLANE = (
     "asyncpg",
     "aiosqlite",
 )
-ASYNCIO_ALLOWED = {"geodns.answer.server"}
+ASYNCIO_ALLOWED = {"geodns.answer.server", "geodns.redirect.server"}
 # dns/ holds the RFC building blocks: it imports nothing of geodns above itself
 RFC_BLOCKS_MAY_IMPORT = ("geodns.dns", "geodns.errors")
 # The control plane's package map: each package -> what it must never import. The store is

@@ -198,3 +198,22 @@ def test_deprecation_notes_never_reach_repr_and_unknown_key_lists_offer_only_new
         load_settings({}, {}, "pol_interval = 1\n", "a.toml")
     assert "poll_interval_s" in str(caught.value)
     assert "poll_interval," not in str(caught.value)
+
+
+def test_the_http_redirector_is_off_unless_an_address_is_given():
+    assert load_settings({}, {}).http is None
+    settings = load_settings(
+        {"http": "[::1]:8081"},
+        {"GEODNS_HTTP_TRUSTED_PROXIES": "10.0.0.0/8, 2001:db8::1"},
+        "http_pool_in_path = true\n",
+    )
+    assert settings.http == ("::1", 8081)
+    assert settings.http_pool_in_path is True
+    assert [str(n) for n in settings.http_trusted_proxies] == ["10.0.0.0/8", "2001:db8::1/128"]
+    assert load_settings({"http": "127.0.0.1"}, {}).http == ("127.0.0.1", 8080)
+    with pytest.raises(ConfigError) as raised:
+        load_settings({"http_trusted_proxies": ["10.0.0.0/8", "proxy.example"]}, {})
+    assert str(raised.value) == (
+        "invalid setting: --http-trusted-proxies: not a network such as 10.0.0.0/8 or "
+        "2001:db8::/32: 'proxy.example'"
+    )
