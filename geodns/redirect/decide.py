@@ -13,13 +13,14 @@ from __future__ import annotations
 import random
 import re
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from geodns.dns import names
 from geodns.geo import Location
 from geodns.pools.compile import CompiledMember, CompiledPool
 from geodns.pools.explain import Explanation
 from geodns.pools.model import Client
-from geodns.pools.select import prepare, select
+from geodns.pools.select import Prepared, prepare, select
 from geodns.snapshot import Snapshot
 
 TYPE_A, TYPE_AAAA = 1, 28
@@ -34,9 +35,11 @@ FOUND, NOT_FOUND, UNAVAILABLE = 302, 404, 503
 _UNSAFE = re.compile(rb"[^!#-;=?-\[\]_a-z~]", re.IGNORECASE)
 
 
-@dataclass(frozen=True, slots=True)
-class Decision:
-    """What to answer: 302 with location and alternates, or 404/503 with a reason."""
+class Decision(NamedTuple):
+    """What to answer: 302 with location and alternates, or 404/503 with a reason.
+
+    A tuple, not a frozen dataclass: one is made per request, and a tuple is the cheapest.
+    """
 
     status: int
     pool: str  # the pool's name ("" when the host names none)
@@ -90,22 +93,38 @@ def safe_target(target: bytes) -> str:
     return target.decode("ascii")
 
 
-class Redirects:
-    """The base URLs of the current snapshot's pools, built when a pool is first asked for.
+MAX_PREPARED = 65536  # per snapshot; then it starts over: bounded whatever clients come
 
-    Keyed by the compiled pool object, so a pool compiled again (changed) is read again;
-    the table starts afresh with each snapshot.
+
+class Redirects:
+    """What the current snapshot's redirects need, built on first use and kept for as long
+    as the snapshot serves: each pool's base URLs, and the prepared selection (everything
+    but the random draw) per pool and client address, as the DNS path keeps one per
+    resolver. A new snapshot (any change in pools or health) starts both afresh.
     """
 
-    __slots__ = ("_snapshot", "_table")
+    __slots__ = ("_snapshot", "_table", "_prepared")
 
     def __init__(self) -> None:
         self._snapshot: Snapshot | None = None
         self._table: dict[bytes, Redirectable] = {}
+        self._prepared: dict[tuple[bytes, int, int], tuple[Prepared, ...]] = {}
+
+    def prepared(
+        self, found: Redirectable, family: int, address: int, snapshot: Snapshot
+    ) -> tuple[Prepared, ...]:
+        """The prepared selections to draw from, in family order (see FAMILY_ORDER)."""
+        key = (found.pool.name_key, family, address)
+        plans = self._prepared.get(key)
+        if plans is None:
+            if len(self._prepared) >= MAX_PREPARED:
+                self._prepared = {}
+            plans = self._prepared[key] = prepare_for(found.pool, family, address, snapshot)
+        return plans
 
     def find(self, snapshot: Snapshot, key: bytes) -> Redirectable | None:
         if snapshot is not self._snapshot:
-            self._snapshot, self._table = snapshot, {}
+            self._snapshot, self._table, self._prepared = snapshot, {}, {}
         found = self._table.get(key)
         if found is not None:
             return found
@@ -126,6 +145,18 @@ def client_of(pool: CompiledPool, family: int, address: int, snapshot: Snapshot)
     return Client(family, address, BITS[family], location)
 
 
+def prepare_for(
+    pool: CompiledPool, family: int, address: int, snapshot: Snapshot
+) -> tuple[Prepared, ...]:
+    """prepare() for the client at (family, address), per answer family it may be sent to."""
+    client = client_of(pool, family, address, snapshot)
+    return tuple(
+        prepare(pool, qtype, client, snapshot.health)
+        for qtype in FAMILY_ORDER[family]
+        if QTYPE_FAMILY[qtype] in pool.families
+    )
+
+
 def decide(
     redirectable: Redirectable | None,
     pool_text: str,
@@ -134,8 +165,13 @@ def decide(
     path: str,
     snapshot: Snapshot,
     rng: random.Random,
+    redirects: Redirects | None = None,
 ) -> Decision:
-    """Where to send the client at (family, address) asking for path (with its query)."""
+    """Where to send the client at (family, address) asking for path (with its query).
+
+    With redirects (the listener's table for this snapshot), the prepared selection is
+    kept per client; without, it is prepared for this call alone.
+    """
     if redirectable is None:
         return Decision(NOT_FOUND, "", reason=f"no pool {pool_text} is served here")
     pool = redirectable.pool
@@ -146,11 +182,12 @@ def decide(
             name,
             reason=f"pool {name} has no member URLs: give its members a url to redirect to them",
         )
-    client = client_of(pool, family, address, snapshot)
-    for qtype in FAMILY_ORDER[family]:
-        if QTYPE_FAMILY[qtype] not in pool.families:
-            continue
-        chosen = prepare(pool, qtype, client, snapshot.health).draw(rng)
+    if redirects is not None:
+        plans = redirects.prepared(redirectable, family, address, snapshot)
+    else:
+        plans = prepare_for(pool, family, address, snapshot)
+    for plan in plans:
+        chosen = plan.draw(rng)
         if chosen:
             return found(name, chosen, redirectable.bases, path)
     return unavailable(name)
@@ -159,14 +196,12 @@ def decide(
 def found(
     name: str, chosen: tuple[CompiledMember, ...], bases: tuple[str, ...], path: str
 ) -> Decision:
-    first, *rest = chosen
-    return Decision(
-        FOUND,
-        name,
-        bases[first.index] + path,
-        first.member.address,
-        tuple((bases[m.index] + path, m.member.address) for m in rest),
-    )
+    first = chosen[0]
+    location = bases[first.index] + path
+    if len(chosen) == 1:
+        return Decision(FOUND, name, location, first.member.address)
+    alternates = tuple((bases[m.index] + path, m.member.address) for m in chosen[1:])
+    return Decision(FOUND, name, location, first.member.address, alternates)
 
 
 def unavailable(name: str) -> Decision:

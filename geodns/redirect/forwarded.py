@@ -2,16 +2,26 @@
 
 Pure: no I/O. A proxy's word counts only when the peer (and each hop after it) is in the
 trusted list; the first untrusted hop, read from the right, is the client (RFC 7239 §7.4:
-anything to its left could have been written by the client itself).
+anything to its left could have been written by the client itself). Addresses are
+(family, integer) pairs, as selection takes them: parsed with inet_pton, not ipaddress
+objects, since this runs for every request behind a proxy.
 """
 
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Sequence
+import socket
+from collections.abc import Iterable
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
-Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+Address = tuple[int, int]  # (4 or 6, the address as an integer)
+# (family, network address, mask) of each trusted network
+Trusted = tuple[tuple[int, int, int], ...]
+MAPPED = 0xFFFF << 32  # ::ffff:0:0/96, IPv4-mapped IPv6 (RFC 4291 §2.5.5.2)
+
+
+def trusted_networks(networks: Iterable[Network]) -> Trusted:
+    return tuple((net.version, int(net.network_address), int(net.netmask)) for net in networks)
 
 
 def parse_address(text: str) -> Address | None:
@@ -24,12 +34,29 @@ def parse_address(text: str) -> Address | None:
     elif text.count(":") == 1:
         text = text.partition(":")[0]
     try:
-        address = ipaddress.ip_address(text.partition("%")[0])
-    except ValueError:
+        if ":" not in text:
+            return 4, int.from_bytes(socket.inet_pton(socket.AF_INET, text), "big")
+        value = int.from_bytes(socket.inet_pton(socket.AF_INET6, text.partition("%")[0]), "big")
+    except (OSError, ValueError):
         return None
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        return address.ipv4_mapped
-    return address
+    if value >> 32 == 0xFFFF:
+        return 4, value & 0xFFFFFFFF
+    return 6, value
+
+
+def format_address(address: Address) -> str:
+    family, value = address
+    if family == 4:
+        return socket.inet_ntop(socket.AF_INET, value.to_bytes(4, "big"))
+    return socket.inet_ntop(socket.AF_INET6, value.to_bytes(16, "big"))
+
+
+def is_trusted(address: Address, trusted: Trusted) -> bool:
+    family, value = address
+    for f, net, mask in trusted:  # a loop, not any(): no generator per request
+        if f == family and value & mask == net:
+            return True
+    return False
 
 
 def forwarded_for(header: str) -> list[str]:
@@ -80,7 +107,7 @@ def forwarded_for(header: str) -> list[str]:
 
 def client_address(
     peer: Address,
-    trusted: Sequence[Network],
+    trusted: Trusted,
     forwarded: str | None,
     x_forwarded_for: str | None,
 ) -> Address:
@@ -90,8 +117,15 @@ def client_address(
     right, each trusted one passes the question on; an unreadable hop stops the walk at the
     last trusted address (a proxy's own address is a better guess than a forged one).
     """
-    if not trusted or not _is_trusted(peer, trusted):
+    if not trusted or not is_trusted(peer, trusted):
         return peer
+    return forwarded_client(peer, trusted, forwarded, x_forwarded_for)
+
+
+def forwarded_client(
+    peer: Address, trusted: Trusted, forwarded: str | None, x_forwarded_for: str | None
+) -> Address:
+    """client_address() for a peer known to be a trusted proxy."""
     if forwarded is not None:
         hops = forwarded_for(forwarded)
     elif x_forwarded_for is not None:
@@ -104,10 +138,6 @@ def client_address(
         if address is None:
             return client
         client = address
-        if not _is_trusted(address, trusted):
+        if not is_trusted(address, trusted):
             return address
     return client
-
-
-def _is_trusted(address: Address, trusted: Sequence[Network]) -> bool:
-    return any(address.version == net.version and address in net for net in trusted)

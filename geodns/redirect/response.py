@@ -25,6 +25,8 @@ REASONS = {
 COMMON = b"Cache-Control: private, no-cache\r\nVary: Accept\r\n"
 TEXT = b"Content-Type: text/plain; charset=utf-8\r\n"
 JSON_TYPE = b"Content-Type: application/json\r\n"
+FOUND_START = b"HTTP/1.1 302 Found\r\nDate: "
+FOUND_LOCATION = b"\r\n" + COMMON + b"Location: "
 RETRY_AFTER_S = 5  # a 503: every member down or drained, which health may undo soon
 
 
@@ -87,9 +89,23 @@ def encode_decision(
             separators=(",", ":"),
         ).encode("ascii")
         return _response(200, JSON_TYPE + links + connection, body, head, date)
+    # the common case, written out: one join, no helper call
     location = decision.location.encode("ascii")
-    head_lines = b"Location: " + location + b"\r\n" + links + TEXT + connection
-    return _response(302, head_lines, b"redirecting to " + location + b"\n", head, date)
+    body = b"redirecting to " + location + b"\n"
+    return b"".join(
+        (
+            FOUND_START,
+            date,
+            FOUND_LOCATION,
+            location,
+            b"\r\n",
+            links,
+            TEXT,
+            connection,
+            b"Content-Length: %d\r\n\r\n" % len(body),
+            b"" if head else body,
+        )
+    )
 
 
 def encode_error(

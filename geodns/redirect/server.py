@@ -10,19 +10,26 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
-import ipaddress
 import logging
 import random
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import cast
 
 import httptools
 
 from geodns.redirect.decide import Redirects, decide, host_key, safe_target, split_target
-from geodns.redirect.forwarded import Address, Network, client_address
+from geodns.redirect.forwarded import (
+    Address,
+    Network,
+    format_address,
+    forwarded_client,
+    is_trusted,
+    parse_address,
+    trusted_networks,
+)
 from geodns.redirect.response import encode_decision, encode_error, wants_json
 from geodns.snapshot import SnapshotHolder
 
@@ -37,6 +44,7 @@ MAX_HEAD_BYTES = 16 * 1024
 FEED_BYTES = 1024
 MAX_BODY_BYTES = 64 * 1024  # a GET or HEAD body is read and ignored up to this; more is 413
 MAX_HOST_KEYS = 4096  # Host header -> name key cache; then it starts over
+MAX_CLIENTS = 65536  # (proxy, forwarding headers) -> client cache; then it starts over
 CLOSE = b"Connection: close\r\n"
 KEEP_ALIVE = b"Connection: keep-alive\r\n"  # HTTP/1.0 clients that asked for it
 
@@ -80,11 +88,12 @@ class RedirectService:
     ) -> None:
         self.holder = holder
         self.pool_in_path = pool_in_path
-        self.trusted = tuple(trusted)
+        self.trusted = trusted_networks(trusted)
         self.rng = rng if rng is not None else random.Random()
         self.stats = stats if stats is not None else RedirectStats()
         self._redirects = Redirects()
         self._keys: dict[str, bytes | None] = {}
+        self._clients: dict[tuple[Address, str | None, str | None], Address] = {}
         self._date_second = 0
         self._date = b""
 
@@ -95,19 +104,30 @@ class RedirectService:
             self._date = email.utils.formatdate(now, usegmt=True).encode("ascii")
         return self._date
 
-    def respond(self, request: Request, peer: Address, connection: bytes) -> bytes:
-        """The response bytes for one complete request (never raises: a bug is a 500)."""
+    def respond(
+        self, request: Request, peer: Address, connection: bytes, peer_trusted: bool = False
+    ) -> bytes:
+        """The response bytes for one complete request (never raises: a bug is a 500).
+
+        peer_trusted: the peer is one of the trusted proxies (the connection knows).
+        """
         try:
-            return self._respond(request, peer, connection)
+            return self._respond(request, peer, connection, peer_trusted)
         except Exception as exc:  # a bug: still answer, counted and logged once a second
             self.stats.note_failure(type(exc).__name__, exc)
             self.stats.responses[("", "", 500)] += 1
             return encode_error(500, "internal error", connection=connection, date=self.date())
 
-    def _respond(self, request: Request, peer: Address, connection: bytes) -> bytes:
-        head = request.method == b"HEAD"
-        as_json = wants_json(request.accept)
-        if request.method != b"GET" and not head:
+    def is_trusted(self, peer: Address) -> bool:
+        return bool(self.trusted) and is_trusted(peer, self.trusted)
+
+    def _respond(
+        self, request: Request, peer: Address, connection: bytes, peer_trusted: bool
+    ) -> bytes:
+        method = request.method
+        head = method == b"HEAD"
+        as_json = request.accept is not None and wants_json(request.accept)
+        if method != b"GET" and not head:
             self.stats.responses[("", "", 405)] += 1
             return encode_error(
                 405,
@@ -130,8 +150,12 @@ class RedirectService:
                     connection=connection,
                     date=self.date(),
                 )
-        named, path = split_target(safe_target(target), self.pool_in_path)
-        pool_text = named if named is not None else (host or "")
+        path = safe_target(target)
+        if self.pool_in_path:
+            named, path = split_target(path, True)
+            pool_text = named or ""
+        else:
+            pool_text = host or ""
         key = self._keys.get(pool_text)
         if key is None:
             if len(self._keys) >= MAX_HOST_KEYS:
@@ -140,14 +164,26 @@ class RedirectService:
         snapshot = self.holder.current
         found = self._redirects.find(snapshot, key) if key is not None else None
         client = peer
-        if self.trusted:
-            client = client_address(peer, self.trusted, request.forwarded, request.forwarded_for)
-        family = client.version
-        decision = decide(found, pool_text, family, int(client), path, snapshot, self.rng)
+        if peer_trusted:
+            # behind a proxy the same clients come again and again: their header's answer
+            # is kept (bounded), keyed by everything it depends on
+            seen = (peer, request.forwarded, request.forwarded_for)
+            known = self._clients.get(seen)
+            if known is None:
+                if len(self._clients) >= MAX_CLIENTS:
+                    self._clients.clear()
+                known = self._clients[seen] = forwarded_client(
+                    peer, self.trusted, request.forwarded, request.forwarded_for
+                )
+            client = known
+        family, address = client
+        decision = decide(
+            found, pool_text, family, address, path, snapshot, self.rng, self._redirects
+        )
         self.stats.responses[(decision.pool, decision.member, decision.status)] += 1
         return encode_decision(
             decision,
-            client=str(client),
+            client=format_address(client) if as_json else "",
             as_json=as_json,
             head=head,
             connection=connection,
@@ -180,7 +216,8 @@ class HttpConnection(asyncio.Protocol):
         self._registry = registry
         self._parser = httptools.HttpRequestParser(self)
         self._transport: asyncio.Transport | None = None
-        self._peer: Address = ipaddress.IPv4Address(0)
+        self._peer: Address = (4, 0)
+        self._peer_trusted = False
         self._request = Request()
         self._url = bytearray()
         self._in_head = False
@@ -188,6 +225,7 @@ class HttpConnection(asyncio.Protocol):
         self._body_bytes = 0
         self._closing = False
         self._last_active = 0.0
+        self._clock: Callable[[], float] = time.monotonic  # the loop's, once connected
         self._idle: asyncio.TimerHandle | None = None
 
     # -- transport callbacks ------------------------------------------------------------
@@ -204,19 +242,23 @@ class HttpConnection(asyncio.Protocol):
             return
         self._registry.add(self)
         peer = transport.get_extra_info("peername")
-        address = ipaddress.ip_address(peer[0].partition("%")[0]) if peer else self._peer
-        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-            address = address.ipv4_mapped
-        self._peer = address
+        self._peer = (parse_address(peer[0]) if peer else None) or self._peer
+        self._peer_trusted = self._service.is_trusted(self._peer)
         loop = asyncio.get_running_loop()
+        self._clock = loop.time
         self._last_active = loop.time()
         self._idle = loop.call_later(self._limits.idle_timeout_s, self._check_idle)
 
     def data_received(self, data: bytes) -> None:
         if self._closing:
             return
-        self._last_active = asyncio.get_running_loop().time()
+        self._last_active = self._clock()
         try:
+            if len(data) <= FEED_BYTES and not self._in_head:  # a whole small request: feed
+                self._parser.feed_data(data)
+                if self._in_head and not self._closing:
+                    self._head_bytes += len(data)
+                return
             for start in range(0, len(data), FEED_BYTES):
                 if self._in_head and self._head_bytes > MAX_HEAD_BYTES:
                     self._fail(431, f"request head over {MAX_HEAD_BYTES} bytes")
@@ -298,7 +340,7 @@ class HttpConnection(asyncio.Protocol):
             connection = CLOSE
         elif self._parser.get_http_version() == "1.0":
             connection = KEEP_ALIVE
-        transport.write(self._service.respond(request, self._peer, connection))
+        transport.write(self._service.respond(request, self._peer, connection, self._peer_trusted))
         if not keep_alive:
             self._closing = True
             transport.close()
