@@ -18,15 +18,16 @@ from __future__ import annotations
 
 import random
 import time
+from collections.abc import Sequence
 from typing import Generic, TypeVar
 
 from geodns.answer.context import ClientNetwork, QueryContext, Transport, source_network
 from geodns.answer.packet import PacketAnswerer
 from geodns.answer.reply import Reply
 from geodns.answer.resolve import NO_CLIENT, client_for
-from geodns.answer.stats import LATENCY_SAMPLE_EVERY, QueryStats
+from geodns.answer.stats import LATENCY_SAMPLE_EVERY, MEMBER_SAMPLE_EVERY, QueryStats
 from geodns.dns.rcode import SERVFAIL
-from geodns.pools.compile import BITS, CompiledPool
+from geodns.pools.compile import BITS, CompiledMember, CompiledPool
 from geodns.pools.draw import FIXED, Draw
 from geodns.pools.select import Prepared, prepare
 from geodns.snapshot import Snapshot, SnapshotHolder
@@ -79,12 +80,14 @@ class ByNetwork(Generic[T]):
 
 
 class Fixed:
-    """A reply whose every byte but the ID is known."""
+    """A reply whose every byte but the ID is known (members: a pool's, when it holds any)."""
 
-    __slots__ = ("data", "stats_key")
+    __slots__ = ("data", "stats_key", "members")
 
-    def __init__(self, data: bytes, stats_key: StatsKey) -> None:
-        self.data, self.stats_key = data, stats_key
+    def __init__(
+        self, data: bytes, stats_key: StatsKey, members: Sequence[CompiledMember] = ()
+    ) -> None:
+        self.data, self.stats_key, self.members = data, stats_key, members
 
 
 class Drawn:
@@ -169,12 +172,19 @@ class CachingAnswerer:
                 return self._first_sight(key, data, source, transport, snapshot, entry)
             entry = found
         if type(entry) is Fixed:
-            self.stats.answered[entry.stats_key] += 1
+            stats = self.stats
+            stats.answered[entry.stats_key] += 1
+            if entry.members and not stats.sample_countdown % MEMBER_SAMPLE_EVERY:
+                count_members(stats, entry.members)
             return data[:2] + entry.data
         if type(entry) is Drawn:
-            self.stats.answered[entry.stats_key] += 1
+            stats = self.stats
+            stats.answered[entry.stats_key] += 1
             records = entry.records  # Reply.render, inlined: the hottest line of a pool answer
-            drawn = [records[m.index] for m in entry.draw(self.rng)]
+            members = entry.draw(self.rng)
+            if not stats.sample_countdown % MEMBER_SAMPLE_EVERY:  # a fair 1-in-8 sample
+                count_members(stats, members)
+            drawn = [records[m.index] for m in members]
             return b"".join((data[:2], entry.head, *drawn, entry.tail))
         return self._first_sight(key, data, source, transport, snapshot, None)
 
@@ -197,7 +207,8 @@ class CachingAnswerer:
         stats_key = (answer.rcode, query.qtype, transport.value, pool.pool.name if pool else "")
         entry: Fixed | Drawn
         if reply.draw is None or reply.draw.kind == FIXED:
-            entry = Fixed(outcome.data[2:], stats_key)
+            members = reply.draw.members if reply.draw is not None else ()
+            entry = Fixed(outcome.data[2:], stats_key, members)
         else:
             entry = Drawn(reply, reply.draw, stats_key)
         edns = query.edns
@@ -244,3 +255,10 @@ class CachingAnswerer:
             prepared = prepare(pool, qtype, client_for(pool, network, snapshot), snapshot.health)
             known.put(network, prepared.scope_prefix, prepared)
         return prepared
+
+
+def count_members(stats: QueryStats, members: Sequence[CompiledMember]) -> None:
+    """One sampled answer's members (at most max_answers, 8): each worth the sample's size."""
+    counts = stats.member_answers
+    for member in members:
+        counts[member.stats_key] += MEMBER_SAMPLE_EVERY

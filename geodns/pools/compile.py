@@ -48,6 +48,9 @@ class CompiledMember:
     member: Member
     index: int
     tail: bytes
+    # "POOLNAME ADDRESS": the answer counter's key (QueryStats.member_answers); a str, so
+    # its hash is computed once, and the same for the member after a recompile
+    stats_key: str = field(default="", compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -225,7 +228,8 @@ def compile_problem(pool: Pool) -> str | None:
 def compile_pool(pool: Pool) -> CompiledPool:
     """Build the read-only structures select() walks; raises ValueError on a bad address."""
     members = tuple(
-        CompiledMember(m, i, _tail(m.address, pool.ttl)) for i, m in enumerate(pool.members)
+        CompiledMember(m, i, _tail(m.address, pool.ttl), f"{pool.name} {m.address}")
+        for i, m in enumerate(pool.members)
     )
     families = frozenset(m.member.family for m in members)
     # groups are built for the regions some plan names (and all members, when no default

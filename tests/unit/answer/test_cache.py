@@ -24,6 +24,7 @@ import pytest
 from geodns.answer.cache import MAX_ENTRIES, CachingAnswerer, Drawn, PerClient
 from geodns.answer.context import Transport
 from geodns.answer.packet import PacketAnswerer
+from geodns.answer.stats import MEMBER_SAMPLE_EVERY
 from geodns.dns import names
 from geodns.dns.zonefile import load_zone_dir
 from geodns.geo import open_geo
@@ -278,3 +279,27 @@ def test_round_robin_rotates_through_members_in_turn_on_the_cached_path():
         for _ in range(8)
     ]
     assert firsts == [f"192.0.2.21{i % 4}" for i in range(8)]
+
+
+def test_members_answered_are_counted_as_a_fair_sample_of_the_cached_answers():
+    holder = make_holder()
+    cache = CachingAnswerer(holder, random.Random(5))
+    query = dns.message.make_query("shares.example.test.", "A")
+    answers = 16000
+    for i in range(answers):
+        query.id = i & 0xFFFF
+        reply = dnslib.DNSRecord.parse(cache(query.to_wire(), "192.0.2.200", Transport.UDP))
+        assert len(reply.rr) == 1
+    counts = cache.stats.member_answers
+    heavy = counts["shares.example.test. 192.0.2.161"]
+    light = counts["shares.example.test. 192.0.2.162"]
+    # each count stands for MEMBER_SAMPLE_EVERY answers; the first sight is not counted
+    assert abs(heavy + light - answers) <= MEMBER_SAMPLE_EVERY
+    assert abs(heavy / (heavy + light) - 0.75) < 0.03  # weights 300:100
+    # a sticky client's reply is fixed bytes: its member is counted all the same
+    sticky = dns.message.make_query("sticky.example.test.", "A")
+    for i in range(800):
+        sticky.id = i
+        cache(sticky.to_wire(), "198.51.100.9", Transport.UDP)
+    stuck = [k for k, v in counts.items() if k.startswith("sticky.example.test. ")]
+    assert len(stuck) == 1 and abs(counts[stuck[0]] - 800) <= MEMBER_SAMPLE_EVERY
