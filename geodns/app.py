@@ -43,7 +43,8 @@ from geodns.geo import open_geo
 from geodns.health.checker import HealthChecker, HealthRecorder, first_report_timeout_s
 from geodns.metrics import RedirectCollector
 from geodns.publisher import SnapshotPublisher
-from geodns.redirect.server import HttpLimits, RedirectService, start_http
+from geodns.redirect.server import HttpLimits, start_http
+from geodns.redirect.service import RedirectService
 from geodns.settings import Settings, process_environment
 from geodns.store.migrate import ensure_schema
 from geodns.store.repository import Store

@@ -25,7 +25,7 @@ from geodns.dns import rdatatype
 from geodns.dns.rcode import to_text as rcode_text
 
 if TYPE_CHECKING:
-    from geodns.redirect.server import RedirectStats
+    from geodns.redirect.service import RedirectStats
     from geodns.snapshot import Snapshot
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"

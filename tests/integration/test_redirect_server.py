@@ -12,7 +12,8 @@ from pathlib import Path
 from geodns.dns.zonefile import load_zone_dir
 from geodns.geo import open_geo
 from geodns.pools.model import HealthView, MatchKind, Member, Pool, Rule
-from geodns.redirect.server import HttpLimits, RedirectService, start_http
+from geodns.redirect.server import HttpLimits, start_http
+from geodns.redirect.service import RedirectService
 from geodns.snapshot import Snapshot, SnapshotHolder, build_snapshot
 
 DATA = Path(__file__).resolve().parents[1] / "data"
