@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 
 from aiohttp import web
 
+from geodns import __version__
 from geodns.answer.cache import CachingAnswerer
 from geodns.answer.querylog import QueryLogger
 from geodns.answer.server import Answer, TcpLimits, start_listeners
@@ -26,13 +27,17 @@ from geodns.api.app import make_api
 from geodns.api.keys import (
     ANSWERER,
     CHECKER,
+    CLOCK,
     DECIDER,
     GEO,
+    HEARTBEAT,
     LISTENERS,
     METRICS,
     PUBLISHER,
+    RATES,
     RECORDER,
     REDIRECTOR,
+    REDIRECTS,
     SETTINGS,
     SNAPSHOTS,
     STORE,
@@ -41,8 +46,10 @@ from geodns.api.keys import (
 from geodns.api.zones import reload_everywhere
 from geodns.geo import open_geo
 from geodns.health.checker import HealthChecker, HealthRecorder, first_report_timeout_s
+from geodns.heartbeat import Heartbeat
 from geodns.metrics import RedirectCollector
 from geodns.publisher import SnapshotPublisher
+from geodns.rates import SAMPLE_EVERY_S, Rates, sample_of
 from geodns.redirect.server import HttpLimits, start_http
 from geodns.redirect.service import RedirectService
 from geodns.settings import Settings, process_environment
@@ -164,6 +171,7 @@ async def serve_http(app: web.Application) -> AsyncIterator[None]:
     limits = HttpLimits(settings.http_idle_timeout_s, settings.http_max_connections)
     listeners = await start_http([settings.http], service, limits)
     app[REDIRECTOR] = listeners
+    app[REDIRECTS] = service
     collector = RedirectCollector(service.stats)
     app[METRICS].registry.register(collector)
     yield
@@ -181,6 +189,36 @@ async def run_workers(app: web.Application) -> AsyncIterator[None]:
     await pool.stop()
 
 
+async def record_heartbeats(app: web.Application) -> AsyncIterator[None]:
+    """This node's row in the store's nodes table, every few seconds (the console reads it)."""
+    heartbeat = Heartbeat(
+        app[STORE], app[SNAPSHOTS], node_name(app[SETTINGS]), __version__, app[CLOCK]
+    )
+    app[HEARTBEAT] = heartbeat
+    task = asyncio.create_task(heartbeat.run())
+    yield
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+
+
+async def sample_rates(app: web.Application) -> AsyncIterator[None]:
+    """Samples the DNS path's and the redirector's counters for the console's rates."""
+    rates = app[RATES] = Rates()
+    stats = app[ANSWERER].stats
+    redirects = app[REDIRECTS].stats.responses if REDIRECTS in app else None
+    loop = asyncio.get_running_loop()
+
+    async def run() -> None:
+        while True:
+            rates.add(sample_of(loop.time(), stats.answered, stats.member_answers, redirects))
+            await asyncio.sleep(SAMPLE_EVERY_S)
+
+    task = asyncio.create_task(run())
+    yield
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+
+
 def make_app(settings: Settings) -> web.Application:
     app = make_api(settings)
     # cleanup contexts start in this order and stop in reverse
@@ -190,6 +228,8 @@ def make_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(serve_dns)
     if settings.http is not None and not settings.worker:
         app.cleanup_ctx.append(serve_http)
+    if not settings.worker:  # what the console shows: the API's process only
+        app.cleanup_ctx.extend([record_heartbeats, sample_rates])
     if settings.workers > 1 and not settings.worker:
         app.cleanup_ctx.append(run_workers)
     return app

@@ -19,9 +19,12 @@ if TYPE_CHECKING:
     from geodns.geo import GeoReader
     from geodns.health.checker import HealthChecker, HealthRecorder
     from geodns.health.decider import HealthDecider
+    from geodns.heartbeat import Heartbeat
     from geodns.metrics import Metrics
     from geodns.publisher import SnapshotPublisher
+    from geodns.rates import Rates
     from geodns.redirect.server import HttpListeners
+    from geodns.redirect.service import RedirectService
     from geodns.settings import Settings
     from geodns.snapshot import SnapshotHolder
     from geodns.store.repository import Store, Token
@@ -34,6 +37,8 @@ SNAPSHOTS: web.AppKey[SnapshotHolder] = web.AppKey("snapshots")  # what DNS answ
 DECIDER: web.AppKey[HealthDecider] = web.AppKey("decider")
 METRICS: web.AppKey[Metrics] = web.AppKey("metrics")
 CLOCK: web.AppKey[Callable[[], datetime]] = web.AppKey("clock")  # aware UTC wall clock
+RATES: web.AppKey[Rates] = web.AppKey("rates")  # the console's per-pool and member rates
+HEARTBEAT: web.AppKey[Heartbeat] = web.AppKey("heartbeat")  # this node's, in the store
 # (method, path template) -> roles allowed; None: public, no token needed
 PERMISSIONS: web.AppKey[dict[tuple[str, str], frozenset[str] | None]] = web.AppKey("permissions")
 # the deprecated field spellings this process has logged already (each once)
@@ -49,6 +54,7 @@ ANSWERER: web.AppKey[CachingAnswerer] = web.AppKey("answerer")
 LISTENERS: web.AppKey[Listeners] = web.AppKey("listeners")
 WORKERS: web.AppKey[WorkerPool] = web.AppKey("workers")  # with --workers N > 1 only
 REDIRECTOR: web.AppKey[HttpListeners] = web.AppKey("redirector")  # with --http only
+REDIRECTS: web.AppKey[RedirectService] = web.AppKey("redirects")  # with --http only
 
 CALLER: web.RequestKey[Token] = web.RequestKey("caller")  # the token the request carried
 REQUEST_ID: web.RequestKey[str] = web.RequestKey("request_id")

@@ -12,6 +12,7 @@ import copy
 from aiohttp import web
 
 from geodns import __version__
+from geodns.api.console_schemas import CONSOLE_SCHEMAS
 from geodns.api.dnssec_schemas import DNSSEC_SCHEMAS
 from geodns.api.keys import PERMISSIONS
 from geodns.api.schemas import (
@@ -128,6 +129,43 @@ PATHS: JSON = {
     },
     "/metrics": {"get": op("Prometheus metrics", {"200": body_of(STRING, media="text/plain")})},
     "/api/v1/openapi.json": {"get": op("this document", {"200": body_of({"type": "object"})})},
+    "/ui/": {
+        "get": op(
+            "the operator's console (signs in with a token, then reads this API)",
+            {"200": body_of(STRING, media="text/html")},
+        )
+    },
+    "/ui/{asset}": {
+        "get": op(
+            "the console's script and stylesheet",
+            {"200": body_of(STRING, media="text/plain"), "404": error("no such console file")},
+            params=[path_param("asset", "console.js or console.css")],
+        )
+    },
+    "/api/v1/whoami": {
+        "get": op(
+            "the token this request carries: name and role",
+            {"200": body_of(ref("WhoAmI")), **COMMON},
+        )
+    },
+    "/api/v1/overview": {
+        "get": op(
+            "this node and a page of pools with member counts by state and the last "
+            "minute's rates (this node's counters)",
+            {
+                "200": body_of(ref("Overview")),
+                **COMMON,
+                "422": body_of(ref("Invalid"), "a bad query parameter"),
+            },
+            params=[query_param("zone", STRING, "only pools at or below this zone"), LIMIT, CURSOR],
+        )
+    },
+    "/api/v1/nodes": {
+        "get": op(
+            "the nodes sharing this database, from their heartbeats; silent and behind flagged",
+            {"200": body_of(ref("Nodes")), **COMMON},
+        )
+    },
     "/api/v1/pools": {
         "get": op(
             "list pools in name order",
@@ -166,6 +204,14 @@ PATHS: JSON = {
             "delete a pool",
             {"204": NO_CONTENT, **READ_ERRORS, "412": error("If-Match names a stale version")},
             params=[NAME, IF_MATCH],
+        ),
+    },
+    "/api/v1/pools/{name}/state": {
+        "get": op(
+            "a pool's members as the console shows them: state, reason, since, probes, "
+            "check latency, share of answers and of weight; the ETag is the pool's",
+            {"200": with_headers(body_of(ref("PoolState")), ETAG), **READ_ERRORS},
+            params=[NAME],
         ),
     },
     "/api/v1/pools/{name}/members": {
@@ -359,7 +405,7 @@ DOCUMENT: JSON = {
     },
     "components": {
         "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
-        "schemas": {**SCHEMAS, **DNSSEC_SCHEMAS},
+        "schemas": {**SCHEMAS, **DNSSEC_SCHEMAS, **CONSOLE_SCHEMAS},
     },
     "security": [{"bearer": []}],
     "paths": PATHS,

@@ -7,8 +7,9 @@ pools and health (the member lists it checks); reader reads. DNSSEC: admin enabl
 signing and rolls keys; every reading role reads the keys' state and DS records, which
 the zone publishes in DNS anyway. Public (no token):
 /healthz, /readyz and /metrics, because kubelets, load balancers and Prometheus carry no
-token (bind the API to an internal address to keep /metrics' pool names private), and
-the OpenAPI document, which describes the API and holds no data.
+token (bind the API to an internal address to keep /metrics' pool names private), the
+OpenAPI document, which describes the API and holds no data, and the console's static
+files under /ui/, which sign in with a token and then read the API like any client.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from aiohttp.typedefs import Handler
 
 from geodns.api import (
     audit,
+    console,
     dnssec,
     explain,
     health,
@@ -28,6 +30,7 @@ from geodns.api import (
     operations,
     pools,
     tokens,
+    ui,
     zones,
 )
 from geodns.api.keys import PERMISSIONS
@@ -38,6 +41,7 @@ EDIT = frozenset({Role.ADMIN.value, Role.EDITOR.value})
 PROBE = frozenset({Role.ADMIN.value, Role.PROBER.value})
 READ = frozenset({Role.ADMIN.value, Role.EDITOR.value, Role.READER.value})
 READ_POOLS = READ | {Role.PROBER.value}
+ANY_ROLE = frozenset(role.value for role in Role)
 PUBLIC = None
 
 POOL = "/api/v1/pools/{name}"
@@ -58,12 +62,18 @@ ROUTES = (
     Route("GET", "/readyz", operations.readyz, PUBLIC),
     Route("GET", "/metrics", operations.metrics, PUBLIC),
     Route("GET", "/api/v1/openapi.json", openapi.get_openapi, PUBLIC),
+    Route("GET", "/ui/", ui.get_console, PUBLIC),
+    Route("GET", "/ui/{asset}", ui.get_asset, PUBLIC),
+    Route("GET", "/api/v1/whoami", console.get_whoami, ANY_ROLE),
+    Route("GET", "/api/v1/overview", console.get_overview, READ),
+    Route("GET", "/api/v1/nodes", console.list_nodes, READ),
     Route("GET", "/api/v1/pools", pools.list_pools, READ_POOLS),
     Route("POST", "/api/v1/pools", pools.create_pool, EDIT),
     Route("GET", POOL, pools.get_pool, READ_POOLS),
     Route("PUT", POOL, pools.replace_pool, EDIT),
     Route("PATCH", POOL, pools.patch_pool, EDIT),
     Route("DELETE", POOL, pools.delete_pool, EDIT),
+    Route("GET", POOL + "/state", console.get_pool_state, READ),
     Route("GET", POOL + "/members", members.list_members, READ_POOLS),
     Route("GET", MEMBER, members.get_member, READ_POOLS),
     Route("PUT", MEMBER, members.put_member, EDIT),

@@ -142,6 +142,16 @@ class HealthChecker:
     def status(self, target: Target) -> CheckState | None:
         return self._states.get(target)
 
+    def last_latency_s(self, address: str) -> float | None:
+        """The latest check result's latency on address, the slowest when several checks
+        look at it (None: not checked here, or no result yet)."""
+        latencies = [
+            state.last.latency_s
+            for target in self._by_address.get(address, ())
+            if (state := self._states.get(target)) is not None and state.last is not None
+        ]
+        return max(latencies, default=None)
+
     def effective_weights(self) -> dict[str, int]:
         return self.weights.effective_weights()
 

@@ -268,6 +268,20 @@ class HealthMethods(StoreCore):
         async with self._read() as conn:
             return await read_states(conn, down)
 
+    async def address_states(
+        self, addresses: Iterable[str]
+    ) -> tuple[dict[str, AddressState], dict[str, list[Report]]]:
+        """The decided state and the probes' reports of each of addresses, in one read
+        (the console's view of a pool); an address never reported is in neither."""
+        wanted = sorted(set(addresses))
+        async with self._read() as conn:
+            states = await read_states(conn, addresses=wanted)
+            reports = await read_reports(conn, wanted)
+        by_address: dict[str, list[Report]] = {}
+        for report in reports:
+            by_address.setdefault(report.address, []).append(report)
+        return {s.address: s for s in states}, by_address
+
     async def address_health(self, address: str) -> AddressState | None:
         async with self._read() as conn:
             return await read_state(conn, address)

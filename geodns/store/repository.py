@@ -43,6 +43,7 @@ from geodns.store.health_rows import (
     Report,
     Transition,
 )
+from geodns.store.nodes import Node, NodeBeat, NodeMethods
 from geodns.store.pool_rows import (
     existing,
     fqdn,
@@ -65,6 +66,8 @@ __all__ = [  # what callers import from here (the engine helpers for older call 
     "HealthPolicy",
     "HealthChange",
     "NewKey",
+    "Node",
+    "NodeBeat",
     "Redecided",
     "Report",
     "StaleVersion",
@@ -90,8 +93,9 @@ class StoreState:
     health: dict[str, AddressHealth]
 
 
-class Store(HealthMethods, TokenMethods, SigningMethods):
-    """Pools, members, rules, health, tokens, DNSSEC keys, audit; `await Store.open(url)`."""
+class Store(HealthMethods, TokenMethods, SigningMethods, NodeMethods):
+    """Pools, members, rules, health, tokens, DNSSEC keys, node heartbeats, audit;
+    `await Store.open(url)`."""
 
     # -- reads ------------------------------------------------------------------------
 

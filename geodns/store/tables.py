@@ -1,5 +1,5 @@
 """The database schema as SQLAlchemy Core tables: pools, members, rules, health, generation,
-pool tombstones, API tokens, the audit log and DNSSEC keys.
+pool tombstones, API tokens, the audit log, DNSSEC keys and node heartbeats.
 
 Schema only: no queries, no engine. Types are portable between SQLite and PostgreSQL;
 migrations/versions/*.py must create exactly this (a test compares them with alembic).
@@ -255,6 +255,20 @@ dnssec_keys = Table(
     Column("retire_at", UtcDateTime, nullable=True),  # signs the DNSKEY RRset only
     Column("remove_at", UtcDateTime, nullable=True),  # leaves the DNSKEY RRset
     Index(None, "zone"),
+)
+
+# One row per geodns node sharing this database: its latest heartbeat (geodns.store.nodes).
+nodes = Table(
+    "nodes",
+    metadata,
+    Column("name", String(NAME_LENGTH), primary_key=True),
+    Column("version", String(LABEL_LENGTH), nullable=False),
+    Column("started_at", UtcDateTime, nullable=False),
+    Column("last_seen", UtcDateTime, nullable=False),
+    Column("snapshot_generation", BigInteger, nullable=False),
+    Column("store_generation", BigInteger, nullable=False),  # what its snapshot reflects
+    Column("store_head", BigInteger, nullable=False),  # the database's, at that beat
+    Column("behind_since", UtcDateTime, nullable=True),
 )
 
 GENERATION_ROW_ID = 1
