@@ -31,13 +31,14 @@ def concrete(path: str) -> str:
         path.replace("{name}", "lb.example.test.")
         .replace("{address}", "192.0.2.11")
         .replace("{zone}", "example.test.")
+        .replace("{asset}", "console.js")
     )
 
 
 @pytest.mark.parametrize("route", PUBLIC, ids=lambda r: f"{r.method} {r.path}")
 def test_public_routes_answer_without_a_token(serve, route):
     async def body(api: Api) -> None:
-        reply = await api.call(route.method, route.path, token=None)
+        reply = await api.call(route.method, concrete(route.path), token=None)
         assert reply.status == 200
 
     serve(body)
