@@ -61,6 +61,17 @@ class HttpBackend:
         return web.Response(status=self.status, body=self.body)
 
 
+class _AcceptAndClose(asyncio.Protocol):
+    def __init__(self, backend: TcpBackend) -> None:
+        self._backend = backend
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # closed here, at accept, not in a task that a stopping loop may cancel before it
+        # runs (which leaves the transport unclosed: a ResourceWarning, an error here)
+        self._backend.accepted += 1
+        transport.close()
+
+
 @dataclass
 class TcpBackend:
     """A listener that accepts and closes every connection, counting them."""
@@ -71,8 +82,9 @@ class TcpBackend:
     _server: asyncio.Server | None = None
 
     async def start(self) -> TcpBackend:
-        self._server = await asyncio.start_server(
-            self._handle, self.host, self.port, reuse_address=True
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(
+            lambda: _AcceptAndClose(self), self.host, self.port, reuse_address=True
         )
         self.port = self._server.sockets[0].getsockname()[1]
         return self
@@ -82,14 +94,6 @@ class TcpBackend:
             self._server.close()
             await self._server.wait_closed()
             self._server = None
-
-    async def _handle(self, _reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.accepted += 1
-        writer.close()
-        try:
-            await writer.wait_closed()
-        except OSError:
-            pass
 
 
 Backend = HttpBackend | TcpBackend
