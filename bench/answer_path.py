@@ -12,7 +12,8 @@ ECS options of the five ECS-only networks. Timings move with whatever else the m
 runs; under callgrind, instructions per query (the difference between two query counts
 divided by their difference) do not, which is how before/after is compared on a busy
 machine. --tree points at another checkout (a `git worktree` of an older commit) to
-measure that code with this script.
+measure that code with this script. --rrl RATE puts response rate limiting in front
+(a rate no case reaches: what the check costs when nothing is limited).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from pathlib import Path
 BENCH = Path(__file__).resolve().parent
 
 
-def build(tree: Path) -> tuple[object, object]:
+def build(tree: Path, rrl: int = 0) -> tuple[object, object]:
     sys.path.insert(0, str(tree))
     from geodns.dns.zonefile import load_zone_dir
     from geodns.geo import open_geo
@@ -46,7 +47,13 @@ def build(tree: Path) -> tuple[object, object]:
     geo = open_geo(str(BENCH / "loopback-geo.mmdb"))
     holder = SnapshotHolder(empty_snapshot())
     holder.publish(build_snapshot(1, zones, pools, HealthView(), geo))
-    return Answerer(holder, random.Random(1)), Transport.UDP
+    if not rrl:
+        return Answerer(holder, random.Random(1)), Transport.UDP
+    from geodns.answer.defences import Defences
+    from geodns.answer.rrl import RateLimiter, RrlConfig
+
+    limiter = RateLimiter(RrlConfig(responses_per_second=rrl))
+    return Answerer(holder, random.Random(1), defences=Defences(limiter=limiter)), Transport.UDP
 
 
 def queries(case: str) -> list[tuple[bytes, str]]:
@@ -73,8 +80,15 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=200_000)
     parser.add_argument("--tree", type=Path, default=BENCH.parent)
     parser.add_argument("--count-only", action="store_true", help="no timing output")
+    parser.add_argument(
+        "--rrl",
+        type=int,
+        default=0,
+        metavar="RATE",
+        help="response rate limiting at this rate (high: every query checked, none limited)",
+    )
     args = parser.parse_args()
-    answerer, udp = build(args.tree)
+    answerer, udp = build(args.tree, args.rrl)
     cases = ["static", "pool", "pool-ecs"] if args.case == "all" else [args.case]
     for case in cases:
         asked = queries(case)

@@ -16,11 +16,14 @@ import signal
 import socket
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from pathlib import Path
 
 from aiohttp import web
 
 from geodns import __version__
+from geodns.answer.acl import DenyAction
 from geodns.answer.cache import CachingAnswerer
+from geodns.answer.defences import access_list, defences_from
 from geodns.answer.querylog import QueryLogger
 from geodns.answer.server import Answer, TcpLimits, start_listeners
 from geodns.api.app import make_api
@@ -44,6 +47,7 @@ from geodns.api.keys import (
     WORKERS,
 )
 from geodns.api.zones import reload_everywhere
+from geodns.errors import ConfigError
 from geodns.geo import open_geo
 from geodns.health.checker import HealthChecker, HealthRecorder, first_report_timeout_s
 from geodns.heartbeat import Heartbeat
@@ -52,7 +56,7 @@ from geodns.publisher import SnapshotPublisher
 from geodns.rates import SAMPLE_EVERY_S, Rates, sample_of
 from geodns.redirect.server import HttpLimits, start_http
 from geodns.redirect.service import RedirectService
-from geodns.settings import Settings, process_environment
+from geodns.settings import Settings, load_settings, process_environment
 from geodns.store.migrate import ensure_schema
 from geodns.store.repository import Store
 from geodns.store.watch import watch_changes
@@ -146,7 +150,7 @@ async def run_health_checks(app: web.Application) -> AsyncIterator[None]:
 
 async def serve_dns(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
-    answerer = CachingAnswerer(app[SNAPSHOTS])
+    answerer = CachingAnswerer(app[SNAPSHOTS], defences=defences_from(settings))
     app[ANSWERER] = answerer
     limits = TcpLimits(settings.tcp_idle_timeout_s, settings.tcp_max_connections)
     shared = settings.workers > 1 or settings.worker  # SO_REUSEPORT: the kernel spreads queries
@@ -252,11 +256,40 @@ async def serve(settings: Settings) -> None:
         loop = asyncio.get_running_loop()
         loop.add_signal_handler(signal.SIGTERM, stopping.set)
         loop.add_signal_handler(signal.SIGINT, stopping.set)
-        loop.add_signal_handler(signal.SIGHUP, reload_everywhere, app)
+
+        def reload() -> None:
+            reload_everywhere(app)
+            reload_access_lists(app)
+
+        loop.add_signal_handler(signal.SIGHUP, reload)
         await stopping.wait()
         log.info("stopping")
     finally:
         await runner.cleanup()
+
+
+def reload_access_lists(app: web.Application) -> None:
+    """SIGHUP: dns_allow, dns_deny and dns_deny_action read again from the same layers
+    (the TOML file may have changed); a file that fails keeps the lists in force."""
+    answerer = app.get(ANSWERER)
+    if answerer is None:
+        return
+    layers = app[SETTINGS].layers
+    try:
+        text = Path(layers.config).read_text() if layers.config is not None else None
+        fresh = load_settings(layers.flags, layers.environ, text, layers.config or "config")
+    except (OSError, ConfigError) as exc:
+        log.warning("access lists not reloaded, the previous ones stay in force: %s", exc)
+        return
+    defences = answerer.defences
+    defences.access = access_list(fresh)
+    defences.deny_action = DenyAction(fresh.dns_deny_action)
+    log.info(
+        "access lists loaded allow=%d deny=%d action=%s",
+        len(fresh.dns_allow),
+        len(fresh.dns_deny),
+        fresh.dns_deny_action,
+    )
 
 
 def node_name(settings: Settings) -> str:

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from geodns import __version__
+from geodns.defence_options import DEFENCE_FLAGS, add_defence_flags
 from geodns.dnssec_command import add_dnssec_parser, dnssec_command
 from geodns.errors import ConfigError, GeodnsError
 from geodns.settings import Settings, load_settings, process_environment
@@ -126,6 +127,7 @@ def add_setting_flags(parser: argparse.ArgumentParser, *, dns: bool = True) -> N
         const=True,
         help="log every query at INFO (GEODNS_QUERY_LOG)",
     )
+    add_defence_flags(parser)
 
 
 SETTING_FLAGS = (
@@ -147,6 +149,7 @@ SETTING_FLAGS = (
     "http",
     "http_pool_in_path",
     "http_trusted_proxies",
+    *DEFENCE_FLAGS,
 )
 
 

@@ -60,12 +60,13 @@ API_BUCKETS_S = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2
 @dataclass(frozen=True, slots=True)
 class ServingSources:
     """What the collector reads at scrape time: the served snapshot, the health
-    transitions this node stored (None: no store yet) and the DNS path's QueryStats
-    (None: no listeners yet)."""
+    transitions this node stored (None: no store yet), the DNS path's QueryStats and
+    Defences (None: no listeners yet)."""
 
     snapshot: Callable[[], Snapshot]
     transitions: Callable[[], Mapping[str, int] | None]
     query_stats: Callable[[], object | None]
+    defences: Callable[[], object | None] = lambda: None  # the DNS path's Defences
 
 
 class Metrics:
@@ -139,6 +140,9 @@ class ServingCollector(Collector):
         if stats is None:
             return
         yield from _query_metrics(stats)
+        defences = sources.defences()
+        if defences is not None:
+            yield from _defence_metrics(defences)
 
 
 def _gauge(name: str, documentation: str, value: float) -> GaugeMetricFamily:
@@ -176,6 +180,35 @@ def _query_metrics(stats: Any) -> Iterator[Metric]:
     histogram = _latency(stats)
     if histogram is not None:
         yield histogram
+
+
+def _defence_metrics(defences: Any) -> Iterator[Metric]:
+    """The access lists' and response rate limiting's counters (answer/defences.py)."""
+    denied = CounterMetricFamily(
+        "geodns_queries_denied",
+        "Queries from sources dns_allow / dns_deny shut out, by what was done",
+        labels=["action"],
+    )
+    for action, count in sorted(defences.denied.items()):
+        denied.add_metric([action], count)
+    yield denied
+    limiter = defences.limiter
+    if limiter is None:
+        return
+    for name, counts, what in (
+        ("dropped", limiter.dropped, "dropped"),
+        ("slipped", limiter.slipped, "sent truncated (or BADCOOKIE) instead"),
+    ):
+        family = CounterMetricFamily(
+            f"geodns_rrl_{name}",
+            f"UDP responses response rate limiting {what}, by category"
+            " (with rrl_log_only: would have)",
+            labels=["category"],
+        )
+        for category, count in sorted(counts.items()):
+            family.add_metric([category], count)
+        yield family
+    yield _gauge("geodns_rrl_table_entries", "Buckets in the rate limiting table", limiter.size)
 
 
 def _latency(stats: Any) -> HistogramMetricFamily | None:

@@ -44,6 +44,16 @@ def mask_url(url: str) -> str:
 
 
 @dataclass(frozen=True)
+class Layers:
+    """Where a Settings came from, so it can be read again: on SIGHUP (a changed TOML
+    file's dns_allow / dns_deny), and by the worker processes --workers starts."""
+
+    flags: Mapping[str, Any] = field(default_factory=dict)  # the flags that were given
+    environ: Mapping[str, str] = field(default_factory=dict)  # the GEODNS_* variables
+    config: str | None = None  # the TOML file, if there was one
+
+
+@dataclass(frozen=True)
 class Settings:
     dns: tuple[Endpoint, ...] = (("127.0.0.1", DNS_PORT_DEFAULT),)
     zones: Path = Path("zones")
@@ -73,6 +83,25 @@ class Settings:
     http_trusted_proxies: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
     http_idle_timeout_s: float = 10.0
     http_max_connections: int = 1000
+    # response rate limiting (BIND's rate-limit; geodns/answer/rrl.py): 0 = off
+    rrl_responses_per_second: int = 0
+    rrl_nodata_per_second: int | None = None  # None: the responses value
+    rrl_nxdomains_per_second: int | None = None
+    rrl_referrals_per_second: int | None = None
+    rrl_errors_per_second: int | None = None
+    rrl_all_per_second: int = 0  # every response to one client block; 0 = no such limit
+    rrl_window_s: int = 15  # 1 to 3600
+    rrl_slip: int = 2  # every slip-th limited response is truncated (0: none, 1: all)
+    rrl_ipv4_prefix: int = 24
+    rrl_ipv6_prefix: int = 56
+    rrl_exempt: tuple[str, ...] = ()  # CIDR networks never limited
+    rrl_log_only: bool = False
+    rrl_max_entries: int = 20000
+    # who may ask (geodns/answer/acl.py): deny wins, an empty allow list lets everyone in
+    dns_allow: tuple[str, ...] = ()
+    dns_deny: tuple[str, ...] = ()
+    dns_deny_action: str = "refuse"  # REFUSED with EDE 18, or "drop"
+    layers: Layers = field(default_factory=Layers, compare=False, repr=False)
 
     def __repr__(self) -> str:
         fields = ", ".join(
@@ -217,6 +246,45 @@ def _secret(value: Any) -> str:
     return text
 
 
+def _bounded_int(low: int, high: int) -> Callable[[Any], int]:
+    def parse(value: Any) -> int:
+        number = _integer(value, low, f"an integer from {low} to {high}")
+        if number > high:
+            raise ValueError(f"expected an integer from {low} to {high}, got {value!r}")
+        return number
+
+    return parse
+
+
+def _optional_rate(value: Any) -> int | None:
+    """A per-second rate, or empty for the default it takes from another setting."""
+    return None if value in (None, "") else _non_negative_int(value)
+
+
+def _cidr_list(value: Any) -> tuple[str, ...]:
+    """CIDR networks, as a TOML list or a comma-separated string; host bits masked off."""
+    items = value.split(",") if isinstance(value, str) else value
+    if not isinstance(items, list | tuple):
+        raise ValueError("expected a list of CIDR networks such as 192.0.2.0/24")
+    networks = []
+    for item in items:
+        text = str(item).strip()
+        if not text:
+            continue
+        try:
+            networks.append(str(ipaddress.ip_network(text, strict=False)))
+        except ValueError:
+            raise ValueError(f"{text!r} is not a CIDR network such as 192.0.2.0/24") from None
+    return tuple(networks)
+
+
+def _deny_action(value: Any) -> str:
+    text = str(value).strip().lower()
+    if text not in ("refuse", "drop"):
+        raise ValueError(f"expected refuse or drop, got {value!r}")
+    return text
+
+
 PARSERS: dict[str, Callable[[Any], Any]] = {
     "dns": _endpoints,
     "zones": lambda v: Path(str(v)),
@@ -242,6 +310,22 @@ PARSERS: dict[str, Callable[[Any], Any]] = {
     "http_trusted_proxies": _networks,
     "http_idle_timeout_s": _positive_float,
     "http_max_connections": _positive_int,
+    "rrl_responses_per_second": _non_negative_int,
+    "rrl_nodata_per_second": _optional_rate,
+    "rrl_nxdomains_per_second": _optional_rate,
+    "rrl_referrals_per_second": _optional_rate,
+    "rrl_errors_per_second": _optional_rate,
+    "rrl_all_per_second": _non_negative_int,
+    "rrl_window_s": _bounded_int(1, 3600),
+    "rrl_slip": _bounded_int(0, 10),
+    "rrl_ipv4_prefix": _bounded_int(0, 32),
+    "rrl_ipv6_prefix": _bounded_int(0, 128),
+    "rrl_exempt": _cidr_list,
+    "rrl_log_only": _bool,
+    "rrl_max_entries": _positive_int,
+    "dns_allow": _cidr_list,
+    "dns_deny": _cidr_list,
+    "dns_deny_action": _deny_action,
 }
 # Spellings from before the unit joined the name: still read (TOML key, GEODNS_* name, flag),
 # each use noted in Settings.deprecations. The new spelling wins when a layer has both.
@@ -322,7 +406,25 @@ def load_settings(
         raise ConfigError(f"invalid setting: {problems[0]}")
     if problems:
         raise ConfigError("invalid settings:\n" + "\n".join(f"  - {p}" for p in problems))
-    return Settings(**values, deprecations=tuple(notes))
+    given = {key: value for key, value in flags.items() if value is not None}
+    geodns_environ = {
+        name: value
+        for name, value in environ.items()
+        if name.startswith(ENV_PREFIX) and not name.startswith(ENV_IGNORED)
+    }
+    config = toml_source if toml_text is not None else None
+    return Settings(
+        **values, deprecations=tuple(notes), layers=Layers(given, geodns_environ, config)
+    )
+
+
+def as_environment(key: str, value: Any) -> str:
+    """A flag's value as its GEODNS_* variable would say it (lists comma-separated)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list | tuple):
+        return ",".join(str(item) for item in value)
+    return str(value)
 
 
 def format_endpoint(endpoint: Endpoint) -> str:

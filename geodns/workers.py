@@ -17,8 +17,9 @@ import logging
 import signal
 import sys
 from collections.abc import Mapping
+from pathlib import Path
 
-from geodns.settings import Endpoint, Settings, format_endpoint
+from geodns.settings import ENV_PREFIX, Endpoint, Settings, as_environment, format_endpoint
 
 log = logging.getLogger(__name__)
 RESTART_DELAY_S = 1.0
@@ -49,6 +50,15 @@ def worker_environment(
     )
     if settings.geoip_db is not None:
         env["GEODNS_GEOIP_DB"] = settings.geoip_db
+    # every other setting as the main process was given it, so a worker reads the same
+    # values, and reads its TOML file again on SIGHUP as the main process does
+    layers = settings.layers
+    for name, value in layers.environ.items():
+        env.setdefault(name, value)
+    for key, value in layers.flags.items():
+        env.setdefault(ENV_PREFIX + key.upper(), as_environment(key, value))
+    if layers.config is not None:
+        env["GEODNS_CONFIG"] = str(Path(layers.config).resolve())
     return env
 
 

@@ -22,7 +22,8 @@ from collections.abc import Sequence
 from typing import Generic, TypeVar
 
 from geodns.answer.context import ClientNetwork, QueryContext, Transport, source_network
-from geodns.answer.packet import PacketAnswerer
+from geodns.answer.defences import Defences
+from geodns.answer.packet import Outcome, PacketAnswerer
 from geodns.answer.reply import Reply
 from geodns.answer.resolve import NO_CLIENT, client_for
 from geodns.answer.stats import LATENCY_SAMPLE_EVERY, MEMBER_SAMPLE_EVERY, QueryStats
@@ -80,24 +81,31 @@ class ByNetwork(Generic[T]):
 
 
 class Fixed:
-    """A reply whose every byte but the ID is known (members: a pool's, when it holds any)."""
+    """A reply whose every byte but the ID is known (members: a pool's, when it holds any);
+    what RRL counts it as, its slip form."""
 
-    __slots__ = ("data", "stats_key", "members")
+    __slots__ = ("data", "stats_key", "members", "rrl_key", "slip")
 
     def __init__(
-        self, data: bytes, stats_key: StatsKey, members: Sequence[CompiledMember] = ()
+        self,
+        data: bytes,
+        stats_key: StatsKey,
+        outcome: Outcome,
+        members: Sequence[CompiledMember] = (),
     ) -> None:
         self.data, self.stats_key, self.members = data, stats_key, members
+        self.rrl_key, self.slip = outcome.rrl_key, outcome.slip
 
 
 class Drawn:
     """A reply that draws a pool's members each time it is sent (a Reply's parts)."""
 
-    __slots__ = ("head", "draw", "records", "tail", "stats_key")
+    __slots__ = ("head", "draw", "records", "tail", "stats_key", "rrl_key", "slip")
 
-    def __init__(self, reply: Reply, draw: Draw, stats_key: StatsKey) -> None:
+    def __init__(self, reply: Reply, draw: Draw, stats_key: StatsKey, outcome: Outcome) -> None:
         self.head, self.draw, self.records, self.tail = reply.head, draw, reply.records, reply.tail
         self.stats_key = stats_key
+        self.rrl_key, self.slip = outcome.rrl_key, outcome.slip
 
 
 class PerClient:
@@ -136,11 +144,13 @@ class CachingAnswerer:
         holder: SnapshotHolder,
         rng: random.Random | None = None,
         stats: QueryStats | None = None,
+        defences: Defences | None = None,
     ) -> None:
-        self.full = PacketAnswerer(holder, rng, stats)
+        self.full = PacketAnswerer(holder, rng, stats, defences)
         self.holder = holder
         self.rng = self.full.rng
         self.stats = self.full.stats
+        self.defences = self.full.defences
         self._snapshot: Snapshot | None = None
         self._entries: dict[bytes, Entry] = {}
         self._selections: dict[tuple[bytes, int], ByNetwork[Prepared]] = {}
@@ -164,6 +174,9 @@ class CachingAnswerer:
             self._entries = {}
             self._selections = {}
             self._independent = {}
+        defences = self.defences
+        if defences.access is not None and not defences.access.permits(source):
+            return self.full.respond(data, source, transport, snapshot).data  # denied
         key = data[2:] + (b"T" if transport is Transport.TCP else b"U")
         entry = self._entries.get(key)
         if type(entry) is PerClient:
@@ -172,21 +185,25 @@ class CachingAnswerer:
                 return self._first_sight(key, data, source, transport, snapshot, entry)
             entry = found
         if type(entry) is Fixed:
-            stats = self.stats
-            stats.answered[entry.stats_key] += 1
-            if entry.members and not stats.sample_countdown % MEMBER_SAMPLE_EVERY:
-                count_members(stats, entry.members)
-            return data[:2] + entry.data
-        if type(entry) is Drawn:
-            stats = self.stats
-            stats.answered[entry.stats_key] += 1
+            out = data[:2] + entry.data
+            members: Sequence[CompiledMember] = entry.members
+        elif type(entry) is Drawn:
             records = entry.records  # Reply.render, inlined: the hottest line of a pool answer
             members = entry.draw(self.rng)
-            if not stats.sample_countdown % MEMBER_SAMPLE_EVERY:  # a fair 1-in-8 sample
-                count_members(stats, members)
             drawn = [records[m.index] for m in members]
-            return b"".join((data[:2], entry.head, *drawn, entry.tail))
-        return self._first_sight(key, data, source, transport, snapshot, None)
+            out = b"".join((data[:2], entry.head, *drawn, entry.tail))
+        else:
+            return self._first_sight(key, data, source, transport, snapshot, None)
+        if defences.limiter is not None and transport is Transport.UDP:
+            limited = defences.limit(out, entry.rrl_key, entry.slip, source, transport)
+            if limited is None:
+                return None
+            out = limited
+        stats = self.stats
+        stats.answered[entry.stats_key] += 1
+        if members and not stats.sample_countdown % MEMBER_SAMPLE_EVERY:  # a fair 1-in-8 sample
+            count_members(stats, members)
+        return out
 
     def _first_sight(
         self,
@@ -199,7 +216,8 @@ class CachingAnswerer:
     ) -> bytes | None:
         outcome = self.full.respond(data, source, transport, snapshot, self._prepare)
         query, answer, reply = outcome.query, outcome.answer, outcome.reply
-        if query is None or answer is None or reply is None or outcome.data is None:
+        rendered = outcome.rendered
+        if query is None or answer is None or reply is None or rendered is None:
             return outcome.data  # dropped, FORMERR (not worth a slot) or a failure: never kept
         if answer.rcode == SERVFAIL:
             return outcome.data
@@ -208,9 +226,9 @@ class CachingAnswerer:
         entry: Fixed | Drawn
         if reply.draw is None or reply.draw.kind == FIXED:
             members = reply.draw.members if reply.draw is not None else ()
-            entry = Fixed(outcome.data[2:], stats_key, members)
+            entry = Fixed(rendered[2:], stats_key, outcome, members)
         else:
-            entry = Drawn(reply, reply.draw, stats_key)
+            entry = Drawn(reply, reply.draw, stats_key, outcome)
         edns = query.edns
         if (
             pool is not None

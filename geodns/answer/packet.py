@@ -11,24 +11,36 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
+from geodns.answer.acl import DenyAction
 from geodns.answer.context import QueryContext, Transport
-from geodns.answer.reply import Reply, compile_reply, encode_formerr, encode_servfail
-from geodns.answer.resolve import Answer, PreparePool, prepare_pool, resolve
+from geodns.answer.defences import Defences, rrl_key, slip_form
+from geodns.answer.reply import (
+    Reply,
+    compile_reply,
+    encode_error,
+    encode_formerr,
+    encode_servfail,
+)
+from geodns.answer.resolve import PROHIBITED, Answer, PreparePool, prepare_pool, resolve
+from geodns.answer.rrl import ERROR_KEY
 from geodns.answer.stats import QueryStats
-from geodns.dns.rcode import FORMERR, SERVFAIL
+from geodns.dns.rcode import FORMERR, REFUSED, SERVFAIL
 from geodns.dns.wire import FormError, NotAQuery, Query, ShortHeader, decode_query
 from geodns.snapshot import Snapshot, SnapshotHolder
 
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
-    """What answering one packet gave: the bytes, and what they were made from."""
+    """What answering one packet gave: the bytes sent, and what they were made from."""
 
-    data: bytes | None  # None: dropped
+    data: bytes | None  # what to send; None: dropped
     query: Query | None = None
     answer: Answer | None = None
     reply: Reply | None = None
     ctx: QueryContext | None = None
+    rendered: bytes | None = None  # the reply before the defences had their say
+    rrl_key: bytes = ERROR_KEY  # what RRL counts it as
+    slip: bytes | None = None  # its slip form after the ID (None: dropped when limited)
 
 
 DROPPED = Outcome(None)
@@ -42,10 +54,12 @@ class PacketAnswerer:
         holder: SnapshotHolder,
         rng: random.Random | None = None,
         stats: QueryStats | None = None,
+        defences: Defences | None = None,
     ) -> None:
         self.holder = holder
         self.rng = rng if rng is not None else random.Random()
         self.stats = stats if stats is not None else QueryStats()
+        self.defences = defences if defences is not None else Defences()
 
     def __call__(self, data: bytes, source: str, transport: Transport) -> bytes | None:
         return self.respond(data, source, transport, self.holder.current).data
@@ -60,23 +74,56 @@ class PacketAnswerer:
     ) -> Outcome:
         """The reply, and the query, Answer and Reply behind it when there were any."""
         stats = self.stats
+        defences = self.defences
+        if defences.access is not None and not defences.access.permits(source):
+            return self._deny(data, source, transport)
         try:
             query = decode_query(data)
         except (ShortHeader, NotAQuery) as exc:
             stats.dropped[type(exc).__name__] += 1
             return DROPPED  # no ID to answer to, or a response: never answer those
         except FormError as exc:
-            stats.answered[(FORMERR, 0, transport.value, "")] += 1
-            return Outcome(encode_formerr(exc))  # RFC 1035 §4.1.1; question echoed if readable
+            # RFC 1035 §4.1.1; question echoed if readable
+            formerr = encode_formerr(exc)
+            if formerr is not None:
+                formerr = defences.limit(formerr, ERROR_KEY, None, source, transport)
+            if formerr is not None:
+                stats.answered[(FORMERR, 0, transport.value, "")] += 1
+            return Outcome(formerr)
         try:
             ctx = QueryContext(query, source, transport)
             answer = resolve(ctx, snapshot, prepare_for)
             reply = compile_reply(query, answer, ctx.size_limit)
             out = reply.render(data[:2], self.rng)
+            key, slip = ERROR_KEY, None
+            if defences.limiter is not None:
+                key, slip = rrl_key(ctx, answer), slip_form(query, answer)
         except Exception as exc:  # a bug: still answer
             stats.note_failure(type(exc).__name__, exc)
-            stats.answered[(SERVFAIL, query.qtype, transport.value, "")] += 1
-            return Outcome(encode_servfail(query), query)
-        pool = answer.pool.pool.name if answer.pool is not None else ""
-        stats.answered[(answer.rcode, query.qtype, transport.value, pool)] += 1
-        return Outcome(out, query, answer, reply, ctx)
+            servfail = defences.limit(encode_servfail(query), ERROR_KEY, None, source, transport)
+            if servfail is not None:
+                stats.answered[(SERVFAIL, query.qtype, transport.value, "")] += 1
+            return Outcome(servfail, query)
+        sent = defences.limit(out, key, slip, source, transport)
+        if sent is not None:
+            pool = answer.pool.pool.name if answer.pool is not None else ""
+            stats.answered[(answer.rcode, query.qtype, transport.value, pool)] += 1
+        return Outcome(sent, query, answer, reply, ctx, out, key, slip)
+
+    def _deny(self, data: bytes, source: str, transport: Transport) -> Outcome:
+        """A source dns_deny (or dns_allow) shuts out: dropped, or REFUSED with EDE 18
+        (Prohibited, RFC 8914 §4.19) when the packet is a readable query."""
+        defences = self.defences
+        action = defences.deny_action
+        defences.denied[action.value] += 1
+        if action is DenyAction.DROP:
+            return DROPPED
+        try:
+            query = decode_query(data)
+        except FormError:
+            return DROPPED  # nothing worth saying to a shut-out source's malformed packet
+        refused = encode_error(query, REFUSED, PROHIBITED)
+        sent = defences.limit(refused, ERROR_KEY, None, source, transport)
+        if sent is not None:
+            self.stats.answered[(REFUSED, query.qtype, transport.value, "")] += 1
+        return Outcome(sent, query)

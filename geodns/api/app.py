@@ -49,7 +49,11 @@ def serving_sources(app: web.Application) -> ServingSources:
         answerer = app.get(ANSWERER)
         return None if answerer is None else answerer.stats
 
-    return ServingSources(lambda: app[SNAPSHOTS].current, transitions, query_stats)
+    def defences() -> object | None:
+        answerer = app.get(ANSWERER)
+        return None if answerer is None else answerer.defences
+
+    return ServingSources(lambda: app[SNAPSHOTS].current, transitions, query_stats, defences)
 
 
 def make_api(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -> web.Application:

@@ -217,3 +217,54 @@ def test_the_http_redirector_is_off_unless_an_address_is_given():
         "invalid setting: --http-trusted-proxies: not a network such as 10.0.0.0/8 or "
         "2001:db8::/32: 'proxy.example'"
     )
+
+
+def test_rate_limiting_and_access_lists_come_from_every_layer():
+    toml = (
+        "rrl_responses_per_second = 5\nrrl_exempt = ['10.0.0.0/8', '2001:db8::1']\n"
+        "dns_deny = ['192.0.2.77/24']\n"
+    )
+    environ = {"GEODNS_RRL_SLIP": "0", "GEODNS_DNS_ALLOW": "198.51.100.0/24, 203.0.113.0/24"}
+    flags = {"rrl_nxdomains_per_second": 1, "dns_deny_action": "drop"}
+    settings = load_settings(flags, environ, toml)
+    assert settings.rrl_responses_per_second == 5
+    assert settings.rrl_nxdomains_per_second == 1
+    assert settings.rrl_nodata_per_second is None  # the responses value, when RRL reads it
+    assert settings.rrl_slip == 0
+    assert settings.rrl_exempt == ("10.0.0.0/8", "2001:db8::1/128")
+    assert settings.dns_deny == ("192.0.2.0/24",)  # host bits masked off
+    assert settings.dns_allow == ("198.51.100.0/24", "203.0.113.0/24")
+    assert settings.dns_deny_action == "drop"
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("rrl_slip", "11", "expected an integer from 0 to 10, got '11'"),
+        ("rrl_window_s", "0", "expected an integer from 1 to 3600, got '0'"),
+        ("rrl_ipv4_prefix", "33", "expected an integer from 0 to 32, got '33'"),
+        ("rrl_responses_per_second", "-1", "expected 0 or a positive integer, got '-1'"),
+        ("dns_deny", "192.0.2.0/33", "'192.0.2.0/33' is not a CIDR network such as 192.0.2.0/24"),
+        ("dns_deny_action", "ignore", "expected refuse or drop, got 'ignore'"),
+    ],
+    ids=lambda v: str(v)[:20],
+)
+def test_bad_defence_settings_are_named(key, value, message):
+    with pytest.raises(ConfigError) as caught:
+        load_settings({}, {f"GEODNS_{key.upper()}": value})
+    assert str(caught.value) == f"invalid setting: environment GEODNS_{key.upper()}: {message}"
+
+
+def test_settings_remember_their_layers_so_sighup_and_workers_read_them_again():
+    settings = load_settings(
+        {"dns_deny": ["192.0.2.1"], "zones": None},
+        {"GEODNS_RRL_SLIP": "1", "HOME": "/x"},
+        "",
+        "a.toml",
+    )
+    layers = settings.layers
+    assert layers.flags == {"dns_deny": ["192.0.2.1"]}
+    assert layers.environ == {"GEODNS_RRL_SLIP": "1"}
+    assert layers.config == "a.toml"
+    again = load_settings(layers.flags, layers.environ, "", layers.config)
+    assert again == settings

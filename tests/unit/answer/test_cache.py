@@ -303,3 +303,41 @@ def test_members_answered_are_counted_as_a_fair_sample_of_the_cached_answers():
         cache(sticky.to_wire(), "198.51.100.9", Transport.UDP)
     stuck = [k for k, v in counts.items() if k.startswith("sticky.example.test. ")]
     assert len(stuck) == 1 and abs(counts[stuck[0]] - 800) <= MEMBER_SAMPLE_EVERY
+
+
+class SteppingClock:
+    """A clock that moves on by step seconds each time it is read."""
+
+    def __init__(self, step: float) -> None:
+        self.now, self.step = 1000.0, step
+
+    def __call__(self) -> float:
+        self.now += self.step
+        return self.now
+
+
+@pytest.mark.parametrize("slip", [0, 1, 2])
+def test_rate_limited_replies_equal_the_reference_path_byte_for_byte(slip):
+    """The same verdicts and the same slip forms on both paths, with RRL tight enough that
+    most repeats are limited."""
+    from geodns.answer.defences import Defences
+    from geodns.answer.rrl import RateLimiter, RrlConfig
+
+    def defences() -> Defences:
+        config = RrlConfig(responses_per_second=3, errors_per_second=2, slip=slip, window_s=2)
+        return Defences(limiter=RateLimiter(config), clock=SteppingClock(0.003))
+
+    fast = CachingAnswerer(make_holder(), random.Random(7), defences=defences())
+    full = PacketAnswerer(make_holder(), random.Random(7), defences=defences())
+    dropped = 0
+    for data, source, transport in generated_queries(4000, 7):
+        expected = full(data, source, transport)
+        got = fast(data, source, transport)
+        assert got == expected, (dns.message.from_wire(data), source, transport)
+        dropped += got is None
+    limiter = fast.defences.limiter
+    assert limiter is not None and full.defences.limiter is not None
+    assert dropped == sum(limiter.dropped.values()) > 50  # the well-formed queries: only RRL
+    assert (sum(limiter.slipped.values()) > 100) is (slip > 0)
+    assert limiter.dropped == full.defences.limiter.dropped
+    assert limiter.slipped == full.defences.limiter.slipped

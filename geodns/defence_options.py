@@ -1,0 +1,77 @@
+"""The command-line flags of the open-internet defences, for `geodns serve`.
+
+Argument parsing only: each flag is the setting of the same name (README "Settings"),
+so it wins over GEODNS_* and the TOML file like every other flag.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_defence_flags(parser: argparse.ArgumentParser) -> None:
+    rrl = parser.add_argument_group(
+        "response rate limiting (BIND semantics; UDP only, 0 = off)",
+    )
+    rates = (
+        ("responses", "identical positive answers per second to one client block; 0 = RRL off"),
+        ("nodata", "NODATA answers per name (default: the responses rate)"),
+        ("nxdomains", "NXDOMAIN answers per zone (default: the responses rate)"),
+        ("referrals", "referrals per delegation (default: the responses rate)"),
+        ("errors", "other errors per client block (default: the responses rate)"),
+        ("all", "every response to one client block, whatever it is (default 0: no limit)"),
+    )
+    for name, text in rates:
+        rrl.add_argument(f"--rrl-{name}-per-second", type=int, metavar="N", help=text)
+    rrl.add_argument(
+        "--rrl-window-s", type=int, metavar="SECONDS", help="debt cap and recovery time; default 15"
+    )
+    rrl.add_argument(
+        "--rrl-slip",
+        type=int,
+        metavar="N",
+        help="every Nth limited response is truncated (TC) instead of dropped; 0 drops all, "
+        "1 truncates all; default 2",
+    )
+    rrl.add_argument("--rrl-ipv4-prefix", type=int, metavar="BITS", help="client block; default 24")
+    rrl.add_argument("--rrl-ipv6-prefix", type=int, metavar="BITS", help="client block; default 56")
+    rrl.add_argument(
+        "--rrl-exempt", action="append", metavar="CIDR", help="never limited; repeatable"
+    )
+    rrl.add_argument(
+        "--rrl-log-only",
+        action="store_const",
+        const=True,
+        help="count and log what would be limited, send everything",
+    )
+    rrl.add_argument("--rrl-max-entries", type=int, metavar="N", help="bucket table size; 20000")
+    acl = parser.add_argument_group("who may ask (deny wins; SIGHUP re-reads --config)")
+    acl.add_argument(
+        "--dns-allow", action="append", metavar="CIDR", help="only these may ask; repeatable"
+    )
+    acl.add_argument("--dns-deny", action="append", metavar="CIDR", help="refused; repeatable")
+    acl.add_argument(
+        "--dns-deny-action",
+        choices=["refuse", "drop"],
+        help="REFUSED with Extended DNS Error 18 (default), or no reply",
+    )
+
+
+DEFENCE_FLAGS = (
+    "rrl_responses_per_second",
+    "rrl_nodata_per_second",
+    "rrl_nxdomains_per_second",
+    "rrl_referrals_per_second",
+    "rrl_errors_per_second",
+    "rrl_all_per_second",
+    "rrl_window_s",
+    "rrl_slip",
+    "rrl_ipv4_prefix",
+    "rrl_ipv6_prefix",
+    "rrl_exempt",
+    "rrl_log_only",
+    "rrl_max_entries",
+    "dns_allow",
+    "dns_deny",
+    "dns_deny_action",
+)
