@@ -152,7 +152,11 @@ async def serve_dns(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     answerer = CachingAnswerer(app[SNAPSHOTS], defences=defences_from(settings))
     app[ANSWERER] = answerer
-    limits = TcpLimits(settings.tcp_idle_timeout_s, settings.tcp_max_connections)
+    limits = TcpLimits(
+        settings.tcp_idle_timeout_s,
+        settings.tcp_max_connections,
+        settings.tcp_max_connections_per_client,
+    )
     shared = settings.workers > 1 or settings.worker  # SO_REUSEPORT: the kernel spreads queries
     answer: Answer = answerer
     if settings.query_log:

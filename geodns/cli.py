@@ -75,21 +75,6 @@ def add_setting_flags(parser: argparse.ArgumentParser, *, dns: bool = True) -> N
         help="DNS worker processes sharing the port with SO_REUSEPORT (GEODNS_WORKERS); default 1",
     )
     parser.add_argument(
-        "--tcp-idle-timeout-s",
-        type=float,
-        metavar="SECONDS",
-        help="close idle TCP connections after this long (RFC 7766 §6.2.3); default 10",
-    )
-    parser.add_argument(
-        "--tcp-idle-timeout", type=float, metavar="SECONDS", help="deprecated: --tcp-idle-timeout-s"
-    )
-    parser.add_argument(
-        "--tcp-max-connections",
-        type=int,
-        metavar="N",
-        help="concurrent TCP connections; more are closed at once; default 1000",
-    )
-    parser.add_argument(
         "--poll-interval-s",
         type=float,
         metavar="SECONDS",
@@ -138,9 +123,6 @@ SETTING_FLAGS = (
     "geoip_db",
     "geoip_bundled",
     "workers",
-    "tcp_idle_timeout_s",
-    "tcp_idle_timeout",  # deprecated spelling
-    "tcp_max_connections",
     "poll_interval_s",
     "poll_interval",  # deprecated spelling
     "log_level",

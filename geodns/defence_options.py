@@ -1,4 +1,5 @@
-"""The command-line flags of the open-internet defences, for `geodns serve`.
+"""The command-line flags of the open-internet defences, for `geodns serve`: DNS over
+TCP's limits, response rate limiting, the access lists.
 
 Argument parsing only: each flag is the setting of the same name (README "Settings"),
 so it wins over GEODNS_* and the TOML file like every other flag.
@@ -10,6 +11,30 @@ import argparse
 
 
 def add_defence_flags(parser: argparse.ArgumentParser) -> None:
+    tcp = parser.add_argument_group("DNS over TCP (RFC 7766)")
+    tcp.add_argument(
+        "--tcp-idle-timeout-s",
+        type=float,
+        metavar="SECONDS",
+        help="close a connection that has not sent a complete query for this long, from its "
+        "start or its last answer; a trickle does not extend it (RFC 7766 §6.2.3); default 10",
+    )
+    tcp.add_argument(
+        "--tcp-idle-timeout", type=float, metavar="SECONDS", help="deprecated: --tcp-idle-timeout-s"
+    )
+    tcp.add_argument(
+        "--tcp-max-connections",
+        type=int,
+        metavar="N",
+        help="concurrent TCP connections; when full, the one waiting longest on its client is "
+        "closed for the new one; default 1000",
+    )
+    tcp.add_argument(
+        "--tcp-max-connections-per-client",
+        type=int,
+        metavar="N",
+        help="concurrent TCP connections from one address; more are closed at once; default 32",
+    )
     rrl = parser.add_argument_group(
         "response rate limiting (BIND semantics; UDP only, 0 = off)",
     )
@@ -58,6 +83,10 @@ def add_defence_flags(parser: argparse.ArgumentParser) -> None:
 
 
 DEFENCE_FLAGS = (
+    "tcp_idle_timeout_s",
+    "tcp_idle_timeout",  # deprecated spelling
+    "tcp_max_connections",
+    "tcp_max_connections_per_client",
     "rrl_responses_per_second",
     "rrl_nodata_per_second",
     "rrl_nxdomains_per_second",

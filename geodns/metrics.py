@@ -67,6 +67,7 @@ class ServingSources:
     transitions: Callable[[], Mapping[str, int] | None]
     query_stats: Callable[[], object | None]
     defences: Callable[[], object | None] = lambda: None  # the DNS path's Defences
+    tcp: Callable[[], object | None] = lambda: None  # the listeners' TcpConnections
 
 
 class Metrics:
@@ -143,6 +144,9 @@ class ServingCollector(Collector):
         defences = sources.defences()
         if defences is not None:
             yield from _defence_metrics(defences)
+        tcp = sources.tcp()
+        if tcp is not None:
+            yield from _tcp_metrics(tcp)
 
 
 def _gauge(name: str, documentation: str, value: float) -> GaugeMetricFamily:
@@ -209,6 +213,25 @@ def _defence_metrics(defences: Any) -> Iterator[Metric]:
             family.add_metric([category], count)
         yield family
     yield _gauge("geodns_rrl_table_entries", "Buckets in the rate limiting table", limiter.size)
+
+
+def _tcp_metrics(connections: Any) -> Iterator[Metric]:
+    """DNS over TCP: open connections, those turned away and those closed to make room."""
+    yield _gauge("geodns_tcp_connections", "Open DNS-over-TCP connections", len(connections))
+    refused = CounterMetricFamily(
+        "geodns_tcp_refused",
+        "DNS-over-TCP connections closed at once, by reason (per_client: that address's "
+        "cap; full: every open one was busy writing)",
+        labels=["reason"],
+    )
+    for reason, count in sorted(connections.refused.items()):
+        refused.add_metric([reason], count)
+    yield refused
+    yield CounterMetricFamily(
+        "geodns_tcp_evicted",
+        "DNS-over-TCP connections closed to make room for a new one (the longest waiting)",
+        value=connections.evicted,
+    )
 
 
 def _latency(stats: Any) -> HistogramMetricFamily | None:

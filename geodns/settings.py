@@ -64,6 +64,7 @@ class Settings:
     workers: int = 1
     tcp_idle_timeout_s: float = 10.0
     tcp_max_connections: int = 1000
+    tcp_max_connections_per_client: int = 32  # per source address (/32, /128)
     poll_interval_s: float = 0.25  # between generation polls (SQLite; PostgreSQL's safety net)
     node_name: str = ""  # this node's name as a health probe; "" = the host name
     log_level: str = "info"
@@ -295,6 +296,7 @@ PARSERS: dict[str, Callable[[Any], Any]] = {
     "workers": _positive_int,
     "tcp_idle_timeout_s": _positive_float,
     "tcp_max_connections": _positive_int,
+    "tcp_max_connections_per_client": _positive_int,
     "poll_interval_s": _positive_float,
     "node_name": str,
     "log_level": _level,

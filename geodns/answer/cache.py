@@ -33,6 +33,7 @@ from geodns.pools.draw import FIXED, Draw
 from geodns.pools.select import Prepared, prepare
 from geodns.snapshot import Snapshot, SnapshotHolder
 
+UDP = Transport.UDP  # a module global: an enum member read through its class costs more
 MAX_ENTRIES = 65536  # replies per snapshot; then start over
 MAX_NETWORKS = 4096  # client networks per pool query (or per pool selection)
 StatsKey = tuple[int, int, str, str]
@@ -194,7 +195,7 @@ class CachingAnswerer:
             out = b"".join((data[:2], entry.head, *drawn, entry.tail))
         else:
             return self._first_sight(key, data, source, transport, snapshot, None)
-        if defences.limiter is not None and transport is Transport.UDP:
+        if defences.limiter is not None and transport is UDP:
             limited = defences.limit(out, entry.rrl_key, entry.slip, source, transport)
             if limited is None:
                 return None

@@ -72,11 +72,16 @@ class Verdict(enum.IntEnum):
     SLIP = 2
 
 
+# module-level names of the enum members: the hot path reads them as plain globals
+SEND, DROP, SLIP = Verdict.SEND, Verdict.DROP, Verdict.SLIP
+ERROR, ALL = int(Category.ERROR), int(Category.ALL)
+CATEGORY_NAMES = tuple(c.name.lower() for c in Category)
+
 ResponseKey = bytes  # the category's number, then the name (and type, and ECS network)
 ERROR_KEY: ResponseKey = bytes((Category.ERROR,))
 ALL_KEY: ResponseKey = bytes((Category.ALL,))
 WILDCARD_LABEL = b"\x01*"
-EXEMPT = (-1, "")  # a source address rrl_exempt covers
+EXEMPT = (-1, "")  # a source address rrl_exempt covers (block ids are never negative)
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,6 +203,8 @@ class RateLimiter:
         self._slip = config.slip
         self._prefix = {4: config.ipv4_prefix, 6: config.ipv6_prefix}
         self._exempt = NetworkSet(config.exempt)
+        self._log_only = config.log_only
+        self._max_entries = config.max_entries
         self._blocks: dict[str, tuple[int, str]] = {}  # source address -> (block, as text)
         self._table: OrderedDict[Entry, Bucket] = OrderedDict()
         self._limited: dict[Entry, Bucket] = {}  # buckets being limited, for the stop lines
@@ -212,40 +219,53 @@ class RateLimiter:
         return len(self._table)
 
     def check(self, source: str, key: ResponseKey, now: int) -> Verdict:
-        """Debit the response's buckets and say what to do with it. now: whole seconds."""
+        """Debit the response's buckets and say what to do with it. now: whole seconds.
+
+        Called for every UDP response while RRL is on: plain ints and one table lookup on
+        the way to SEND (no enum arithmetic, no method call for a bucket in credit)."""
         block = self._blocks.get(source)
         if block is None:
             block = self._block_of(source)
-        if block is EXEMPT:
-            return Verdict.SEND
+        block_id = block[0]
+        if block_id < 0:
+            return SEND  # exempt
         if now != self._swept_at:
             self._sweep(now)
-        category = Category(key[0])
-        verdict = self._debit((block[0], key), category, now, block[1])
-        if self._rates[Category.ALL]:
-            if self._debit((block[0], ALL_KEY), Category.ALL, now, block[1]) is not Verdict.SEND:
-                verdict, category = Verdict.DROP, Category.ALL  # all_per_second never slips
-        if verdict is Verdict.SEND:
-            return verdict
-        counter = self.dropped if verdict is Verdict.DROP else self.slipped
-        counter[category.name.lower()] += 1
-        return Verdict.SEND if self.config.log_only else verdict
-
-    def _debit(self, entry: Entry, category: Category, now: int, block: str) -> Verdict:
+        category = key[0]
+        verdict = SEND
         rate = self._rates[category]
-        if not rate:
-            return Verdict.SEND
+        if rate:
+            entry = (block_id, key)
+            bucket = self._table.get(entry)
+            if bucket is not None and bucket.stamp == now and bucket.balance > 0:
+                self._table.move_to_end(entry)
+                bucket.balance -= 1  # in credit within the same second: the common case
+            else:
+                verdict = self._debit(entry, bucket, category, rate, now, block[1])
+        all_rate = self._rates[ALL]
+        if all_rate:
+            entry = (block_id, ALL_KEY)
+            if self._debit(entry, self._table.get(entry), ALL, all_rate, now, block[1]):
+                verdict, category = DROP, ALL  # all_per_second never slips
+        if verdict is SEND:
+            return SEND
+        counter = self.dropped if verdict is DROP else self.slipped
+        counter[CATEGORY_NAMES[category]] += 1
+        return SEND if self._log_only else verdict
+
+    def _debit(
+        self, entry: Entry, bucket: Bucket | None, category: int, rate: int, now: int, block: str
+    ) -> Verdict:
         table = self._table
-        bucket = table.get(entry)
         if bucket is None:
-            if len(table) >= self.config.max_entries:
+            if len(table) >= self._max_entries:
                 old, _ = table.popitem(last=False)  # the least recently used
                 self._limited.pop(old, None)
             bucket = table[entry] = Bucket(rate, now, block)
         else:
             table.move_to_end(entry)
             age = now - bucket.stamp
-            if age > 0:
+            if age > 0:  # a clock stepped back counts as no time
                 bucket.stamp = now
                 if age > self._window:
                     bucket.balance, bucket.slips = rate, 0
@@ -256,7 +276,7 @@ class RateLimiter:
                     bucket.balance = balance
         bucket.balance -= 1
         if bucket.balance >= 0:
-            return Verdict.SEND
+            return SEND
         floor = -self._window * rate
         if bucket.balance < floor:
             bucket.balance = floor
@@ -265,11 +285,11 @@ class RateLimiter:
             self._log(bucket, now, "started", entry[1])
         bucket.limited_at = now
         slip = self._slip
-        if not slip or category >= Category.ERROR:  # errors and all_per_second
-            return Verdict.DROP
+        if not slip or category >= ERROR:  # errors and all_per_second are never slipped
+            return DROP
         slips = bucket.slips  # the first limited response of a run slips, then every slip-th
         bucket.slips = (slips + 1) % slip
-        return Verdict.SLIP if slips == 0 else Verdict.DROP
+        return SLIP if slips == 0 else DROP
 
     def _sweep(self, now: int) -> None:
         """Once a second: a key not limited for a whole window has stopped being limited

@@ -11,7 +11,9 @@ import asyncio
 import errno
 import logging
 import socket
-from collections.abc import Callable
+import time
+from collections import Counter, OrderedDict
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import cast
 
@@ -42,36 +44,112 @@ class UdpListener(asyncio.DatagramProtocol):
 
 @dataclass
 class TcpLimits:
-    idle_timeout_s: float = 10.0  # RFC 7766 §6.2.3: servers close idle connections
+    # RFC 7766 §6.2.3: servers close idle connections. The clock runs per message: from
+    # the connection's start or its last answered query to the next complete query, so a
+    # client trickling a byte at a time cannot hold a connection past it.
+    idle_timeout_s: float = 10.0
     max_connections: int = 1000
+    max_per_client: int = 32  # one /32 or /128 cannot hold the rest of the world's share
+
+
+class TcpConnections:
+    """Every open DNS-over-TCP connection of a process: the caps, and who goes when full.
+
+    Connections are kept in the order they last had a query answered (or opened): when
+    the process is at max_connections, the first of them that is waiting on its client
+    (nothing of ours left to write) is closed to make room, rather than the new client
+    turned away. A client over max_per_client is turned away. Refusals are counted, and
+    logged at most once a second.
+    """
+
+    def __init__(self, limits: TcpLimits, clock: Callable[[], float] = time.monotonic) -> None:
+        self.limits = limits
+        self._clock = clock
+        self._open: OrderedDict[TcpConnection, None] = OrderedDict()
+        self._per_client: Counter[str] = Counter()
+        self.refused: Counter[str] = Counter()  # by reason: per_client, full
+        self.evicted = 0
+        self._logged_at = -1.0
+        self._unlogged = 0
+
+    def __len__(self) -> int:
+        return len(self._open)
+
+    def __iter__(self) -> Iterator[TcpConnection]:
+        return iter(list(self._open))
+
+    def admit(self, connection: TcpConnection, peer: str) -> bool:
+        """Register a new connection; False when it must be closed at once."""
+        if self._per_client[peer] >= self.limits.max_per_client:
+            self._refuse("per_client", peer)
+            return False
+        if len(self._open) >= self.limits.max_connections and not self._evict_one():
+            self._refuse("full", peer)
+            return False
+        self._open[connection] = None
+        self._per_client[peer] += 1
+        return True
+
+    def answered(self, connection: TcpConnection) -> None:
+        """A query was answered: the connection goes to the back of the eviction order."""
+        if connection in self._open:
+            self._open.move_to_end(connection)
+
+    def remove(self, connection: TcpConnection, peer: str) -> None:
+        if connection in self._open:
+            del self._open[connection]
+            self._per_client[peer] -= 1
+            if self._per_client[peer] <= 0:
+                del self._per_client[peer]
+
+    def _evict_one(self) -> bool:
+        for connection in self._open:
+            if connection.waiting_on_client():
+                self.evicted += 1
+                self.remove(connection, connection.peer)
+                connection.close()
+                return True
+        return False
+
+    def _refuse(self, reason: str, peer: str) -> None:
+        self.refused[reason] += 1
+        now = self._clock()
+        if now - self._logged_at < 1.0:
+            self._unlogged += 1
+            return
+        log.warning(
+            "tcp connection refused reason=%s client=%s open=%d max=%d per_client=%d unlogged=%d",
+            reason,
+            peer,
+            len(self._open),
+            self.limits.max_connections,
+            self.limits.max_per_client,
+            self._unlogged,
+        )
+        self._logged_at, self._unlogged = now, 0
 
 
 class TcpConnection(asyncio.Protocol):
     """One client connection: 2-byte length framing, pipelined queries answered in order."""
 
-    def __init__(self, answer: Answer, limits: TcpLimits, registry: set[TcpConnection]) -> None:
+    def __init__(self, answer: Answer, registry: TcpConnections) -> None:
         self._answer = answer
-        self._limits = limits
+        self._limits = registry.limits
         self._registry = registry
         self._buffer = bytearray()
         self._transport: asyncio.Transport | None = None
-        self._peer = ""
-        self._idle: asyncio.TimerHandle | None = None
+        self.peer = ""
+        self._deadline: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = cast(asyncio.Transport, transport)
-        if len(self._registry) >= self._limits.max_connections:
-            log.warning(
-                "tcp connection refused open=%d max=%d",
-                len(self._registry),
-                self._limits.max_connections,
-            )
-            self._transport.close()  # closed at once, not queued: the client goes elsewhere
-            return
-        self._registry.add(self)
         peer = transport.get_extra_info("peername")
-        self._peer = peer[0] if peer else ""
-        self._arm_idle_timer()
+        self.peer = peer[0] if peer else ""
+        if not self._registry.admit(self, self.peer):
+            self._transport.close()  # closed at once, not queued: the client goes elsewhere
+            self._transport = None
+            return
+        self._arm_deadline()
 
     def data_received(self, data: bytes) -> None:
         buffer = self._buffer
@@ -84,13 +162,19 @@ class TcpConnection(asyncio.Protocol):
                 transport.close()
                 return
             if len(buffer) < 2 + length:
-                break
+                break  # a partial message does not move the deadline
             message = bytes(buffer[2 : 2 + length])
             del buffer[: 2 + length]
-            reply = self._answer(message, self._peer, Transport.TCP)
+            reply = self._answer(message, self.peer, Transport.TCP)
             if reply is not None:
                 transport.write(len(reply).to_bytes(2, "big") + reply)
-        self._arm_idle_timer()
+            self._registry.answered(self)
+            self._arm_deadline()
+
+    def waiting_on_client(self) -> bool:
+        """Nothing of ours is left to write: closing it loses no answer."""
+        transport = self._transport
+        return transport is not None and transport.get_write_buffer_size() == 0
 
     def eof_received(self) -> bool | None:
         return None  # close our side too, after writing what is queued
@@ -104,28 +188,29 @@ class TcpConnection(asyncio.Protocol):
             self._transport.resume_reading()
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._registry.discard(self)
-        if self._idle is not None:
-            self._idle.cancel()
+        if self._transport is not None:
+            self._registry.remove(self, self.peer)
+        if self._deadline is not None:
+            self._deadline.cancel()
         self._transport = None
 
     def close(self) -> None:
         if self._transport is not None:
             self._transport.close()  # flushes the write buffer first
 
-    def _arm_idle_timer(self) -> None:
-        if self._idle is not None:
-            self._idle.cancel()
+    def _arm_deadline(self) -> None:
+        if self._deadline is not None:
+            self._deadline.cancel()
         if self._transport is not None:
             loop = asyncio.get_running_loop()
-            self._idle = loop.call_later(self._limits.idle_timeout_s, self.close)
+            self._deadline = loop.call_later(self._limits.idle_timeout_s, self.close)
 
 
 @dataclass
 class Listeners:
     udp: list[asyncio.DatagramTransport] = field(default_factory=list)
     tcp: list[asyncio.Server] = field(default_factory=list)
-    connections: set[TcpConnection] = field(default_factory=set)
+    connections: TcpConnections = field(default_factory=lambda: TcpConnections(TcpLimits()))
     endpoints: list[Endpoint] = field(default_factory=list)
 
     async def close(self) -> None:
@@ -190,8 +275,7 @@ async def start_listeners(
 ) -> Listeners:
     """UDP and TCP on each address and port; raises OSError when one cannot bind."""
     loop = asyncio.get_running_loop()
-    limits = limits or TcpLimits()
-    listeners = Listeners()
+    listeners = Listeners(connections=TcpConnections(limits or TcpLimits()))
     try:
         for host, port in endpoints:
             udp_sock, tcp_sock = bind_pair(host, port, reuse_port)
@@ -201,7 +285,7 @@ async def start_listeners(
             )
             listeners.udp.append(transport)
             server = await loop.create_server(
-                lambda: TcpConnection(answer, limits, listeners.connections),
+                lambda: TcpConnection(answer, listeners.connections),
                 sock=tcp_sock,
                 backlog=1024,
             )

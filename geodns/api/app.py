@@ -12,6 +12,7 @@ from geodns.api.keys import (
     CLOCK,
     DECIDER,
     DEPRECATIONS_LOGGED,
+    LISTENERS,
     METRICS,
     SETTINGS,
     SNAPSHOTS,
@@ -53,7 +54,11 @@ def serving_sources(app: web.Application) -> ServingSources:
         answerer = app.get(ANSWERER)
         return None if answerer is None else answerer.defences
 
-    return ServingSources(lambda: app[SNAPSHOTS].current, transitions, query_stats, defences)
+    def tcp() -> object | None:
+        listeners = app.get(LISTENERS)
+        return None if listeners is None else listeners.connections
+
+    return ServingSources(lambda: app[SNAPSHOTS].current, transitions, query_stats, defences, tcp)
 
 
 def make_api(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -> web.Application:
