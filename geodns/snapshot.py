@@ -17,6 +17,8 @@ from types import MappingProxyType
 
 from geodns.dns import names
 from geodns.dns.zone import Node, RRset, Zone, containing_zone, placement_problem
+from geodns.dnssec.publish import KEY_TYPES, SigningBuilder, ZoneKeySet
+from geodns.dnssec.signed import SignedZone
 from geodns.geo import GeoReader
 from geodns.pools.compile import CompiledPool, compile_pool, compile_problem
 from geodns.pools.model import HealthView, Pool
@@ -37,6 +39,7 @@ class Snapshot:
     built_at: float = 0.0  # time.time() when built
     problems: tuple[str, ...] = ()  # pools kept in the database but not served, and why
     source_pools: tuple[Pool, ...] = field(default=(), repr=False)
+    signed: Mapping[bytes, SignedZone] = field(default_factory=dict)  # origin -> how to sign
 
 
 class SnapshotHolder:
@@ -147,6 +150,7 @@ class SnapshotBuilder:
         self._pools_changed = True
         self._published: tuple[ServedPools, tuple[str, ...], tuple[Pool, ...]]
         self._published = (NO_POOLS, (), ())
+        self.signing = SigningBuilder()
 
     @property
     def pools(self) -> Mapping[bytes, Pool]:
@@ -161,6 +165,8 @@ class SnapshotBuilder:
             return
         self._zones = dict(zones)
         self._trees = {origin: PoolNames(zone) for origin, zone in zones.items()}
+        for origin in self.signing.origins & self._trees.keys():
+            self._trees[origin].set_apex(self.signing.apex_rrsets(origin))
         self._served.clear()
         self._placed.clear()
         self._problems.clear()
@@ -190,6 +196,14 @@ class SnapshotBuilder:
             self._unplace(key)
             self._place(key, pool)
 
+    def set_signing(self, key_sets: Mapping[bytes, ZoneKeySet]) -> None:
+        """Sign these zones (origin -> keys) from the next build; the others not."""
+        before = self.signing.origins
+        if not self.signing.set_keys(key_sets):
+            return
+        for origin in (before | self.signing.origins) & self._trees.keys():
+            self._trees[origin].set_apex(self.signing.apex_rrsets(origin))
+
     def replace(self, pools: Iterable[Pool]) -> None:
         """Exactly these pools from now on (a full reload); unchanged ones keep their
         compiled forms."""
@@ -205,9 +219,11 @@ class SnapshotBuilder:
         geo: GeoReader | None,
         *,
         store_generation: int = 0,
+        now_s: float | None = None,
     ) -> Snapshot:
-        """A Snapshot of the current zones and pools with this health; shares nothing the
-        builder will change."""
+        """A Snapshot of the current zones and pools with this health, made at now_s
+        (default: the clock); shares nothing the builder will change but the compiled
+        pools and the signature tables, which only grow."""
         if self._pools_changed:
             self._published = (
                 ServedPools(dict(self._served), self._compiled),
@@ -216,16 +232,20 @@ class SnapshotBuilder:
             )
             self._pools_changed = False
         served, problems, source_pools = self._published
+        built_at = time.time() if now_s is None else now_s
+        zones = {origin: tree.publish() for origin, tree in self._trees.items()}
+        signed = self.signing.build(zones, served, built_at) if self.signing.origins else {}
         return Snapshot(
             generation,
-            {origin: tree.publish() for origin, tree in self._trees.items()},
+            zones,
             served,
             health,
             geo,
             store_generation,
-            time.time(),
+            built_at,
             problems,
             source_pools,
+            signed,
         )
 
     def _place(self, key: bytes, pool: Pool) -> None:
@@ -290,6 +310,19 @@ class PoolNames:
                 self.dirty = True
             elif count is not None:
                 refs[name] = count - 1
+
+    def set_apex(self, rrsets: Iterable[RRset]) -> None:
+        """Serve these DNSKEY/CDS/CDNSKEY RRsets at the apex instead of the zone file's own
+        (none: the file's, for a zone that is not signed)."""
+        origin = self.zone.origin
+        static = self.zone.nodes[origin].rrsets
+        extra = {rrset.rtype: rrset for rrset in rrsets}
+        if extra:
+            merged = {t: r for t, r in static.items() if t not in KEY_TYPES} | extra
+            self.nodes[origin] = Node(origin, merged)
+        else:
+            self.nodes[origin] = self.zone.nodes[origin]
+        self.dirty = True
 
     def publish(self) -> Zone:
         """The zone as it stands; a new Zone (with its own copy of the nodes) only if changed."""

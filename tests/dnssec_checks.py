@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 import dns.dnssec
+import dns.message
 import dns.name
 import dns.rdata
 import dns.rdataclass
@@ -47,3 +48,33 @@ def validate(
     """dns.dnssec.validate, raising dns.dnssec.ValidationFailure when any part is wrong."""
     sigs = rrset(owner, 46, ttl, rrsigs)
     dns.dnssec.validate(rrset(owner, rtype, ttl, rdatas), sigs, dnskeys(origin, keys), now=now)
+
+
+def validate_message(
+    message: dns.message.Message,
+    dnskeys: dict[dns.name.Name, dns.rrset.RRset],
+    now: float,
+) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """Validate every RRset of a reply that carries an RRSIG with dns.dnssec.validate
+    (raising ValidationFailure on the first that fails); returns (validated, unsigned) as
+    (owner, type) texts, so a test can say which RRsets may go unsigned."""
+    validated: list[tuple[str, str]] = []
+    unsigned: list[tuple[str, str]] = []
+    for section in (message.answer, message.authority, message.additional):
+        for rrset in section:
+            if rrset.rdtype in (dns.rdatatype.RRSIG, dns.rdatatype.OPT):
+                continue
+            what = (rrset.name.to_text(), dns.rdatatype.to_text(rrset.rdtype))
+            sigs = [
+                s
+                for s in section
+                if s.rdtype == dns.rdatatype.RRSIG
+                and s.name == rrset.name
+                and s.covers == rrset.rdtype
+            ]
+            if not sigs:
+                unsigned.append(what)
+                continue
+            dns.dnssec.validate(rrset, sigs[0], dnskeys, now=now)
+            validated.append(what)
+    return validated, unsigned

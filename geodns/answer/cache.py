@@ -99,14 +99,16 @@ class Fixed:
 
 
 class Drawn:
-    """A reply that draws a pool's members each time it is sent (a Reply's parts)."""
+    """A reply that draws a pool's members each time it is sent (a Reply's parts); signed
+    is the Reply itself when the drawn records carry RRSIGs (looked up by what was drawn)."""
 
-    __slots__ = ("head", "draw", "records", "tail", "stats_key", "rrl_key", "slip")
+    __slots__ = ("head", "draw", "records", "tail", "stats_key", "rrl_key", "slip", "signed")
 
     def __init__(self, reply: Reply, draw: Draw, stats_key: StatsKey, outcome: Outcome) -> None:
         self.head, self.draw, self.records, self.tail = reply.head, draw, reply.records, reply.tail
         self.stats_key = stats_key
         self.rrl_key, self.slip = outcome.rrl_key, outcome.slip
+        self.signed = reply if reply.signatures is not None else None
 
 
 class PerClient:
@@ -189,10 +191,13 @@ class CachingAnswerer:
             out = data[:2] + entry.data
             members: Sequence[CompiledMember] = entry.members
         elif type(entry) is Drawn:
-            records = entry.records  # Reply.render, inlined: the hottest line of a pool answer
             members = entry.draw(self.rng)
-            drawn = [records[m.index] for m in members]
-            out = b"".join((data[:2], entry.head, *drawn, entry.tail))
+            if entry.signed is not None:  # DO in a signed zone: the drawn set's RRSIGs too
+                out = entry.signed.assemble(data[:2], members)
+            else:
+                records = entry.records  # Reply.render, inlined: the hottest line of a pool answer
+                drawn = [records[m.index] for m in members]
+                out = b"".join((data[:2], entry.head, *drawn, entry.tail))
         else:
             return self._first_sight(key, data, source, transport, snapshot, None)
         if defences.limiter is not None and transport is UDP:

@@ -1,4 +1,4 @@
-"""Bytes in, bytes out, the reference way: decode, resolve, compile_reply, render.
+"""Bytes in, bytes out, the reference way: decode, resolve, secure (DO), compile_reply, render.
 
 Pure apart from logging: no awaits, no I/O. The one place a query's failure is caught:
 a malformed packet gets FORMERR or is dropped; a bug while answering gets SERVFAIL,
@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from geodns.answer.acl import DenyAction
 from geodns.answer.context import QueryContext, Transport
 from geodns.answer.defences import Defences, rrl_key, slip_form
+from geodns.answer.dnssec import secure
 from geodns.answer.reply import (
     Reply,
     compile_reply,
@@ -93,6 +94,8 @@ class PacketAnswerer:
         try:
             ctx = QueryContext(query, source, transport)
             answer = resolve(ctx, snapshot, prepare_for)
+            if query.edns is not None and query.edns.do:
+                answer = secure(answer, query, snapshot)
             reply = compile_reply(query, answer, ctx.size_limit)
             out = reply.render(data[:2], self.rng)
             key, slip = ERROR_KEY, None

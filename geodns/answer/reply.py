@@ -30,6 +30,7 @@ from geodns.dns.wire import (
     Query,
 )
 from geodns.dns.zone import RRset, name_end
+from geodns.dnssec.signed import PoolSignatures
 from geodns.pools.compile import CompiledMember
 from geodns.pools.draw import Draw
 
@@ -48,6 +49,8 @@ class Reply:
     records: every pool member's record as it sits in this reply, by member index.
     tail: authority, additional and OPT.
     fits: False when the content did not fit the limit and this is the TC form.
+    signatures: for a DO query in a signed zone, the drawn records' RRSIGs by the set of
+    members drawn (signed on first use), written after them under signed_owner.
     """
 
     head: bytes
@@ -55,6 +58,8 @@ class Reply:
     draw: Draw | None = None
     records: tuple[bytes, ...] = ()
     fits: bool = True
+    signatures: PoolSignatures | None = None
+    signed_owner: bytes = b""  # the drawn records' owner as written: a pointer
 
     @property
     def fixed(self) -> bytes | None:
@@ -64,14 +69,17 @@ class Reply:
     def render(self, qid: bytes, rng: random.Random) -> bytes:
         if self.draw is None:
             return qid + self.head + self.tail
-        records = self.records
-        drawn = [records[m.index] for m in self.draw(rng)]
-        return b"".join((qid, self.head, *drawn, self.tail))
+        return self.assemble(qid, self.draw(rng))
 
     def assemble(self, qid: bytes, members: Sequence[CompiledMember]) -> bytes:
         """The reply with these members drawn (explain draws itself, to show them)."""
         records = self.records
-        return b"".join((qid, self.head, *[records[m.index] for m in members], self.tail))
+        drawn = [records[m.index] for m in members]
+        signatures = self.signatures
+        if signatures is not None:
+            owner = self.signed_owner
+            drawn += [owner + tail for tail in signatures.tails(members)]
+        return b"".join((qid, self.head, *drawn, self.tail))
 
 
 class _Writer:
@@ -130,6 +138,8 @@ def compile_reply(query: Query, answer: Answer, limit: int) -> Reply:
 
     draw: Draw | None = None
     records: tuple[bytes, ...] = ()
+    owner = b""
+    signatures = answer.pool_signatures
     prepared, pool = answer.prepared, answer.pool
     if prepared is not None and pool is not None and prepared.draw.size:
         draw = prepared.draw
@@ -139,6 +149,12 @@ def compile_reply(query: Query, answer: Answer, limit: int) -> Reply:
         records = tuple(owner + m.tail for m in pool.members)
         writer.offset += draw.size * len(records[draw.members[0].index])
         ancount += draw.size
+        if signatures is not None:
+            # one RRSIG per signing key, each of a known length whatever is drawn
+            writer.offset += signatures.count * (len(owner) + signatures.tail_size)
+            ancount += signatures.count
+    else:
+        signatures = None
     authority = writer.section(answer.authority)
     additional = writer.section(answer.additional)
 
@@ -160,7 +176,7 @@ def compile_reply(query: Query, answer: Answer, limit: int) -> Reply:
     )
     head = b"".join((flags.to_bytes(2, "big"), counts, query.question, *[b for b, _ in answers]))
     tail = b"".join((*[b for b, _ in authority], *[b for b, _ in additional], opt))
-    return Reply(head, tail, draw, records)
+    return Reply(head, tail, draw, records, signatures=signatures, signed_owner=owner)
 
 
 def _truncated(query: Query, flags: int, opt: bytes) -> Reply:

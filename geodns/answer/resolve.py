@@ -15,9 +15,15 @@ from dataclasses import dataclass, field
 
 from geodns.answer.context import ClientNetwork, QueryContext
 from geodns.dns import names, rdataclass, rdatatype
-from geodns.dns.edns import EDE_NOT_AUTHORITATIVE, EDE_PROHIBITED, ExtendedError
+from geodns.dns.edns import (
+    EDE_INVALID_QUERY_TYPE,
+    EDE_NOT_AUTHORITATIVE,
+    EDE_PROHIBITED,
+    ExtendedError,
+)
 from geodns.dns.rcode import BADVERS, FORMERR, NOERROR, NOTIMP, NXDOMAIN, REFUSED
 from geodns.dns.zone import Found, Node, RRset, Zone, containing_zone
+from geodns.dnssec.signed import PoolSignatures
 from geodns.pools.compile import CompiledPool
 from geodns.pools.select import Client, Prepared, prepare
 from geodns.snapshot import Snapshot
@@ -54,6 +60,7 @@ class Answer:
     zone: Zone | None = None  # the zone that gave the last part of the answer
     wildcard: bool = False  # the last part was synthesised from a wildcard (RFC 4592)
     extended_error: ExtendedError | None = None  # RFC 8914: sent only if the query had EDNS
+    pool_signatures: PoolSignatures | None = None  # DO: the drawn records' RRSIGs (dnssec.py)
 
     @property
     def scope_prefix(self) -> int:
@@ -68,6 +75,7 @@ def refusal(rcode: int, extended_error: ExtendedError | None = None) -> Answer:
 
 NOT_AUTHORITATIVE = ExtendedError(EDE_NOT_AUTHORITATIVE)
 PROHIBITED = ExtendedError(EDE_PROHIBITED)
+NXNAME_ASKED = ExtendedError(EDE_INVALID_QUERY_TYPE, "NXNAME is not a type to ask for")
 
 
 def prohibited() -> Answer:
@@ -119,6 +127,8 @@ def resolve(
         return refusal(REFUSED)  # CH, HS: no data here; RFC 8906 §3.1.4 wants an answer
     if qtype in (rdatatype.AXFR, rdatatype.IXFR):
         return refusal(REFUSED)  # zone transfers are not offered (RFC 5936 §4.2)
+    if qtype == rdatatype.NXNAME:
+        return refusal(FORMERR, NXNAME_ASKED)  # RFC 9824 §3.5: it lives in NSEC bitmaps only
     zone = containing_zone(snapshot.zones, query.qname)
     if zone is None:
         # not ours: no recursion, no upward referral (RFC 8906 §3.1.4); RFC 8914 §4.21

@@ -17,6 +17,7 @@ OPTION_ECS = 8
 OPTION_EDE = 15  # RFC 8914 §2
 OUR_UDP_PAYLOAD = 1232  # the DNS flag day 2020 figure: fits common MTUs without fragmenting
 FLAG_DO = 0x8000
+FLAG_CO = 0x4000  # RFC 9824 §4: Compact Answers OK, the client takes NXDOMAIN back
 
 FAMILY_BITS = {1: 32, 2: 128}  # RFC 7871 §6: ADDRESS FAMILY uses IANA numbers (1 IPv4, 2 IPv6)
 ECS_FAMILY_VERSION = {1: 4, 2: 6}  # ECS family number -> IP version
@@ -27,9 +28,11 @@ CLIENT_PREFIX_CAP = {4: 24, 6: 56}
 
 
 # RFC 8914 §4: the INFO-CODEs geodns sends
+EDE_NOT_READY = 14  # §4.15: this node is not able to answer (a zone it cannot sign)
 EDE_PROHIBITED = 18  # §4.19: the server refuses this client (an allow/deny list)
 EDE_NOT_AUTHORITATIVE = 20  # §4.21: the name is in no zone served here (no recursion)
 EDE_NOT_SUPPORTED = 21  # §4.22: the query asks for something this server does not do
+EDE_INVALID_QUERY_TYPE = 30  # RFC 9824 §3.5: NXNAME asked for
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +76,7 @@ class Edns:
     do: bool  # DNSSEC OK, copied into the reply (RFC 3225 §3)
     ext_rcode: int
     client_subnet: ClientSubnet | None = None
+    co: bool = False  # Compact Answers OK (RFC 9824 §4), copied into the reply
 
     @property
     def udp_limit(self) -> int:
@@ -83,8 +87,8 @@ class Edns:
 def encode_opt(
     edns: Edns, ext_rcode: int, scope_prefix: int | None, error: ExtendedError | None = None
 ) -> bytes:
-    """The reply's OPT RR: version 0, our payload size, DO copied, ECS echoed with its
-    scope, and the Extended DNS Error when there is one.
+    """The reply's OPT RR: version 0, our payload size, DO and CO copied, ECS echoed with
+    its scope, and the Extended DNS Error when there is one.
 
     Unknown options and flags of the query are not echoed (RFC 6891 §6.1.2, §6.1.4).
     """
@@ -97,7 +101,7 @@ def encode_opt(
         options = struct.pack("!HH", OPTION_ECS, len(body)) + body
     if error is not None:
         options += error.encode()
-    ttl = (ext_rcode << 24) | (FLAG_DO if edns.do else 0)
+    ttl = (ext_rcode << 24) | (FLAG_DO if edns.do else 0) | (FLAG_CO if edns.co else 0)
     return (
         b"\x00" + struct.pack("!HHIH", rdatatype.OPT, OUR_UDP_PAYLOAD, ttl, len(options)) + options
     )

@@ -34,6 +34,7 @@ CDNSKEY = 60
 SVCB = 64
 HTTPS = 65
 SPF = 99
+NXNAME = 128  # RFC 9824 §2: a meta type, only ever in compact denial's NSEC bitmap
 IXFR = 251
 AXFR = 252
 ANY = 255
@@ -68,6 +69,7 @@ _TEXT = {
     SVCB: "SVCB",
     HTTPS: "HTTPS",
     SPF: "SPF",
+    NXNAME: "NXNAME",
     IXFR: "IXFR",
     AXFR: "AXFR",
     ANY: "ANY",

@@ -248,6 +248,7 @@ def decode_opt(
         do=bool(ttl & 0x8000),
         ext_rcode=ttl >> 24,
         client_subnet=None if bad_subnet is not None else ecs,
+        co=bool(ttl & 0x4000),
     )
     return edns, bad_subnet
 

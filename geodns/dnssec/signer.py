@@ -98,7 +98,7 @@ class ZoneKeys:
 class ZoneSigner:
     """Signs one zone's RRsets; every RRSIG names the zone apex as its signer."""
 
-    __slots__ = ("origin", "keys", "cache", "_data_id", "_dnskey_id")
+    __slots__ = ("origin", "keys", "cache")
 
     def __init__(self, origin: bytes, keys: ZoneKeys, cache: SignatureCache) -> None:
         if not keys.signing:
@@ -106,9 +106,6 @@ class ZoneSigner:
         self.origin = origin
         self.keys = keys
         self.cache = cache
-        # the keys' identity in cache keys: two signers with the same keys share entries
-        self._data_id = cache.key_set_id(keys.signing)
-        self._dnskey_id = cache.key_set_id(keys.all_signing)
 
     def sign(
         self,
@@ -117,19 +114,33 @@ class ZoneSigner:
         ttl: int,
         rdatas: Sequence[bytes],
         now_s: float,
+        *,
+        cache: SignatureCache | None = None,
     ) -> tuple[bytes, ...]:
-        """The RRSIG rdatas covering the RRset, one per key that signs it (cached)."""
+        """The RRSIG rdatas covering the RRset, one per key that signs it, from cache (the
+        signer's own unless another is given) or made now and kept there."""
+        cache = cache if cache is not None else self.cache
         validity = validity_at(now_s)
-        dnskey = rtype == TYPE_DNSKEY
-        ident = self._dnskey_id if dnskey else self._data_id
-        key: CacheKey = (ident, owner, rtype, ttl, tuple(rdatas), validity.inception)
-        found = self.cache.get(key)
+        keys = self.keys.all_signing if rtype == TYPE_DNSKEY else self.keys.signing
+        # the keys' identity in cache keys: two signers with the same keys share entries
+        key: CacheKey = (
+            cache.key_set_id(keys),
+            owner,
+            rtype,
+            ttl,
+            tuple(rdatas),
+            validity.inception,
+        )
+        found = cache.get(key)
         if found is not None:
             return found
-        keys = self.keys.all_signing if dnskey else self.keys.signing
         made = self.sign_uncached(keys, owner, rtype, ttl, rdatas, validity)
-        self.cache.put(key, made)
+        cache.put(key, made)
         return made
+
+    @staticmethod
+    def validity(now_s: float) -> Validity:
+        return validity_at(now_s)
 
     def sign_uncached(
         self,
