@@ -83,11 +83,15 @@ async def open_geo_database(app: web.Application) -> AsyncIterator[None]:
 
 async def publish_zones(app: web.Application) -> AsyncIterator[None]:
     """The snapshot publisher, serving the zone files until the store has been read."""
-    publisher = SnapshotPublisher(app[SETTINGS].zones, app[GEO], app[SNAPSHOTS])
+    settings = app[SETTINGS]
+    publisher = SnapshotPublisher(
+        settings.zones, app[GEO], app[SNAPSHOTS], dnssec_key_secret=settings.dnssec_key_secret
+    )
     publisher.load_zones()
     publisher.publish()
     app[PUBLISHER] = publisher
     yield
+    publisher.close()
 
 
 async def open_store(app: web.Application) -> AsyncIterator[None]:

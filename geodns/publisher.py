@@ -18,23 +18,27 @@ import logging
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
 
 from geodns.dns import names
 from geodns.dns.zone import Zone
 from geodns.dns.zonefile import ZoneLoad, load_zone_dir, merge_reload
+from geodns.dnssec.rrsig import next_week_start
 from geodns.errors import GeodnsError, StoreUnavailable, ZoneFileError
 from geodns.geo import GeoReader
 from geodns.health.checker import HealthChecker, first_report_timeout_s
 from geodns.pools.model import AddressHealth, HealthView, Pool
 from geodns.snapshot import SnapshotBuilder, SnapshotHolder, empty_snapshot
-from geodns.store.repository import Changes
+from geodns.store.repository import Changes, ZoneSigning
+from geodns.zone_keys import KeyRing
 
 log = logging.getLogger(__name__)
 
 # A full reload of this many pools or more freezes what it built (see _apply)
 FREEZE_AFTER_POOLS = 10_000
+SIGN_AHEAD_SLICE = 200  # signatures between two chances for the listeners (~10 ms)
 
 
 @contextmanager
@@ -65,6 +69,8 @@ class SnapshotPublisher:
         zones_dir: Path,
         geo: GeoReader | None = None,
         holder: SnapshotHolder | None = None,
+        *,
+        dnssec_key_secret: str = "",
     ) -> None:
         self.holder = holder if holder is not None else SnapshotHolder(empty_snapshot())
         self._zones_dir = zones_dir
@@ -81,6 +87,10 @@ class SnapshotPublisher:
         self._builder = SnapshotBuilder()
         self._rebuild_lock = asyncio.Lock()
         self._background: set[asyncio.Task[None]] = set()
+        self._keyring = KeyRing(dnssec_key_secret)
+        self._signing: tuple[ZoneSigning, ...] = ()  # every signed zone's keys, as stored
+        self._key_timer: asyncio.TimerHandle | None = None
+        self._signing_ahead: asyncio.Task[None] | None = None
 
     @property
     def zones(self) -> Mapping[bytes, Zone]:
@@ -145,6 +155,7 @@ class SnapshotPublisher:
         weights = dict(self._checks.effective_weights()) if self._checks is not None else {}
         down = dict(self._down)
         self._builder.set_zones(self._zones)  # new zones place every pool again; same: no-op
+        self._set_keys()
         snapshot = self._builder.build(
             self._generation,
             HealthView(frozenset(down), down, weights),
@@ -159,6 +170,51 @@ class SnapshotPublisher:
                 len(snapshot.zones),
                 len(snapshot.pools),
             )
+        self._sign_ahead()
+
+    def close(self) -> None:
+        """Stop the timers and the signing ahead (the snapshot keeps serving)."""
+        if self._key_timer is not None:
+            self._key_timer.cancel()
+        if self._signing_ahead is not None:
+            self._signing_ahead.cancel()
+
+    def _set_keys(self) -> None:
+        """The keys each signed zone uses now; a timer for the next key step (or the next
+        week's signatures, geodns.dnssec.rrsig) publishes again when it is due."""
+        signing = self._builder.signing
+        if not self._signing and not signing.origins:
+            return
+        now = datetime.now(UTC)
+        key_sets, next_key_step = self._keyring.key_sets(self._signing, now)
+        self._builder.set_signing(key_sets)
+        due = next_week_start(now.timestamp())
+        if next_key_step is not None:
+            due = min(due, next_key_step.timestamp())
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # a build outside the event loop (a tool): nothing to wake
+            return
+        if self._key_timer is not None:
+            self._key_timer.cancel()
+        self._key_timer = loop.call_later(max(0.0, due - now.timestamp()) + 0.01, self.publish)
+
+    def _sign_ahead(self) -> None:
+        """Sign in the background, a slice at a time between queries, what the build left."""
+        signing = self._builder.signing
+        if not signing.pending or (self._signing_ahead and not self._signing_ahead.done()):
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+
+        async def sign_ahead() -> None:
+            while signing.pending:
+                signing.precompute(SIGN_AHEAD_SLICE)
+                await asyncio.sleep(0)  # the listeners answer between slices
+
+        self._signing_ahead = loop.create_task(sign_ahead())
 
     async def refresh(self, *, everything: bool = False) -> None:
         """Read what changed in the store and publish; on failure keep serving the last
@@ -247,7 +303,10 @@ class SnapshotPublisher:
                 gc.freeze()
             self._health = dict(changes.health)
             self._down = {address: h.reason for address, h in self._health.items() if h.down}
+            self._signing = changes.signing or ()
             return
+        if changes.signing is not None:
+            self._signing = changes.signing
         self._builder.apply(changes.pools_changed, changes.pools_deleted)
         for address, health in changes.health.items():
             self._health[address] = health

@@ -8,7 +8,8 @@ sealed, and opened here again for the snapshot builder; the secret goes no furth
 from __future__ import annotations
 
 import base64
-from collections.abc import Collection, Mapping
+import logging
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -23,6 +24,7 @@ from geodns.dnssec.keys import (
     generate_private_key,
     load_signing_key,
 )
+from geodns.dnssec.publish import ZoneKeySet
 from geodns.dnssec.rollover import (
     DEFAULT_DNSKEY_TTL_S,
     DEFAULT_PARENT_DS_TTL_S,
@@ -30,11 +32,16 @@ from geodns.dnssec.rollover import (
     Phase,
     Policy,
     algorithm_change_refusal,
+    next_change,
+    zone_keys_at,
     zone_status,
 )
 from geodns.dnssec.sealing import SealError, associated_data, seal, unseal
+from geodns.dnssec.signer import ZoneKeys
 from geodns.errors import ConfigError, Problem, ValidationError
-from geodns.store.repository import LOCAL_ACTOR, NewKey, Store, ZoneSigning
+from geodns.store.repository import LOCAL_ACTOR, NewKey, Store, StoredKey, ZoneSigning
+
+log = logging.getLogger(__name__)
 
 ALGORITHMS = {int(a): a for a in Algorithm}
 MAX_TTL_S = 2**31 - 1  # RFC 2181 §8
@@ -87,22 +94,21 @@ def make_key(secret: str, zone: str, algorithm: Algorithm) -> NewKey:
     return NewKey(public, seal(secret, pkcs8, aad))
 
 
+def open_key(secret: str, zone: bytes, stored: StoredKey) -> SigningKey:
+    """One stored key of zone (a wire name), opened; SealError or KeyMaterialError when
+    the secret (or the row) does not fit."""
+    public = stored.times.public
+    pkcs8 = unseal(secret, stored.sealed, associated_data(zone, public.rdata))
+    key = load_signing_key(public.algorithm, pkcs8)
+    if key.public != public:
+        raise KeyMaterialError("the private key does not belong to the stored public key")
+    return key
+
+
 def open_keys(signing: ZoneSigning, secret: str) -> dict[int, SigningKey]:
-    """Every key of the zone, opened, by key id; SealError or KeyMaterialError when the
-    secret (or a row) does not fit."""
+    """Every key of the zone, opened, by key id (see open_key)."""
     zone = names.from_text(signing.policy.zone)
-    opened = {}
-    for stored in signing.keys:
-        public = stored.times.public
-        pkcs8 = unseal(secret, stored.sealed, associated_data(zone, public.rdata))
-        key = load_signing_key(public.algorithm, pkcs8)
-        if key.public != public:
-            raise KeyMaterialError(
-                f"zone {signing.policy.zone} key {public.tag}: the private key does not "
-                "belong to the stored public key"
-            )
-        opened[stored.times.key_id] = key
-    return opened
+    return {stored.times.key_id: open_key(secret, zone, stored) for stored in signing.keys}
 
 
 async def check_secret_fits(store: Store, secret: str) -> None:
@@ -259,3 +265,71 @@ def status_lines(document: Mapping[str, Any]) -> list[str]:
             )
             lines.append(f"  {document['zone']} IN DS {key['ds']}")
     return lines
+
+
+class KeyRing:
+    """The zones' keys as this node can use them: what the snapshot builder signs with.
+
+    Opens each stored key once (by its row id and sealed bytes) and says, once per cause
+    and zone, at ERROR, why a zone cannot be signed here: such a zone's DO queries get
+    SERVFAIL (geodns.answer.dnssec) until the setting is fixed.
+    """
+
+    def __init__(self, secret: str) -> None:
+        self._secret = secret
+        self._opened: dict[tuple[int, bytes], SigningKey] = {}
+        self._told: dict[str, str] = {}  # zone -> the problem last logged
+
+    def key_sets(
+        self, signings: Sequence[ZoneSigning], now: datetime
+    ) -> tuple[dict[bytes, ZoneKeySet], datetime | None]:
+        """Each signed zone's keys at now, and the next moment that changes."""
+        out: dict[bytes, ZoneKeySet] = {}
+        upcoming: list[datetime] = []
+        for signing in signings:
+            policy = signing.policy
+            origin = names.from_text(policy.zone)
+            times = signing.times
+            moment = next_change(times, now)
+            if moment is not None:
+                upcoming.append(moment)
+            live = [k for k in times if k.phase_at(now) not in (Phase.SCHEDULED, Phase.REMOVED)]
+            published = tuple(k.public for k in live)
+            submitted = tuple(k.public for k in live if k.phase_at(now) is Phase.ACTIVE)
+            keys, problem = self._zone_keys(signing, now)
+            if problem is None:
+                self._told.pop(policy.zone, None)
+            elif self._told.get(policy.zone) != problem:
+                self._told[policy.zone] = problem
+                log.error(
+                    "dnssec zone not signed on this node zone=%s: %s; DO queries for it get "
+                    "SERVFAIL until this is fixed",
+                    policy.zone,
+                    problem,
+                )
+            out[origin] = ZoneKeySet(
+                origin, published, submitted, policy.dnskey_ttl_s, keys, problem
+            )
+        return out, min(upcoming, default=None)
+
+    def _zone_keys(self, signing: ZoneSigning, now: datetime) -> tuple[ZoneKeys | None, str | None]:
+        if not self._secret:
+            return None, "dnssec_key_secret is not set (GEODNS_DNSSEC_KEY_SECRET)"
+        zone = names.from_text(signing.policy.zone)
+        opened: dict[int, SigningKey] = {}
+        for stored in signing.keys:
+            times = stored.times
+            if times.phase_at(now) in (Phase.SCHEDULED, Phase.REMOVED):
+                continue
+            key = self._opened.get((times.key_id, stored.sealed))
+            if key is None:
+                try:
+                    key = open_key(self._secret, zone, stored)
+                except (SealError, KeyMaterialError) as exc:
+                    return None, f"key {times.public.tag}: {exc}"
+                self._opened[(times.key_id, stored.sealed)] = key
+            opened[times.key_id] = key
+        keys = zone_keys_at(signing.times, opened, now)
+        if keys is None:
+            return None, "no key signs at this moment"
+        return keys, None

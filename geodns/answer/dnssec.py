@@ -18,7 +18,13 @@ from geodns.dns.edns import EDE_NOT_READY, ExtendedError
 from geodns.dns.rcode import NOERROR, SERVFAIL
 from geodns.dns.wire import Query
 from geodns.dns.zone import WILDCARD_LABEL, Found, RRset, Zone, containing_zone
-from geodns.dnssec.nsec import compact_denial, nsec_rdata, predecessor, successor
+from geodns.dnssec.nsec import (
+    compact_denial,
+    next_sibling,
+    nsec_rdata,
+    predecessor,
+    successor,
+)
 from geodns.dnssec.signed import SignedZone
 from geodns.pools.compile import RECORD_TYPE
 from geodns.snapshot import Snapshot
@@ -133,8 +139,8 @@ def _next_closer_proof(
     qname: bytes, wildcard: bytes, zone: Zone, zone_signed: SignedZone
 ) -> list[Item]:
     """RFC 4035 §3.1.3.3: the NSEC covering the next closer name of a wildcard expansion,
-    from its immediate predecessor to its immediate successor (RFC 4470 §3): it denies
-    that one name and nothing the zone holds."""
+    from its immediate predecessor to its next sibling (RFC 4470 §3): it denies that name
+    and its subtree, which the lookup found empty, and nothing the zone holds."""
     depth = names.label_count(names.parent(wildcard)) + 1
     next_closer = qname
     while names.label_count(next_closer) > depth:
@@ -144,7 +150,7 @@ def _next_closer_proof(
         owner,
         rdatatype.NSEC,
         zone.negative_soa.ttl,
-        (nsec_rdata(successor(next_closer), ()),),
+        (nsec_rdata(next_sibling(next_closer), ()),),
     )
     return _with_rrsig((owner, nsec), zone_signed, denial=True)
 

@@ -10,14 +10,16 @@ from __future__ import annotations
 from aiohttp import web
 
 from geodns.api.http import JSON, HttpError, caller, read_object
-from geodns.api.keys import CLOCK, PUBLISHER, SETTINGS
+from geodns.api.keys import CLOCK, PUBLISHER, SETTINGS, SNAPSHOTS
 from geodns.api.pools import store_of
+from geodns.dns import names
 from geodns.dnssec.rollover import (
     DEFAULT_DNSKEY_TTL_S,
     DEFAULT_PARENT_DS_TTL_S,
     DEFAULT_PROPAGATION_DELAY_S,
 )
 from geodns.errors import ConfigError, Problem, ValidationError
+from geodns.store.repository import ZoneSigning
 from geodns.zone_keys import (
     algorithm_of,
     enable,
@@ -51,15 +53,29 @@ async def _optional_body(request: web.Request) -> JSON:
     return await read_object(request)
 
 
+def _document(request: web.Request, signing: ZoneSigning) -> JSON:
+    """The zone's state, and whether this node signs its answers (and if not, why)."""
+    document = status_document(signing, request.app[CLOCK]())
+    served = request.app[SNAPSHOTS].current.signed.get(names.from_text(signing.policy.zone))
+    if served is None:
+        problem = "this node does not serve the zone signed yet (no zone file, or not reached)"
+        document["this_node"] = {"signing": False, "problem": problem}
+    else:
+        document["this_node"] = {
+            "signing": served.unavailable is None,
+            "problem": served.unavailable,
+        }
+    return document
+
+
 async def list_signed(request: web.Request) -> web.Response:
-    now = request.app[CLOCK]()
     zones = await store_of(request).list_signing()
-    return web.json_response({"zones": [status_document(z, now) for z in zones]})
+    return web.json_response({"zones": [_document(request, z) for z in zones]})
 
 
 async def get_status(request: web.Request) -> web.Response:
     signing = await store_of(request).get_signing(zone_key(request.match_info["zone"]))
-    return web.json_response(status_document(signing, request.app[CLOCK]()))
+    return web.json_response(_document(request, signing))
 
 
 async def get_ds(request: web.Request) -> web.Response:
@@ -92,7 +108,7 @@ async def enable_signing(request: web.Request) -> web.Response:
         )
     except ConfigError as exc:
         raise HttpError(503, str(exc)) from None
-    document = status_document(signing, request.app[CLOCK]())
+    document = _document(request, signing)
     response = web.json_response(document, status=201)
     response.headers["Location"] = f"/api/v1/dnssec/{document['zone']}"
     return response
@@ -116,4 +132,4 @@ async def roll_key(request: web.Request) -> web.Response:
         )
     except ConfigError as exc:
         raise HttpError(503, str(exc)) from None
-    return web.json_response(status_document(signing, request.app[CLOCK]()))
+    return web.json_response(_document(request, signing))

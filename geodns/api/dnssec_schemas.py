@@ -69,6 +69,13 @@ DNSSEC_SCHEMAS["SignedZone"] = obj(
         "next_at": NULLABLE_TIME,
         "keys": array(ref("DnssecKey")),
         "ds": array({"type": "string", "description": "the DS records the parent should hold"}),
+        "this_node": obj(
+            ["signing", "problem"],
+            {
+                "signing": {"type": "boolean", "description": "this node signs its answers"},
+                "problem": {**STRING, "nullable": True, "description": "why it does not"},
+            },
+        ),
     },
 )
 DNSSEC_SCHEMAS["SignedZones"] = obj(["zones"], {"zones": array(ref("SignedZone"))})

@@ -3,8 +3,9 @@
 Pure: no I/O. Names are lowercase uncompressed wire bytes. Nothing here reveals a
 neighbouring name of the zone: compact denial's NSEC is owned by the query name and its
 next name is the query name's immediate successor, and the NSEC that proves a wildcard
-expansion's next closer name absent (RFC 4035 §3.1.3.3) spans that one name only, from
-its immediate predecessor to its immediate successor (RFC 4470 §3, RFC 4471 §3.1.2).
+expansion's next closer name absent (RFC 4035 §3.1.3.3) spans that name and its (empty)
+subtree only, from its immediate predecessor to its next sibling (RFC 4470 §3, RFC 4471
+§3.1.2).
 """
 
 from __future__ import annotations
@@ -58,10 +59,18 @@ def _with_label(label: bytes, parent: bytes) -> bytes:
 
 def successor(name: bytes) -> bytes:
     """The name that immediately follows name in canonical order (RFC 4471 §3.1.2.1):
-    its first child "\\000.name" when that fits in 255 octets, else the next name of the
-    same depth or shallower."""
+    its first child "\\000.name" when that fits in 255 octets, else next_sibling(name)."""
     if len(name) + 2 <= MAX_NAME:
         return b"\x01\x00" + name
+    return next_sibling(name)
+
+
+def next_sibling(name: bytes) -> bytes:
+    """The first name after name and everything below it, in canonical order: the smallest
+    name of the same depth or shallower that sorts after it. An NSEC from below a name to
+    this covers the name and its whole subtree, and no ancestor of it: what the proof of
+    a wildcard's next closer name needs (a validator finds the closest encloser from the
+    names an NSEC shares with the query name, RFC 4035 §5.3.4)."""
     while name != b"\x00":
         label, parent = _split(name)
         if len(label) < MAX_LABEL and len(name) + 1 <= MAX_NAME:

@@ -40,6 +40,11 @@ def validity_at(now_s: float) -> Validity:
     return Validity(inception, inception + 3 * WEEK_S)
 
 
+def next_week_start(now_s: float) -> float:
+    """When the next week's signatures begin (Monday 00:00 UTC): snapshots are rebuilt then."""
+    return float(validity_at(now_s).inception + 2 * WEEK_S)
+
+
 def rrsig_head(
     covered: int,
     key: SigningKey,

@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from geodns.errors import StoreUnavailable
 from geodns.pools.model import AddressHealth, Pool
 from geodns.store import tables as t
+from geodns.store.dnssec_keys import ZoneSigning
 
 # A node that was away longer than this (or behind more than a week of deletes) reloads
 # everything: tombstones are small, but not kept forever.
@@ -42,10 +43,19 @@ class Changes:
     pools_changed: tuple[Pool, ...] = ()  # created or changed (every pool when complete)
     pools_deleted: tuple[str, ...] = ()  # names deleted (never set when complete)
     health: dict[str, AddressHealth] = field(default_factory=dict)  # changed addresses
+    # every signed zone with its keys, when any zone's keys changed (always when complete);
+    # None: no key changed since that generation
+    signing: tuple[ZoneSigning, ...] | None = None
 
     @property
     def empty(self) -> bool:
-        return not (self.complete or self.pools_changed or self.pools_deleted or self.health)
+        return not (
+            self.complete
+            or self.pools_changed
+            or self.pools_deleted
+            or self.health
+            or self.signing is not None
+        )
 
 
 async def read_generations(conn: AsyncConnection) -> tuple[int, int]:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from geodns.dnssec.keys import Algorithm, PublicKey
@@ -101,8 +101,7 @@ class SigningMethods(StoreCore):
     async def list_signing(self) -> list[ZoneSigning]:
         """Every signed zone, by name."""
         async with self._read() as conn:
-            rows = await conn.execute(select(t.dnssec_zones.c.zone).order_by(t.dnssec_zones.c.zone))
-            return [await _signing(conn, row.zone) for row in rows.all()]
+            return list(await read_signing(conn))
 
     async def start_rollover(
         self,
@@ -146,6 +145,19 @@ class SigningMethods(StoreCore):
             after = {"old_key_tag": old.public.tag, "remove_at": _iso(old.remove_at)}
             await self._audit(conn, actor, "dnssec.ds_replaced", _target(zone), None, after)
             return await _signing(conn, zone)
+
+
+async def read_signing(conn: AsyncConnection, since: int | None = None) -> tuple[ZoneSigning, ...]:
+    """Every signed zone by name; with since, only if some zone's keys changed after that
+    generation (else nothing)."""
+    if since is not None:
+        newest = (
+            await conn.execute(select(func.max(t.dnssec_zones.c.changed_generation)))
+        ).scalar()
+        if newest is None or newest <= since:
+            return ()
+    rows = await conn.execute(select(t.dnssec_zones.c.zone).order_by(t.dnssec_zones.c.zone))
+    return tuple([await _signing(conn, row.zone) for row in rows.all()])
 
 
 async def _zone_row(conn: AsyncConnection, zone: str) -> Any:

@@ -31,7 +31,13 @@ from geodns.store.changes import (
     write_tombstone,
 )
 from geodns.store.core import LOCAL_ACTOR, lock_writers, read_generation
-from geodns.store.dnssec_keys import NewKey, SigningMethods, StoredKey, ZoneSigning
+from geodns.store.dnssec_keys import (
+    NewKey,
+    SigningMethods,
+    StoredKey,
+    ZoneSigning,
+    read_signing,
+)
 from geodns.store.engine import DEFAULT_URL, database_url, open_engine, safe_url, transaction
 from geodns.store.health_rows import (
     AddressState,
@@ -141,9 +147,11 @@ class Store(HealthMethods, TokenMethods, SigningMethods, NodeMethods):
             if since < horizon or since < 0 or since > generation:
                 loaded = await load_pools(conn, [], None)
                 pools = tuple(pool for pool, _ in loaded)
-                return Changes(generation, True, pools, (), await read_health(conn, None))
+                health = await read_health(conn, None)
+                return Changes(generation, True, pools, (), health, await read_signing(conn))
             if since == generation:
                 return Changes(generation, False)
+            signing = await read_signing(conn, since)
             loaded = await load_pools(
                 conn,
                 [t.pools.c.changed_generation > since],
@@ -156,6 +164,7 @@ class Store(HealthMethods, TokenMethods, SigningMethods, NodeMethods):
                 tuple(pool for pool, _ in loaded),
                 await read_deleted(conn, since),
                 await read_health(conn, since),
+                signing or None,
             )
 
     # -- pool writes ------------------------------------------------------------------

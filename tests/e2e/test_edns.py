@@ -64,11 +64,19 @@ def test_unknown_option_is_ignored_and_not_echoed_rfc6891_6_1_2(geodns_server):
 
 def test_unknown_edns_flags_are_cleared_do_is_copied_rfc6891_6_1_4_rfc3225_3(geodns_server):
     query = dns.message.make_query(
-        "example.test.", "SOA", use_edns=0, ednsflags=0x4000 | dns.flags.DO
+        "example.test.", "SOA", use_edns=0, ednsflags=0x2000 | dns.flags.DO
     )
     reply = send_udp(geodns_server, query)
-    assert reply.ednsflags == dns.flags.DO  # the DO bit back, the unknown 0x4000 cleared
-    assert all(rrset.rdtype != dns.rdatatype.RRSIG for rrset in reply.answer)  # no DNSSEC yet
+    assert reply.ednsflags == dns.flags.DO  # the DO bit back, the unknown 0x2000 cleared
+    assert all(rrset.rdtype != dns.rdatatype.RRSIG for rrset in reply.answer)  # not signed
+
+
+def test_the_co_flag_is_copied_rfc9824_s4(geodns_server):
+    query = dns.message.make_query(
+        "example.test.", "SOA", use_edns=0, ednsflags=dns.flags.EDNSFlag.CO | dns.flags.DO
+    )
+    reply = send_udp(geodns_server, query)
+    assert reply.ednsflags == dns.flags.EDNSFlag.CO | dns.flags.DO
 
 
 def test_header_z_bit_is_answered_and_cleared_rfc1035_4_1_1(geodns_server):

@@ -3,15 +3,20 @@ and rolls its key step by step; readers read; refusals name the field or the ste
 
 from __future__ import annotations
 
+import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import dns.asyncquery
 import dns.dnssec
+import dns.message
 import dns.name
 import dns.rdata
+import dns.rdatatype
 import pytest
 from api_client import Api, run_api, settings_for
+from dnssec_checks import validate_message
 
 
 @pytest.fixture
@@ -36,6 +41,13 @@ def test_admin_signs_a_zone_and_every_reader_sees_its_key_and_ds(serve):
         dnskey = dns.rdata.from_text("IN", "DNSKEY", key["dnskey"])
         ds = dns.dnssec.make_ds(dns.name.from_text("example.test."), dnskey, "SHA256")
         assert document["ds"] == [f"example.test. IN DS {ds.to_text().upper()}"]
+
+        async def signing_here() -> bool:
+            status = await api.call("GET", "/api/v1/dnssec/example.test.", token="reader")
+            return bool(status.body["this_node"] == {"signing": True, "problem": None})
+
+        await api.eventually(signing_here, within_s=5)  # the store change reached the node
+        document["this_node"] = {"signing": True, "problem": None}
         for role in ("reader", "editor", "admin"):
             status = await api.call("GET", "/api/v1/dnssec/example.test.", token=role)
             assert (status.status, status.body) == (200, document)
@@ -76,6 +88,35 @@ def test_enable_refuses_bad_requests_naming_the_field(serve, zone, payload, fiel
         assert reply.status == 422, reply
         assert [e["where"] for e in reply.body["problems"]] == [field]
         assert (await api.call("GET", f"/api/v1/dnssec/{zone}")).status == 404
+
+    serve(body)
+
+
+def test_the_node_signs_its_answers_once_the_zone_is_enabled(serve):
+    async def body(api: Api) -> None:
+        query = dns.message.make_query("www.example.test.", "A", want_dnssec=True)
+
+        async def answer() -> dns.message.Message:
+            return await dns.asyncquery.udp(query, api.dns[0], port=api.dns[1], timeout=2)
+
+        assert [r.rdtype for r in (await answer()).answer] == [dns.rdatatype.A]  # not signed
+        created = await api.call("POST", "/api/v1/dnssec/example.test.", {})
+        assert created.status == 201
+
+        async def signed() -> bool:
+            return any(r.rdtype == dns.rdatatype.RRSIG for r in (await answer()).answer)
+
+        await api.eventually(signed, within_s=5)
+        reply = await answer()
+        keys = await dns.asyncquery.udp(
+            dns.message.make_query("example.test.", "DNSKEY", want_dnssec=True),
+            api.dns[0],
+            port=api.dns[1],
+            timeout=2,
+        )
+        dnskeys = {dns.name.from_text("example.test."): keys.answer[0]}
+        good, unsigned = validate_message(reply, dnskeys, time.time())
+        assert (good, unsigned) == ([("www.example.test.", "A")], [])
 
     serve(body)
 

@@ -136,7 +136,7 @@ def test_every_pool_answer_is_signed_whatever_was_drawn(world, pool, cached):
     seen = set()
     for i in range(60):
         source = f"{(i * 37) % 223 + 1}.{i % 250}.{i * 7 % 250}.9"  # many clients (sticky)
-        ecs = ["81.2.69.0/24", "214.78.120.0/24", None][i % 3]
+        ecs = ["2.2.3.0/24", "214.78.120.0/24", None][i % 3]
         reply = ask(answerer, pool, "A", ecs=ecs, source=source)
         assert reply.rcode() == dns.rcode.NOERROR
         assert validated(reply) == [(pool, "A")]
@@ -394,8 +394,8 @@ def test_cached_signed_replies_equal_the_reference_path_byte_for_byte(seed):
     ]
     for _ in range(400):
         name, rdtype = rng.choice(names), rng.choice(["A", "AAAA", "DNSKEY", "MX", "TXT"])
-        ecs = rng.choice([None, "81.2.69.0/24", "214.78.120.0/24"])
-        source = rng.choice(["127.0.0.1", "81.2.69.142", "10.9.8.7"])
+        ecs = rng.choice([None, "2.2.3.0/24", "214.78.120.0/24"])
+        source = rng.choice(["127.0.0.1", "2.2.3.4", "10.9.8.7"])
         do = rng.random() < 0.8
         assert ask_raw(fast, name, rdtype, ecs=ecs, source=source, do=do) == ask_raw(
             full, name, rdtype, ecs=ecs, source=source, do=do
