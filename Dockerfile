@@ -1,12 +1,21 @@
 # geodns node image: the package, its migrations and the example zones, run as the
 # unprivileged user geodns (no capabilities: DNS listens on 5300 inside the container).
-FROM python:3.11-slim
-WORKDIR /srv/geodns
-COPY pyproject.toml README.md LICENSE ./
+# The wheel, with the native data plane's C extension, is built in a stage of its own so
+# that the image carries no compiler.
+FROM python:3.11-slim AS wheel
+RUN apt-get update && apt-get install -y --no-install-recommends gcc libc6-dev \
+    && rm -rf /var/lib/apt/lists/*
+WORKDIR /build
+COPY pyproject.toml setup.py README.md LICENSE ./
 COPY geodns ./geodns
 COPY migrations ./migrations
+RUN pip wheel --no-cache-dir --no-deps --wheel-dir /wheels .
+
+FROM python:3.11-slim
+WORKDIR /srv/geodns
 COPY zones ./zones
-RUN pip install --no-cache-dir . \
+COPY --from=wheel /wheels /wheels
+RUN pip install --no-cache-dir /wheels/*.whl && rm -rf /wheels \
     && useradd --system --home-dir /var/lib/geodns --create-home --shell /usr/sbin/nologin geodns
 USER geodns
 # the default SQLite database (geodns.db) is written here, the user's own directory

@@ -24,18 +24,21 @@ from geodns import __version__
 from geodns.answer.acl import DenyAction
 from geodns.answer.cache import CachingAnswerer
 from geodns.answer.defences import access_list, defences_from
+from geodns.answer.native import NATIVE, NativeUdp, choose_data_plane
 from geodns.answer.querylog import QueryLogger
-from geodns.answer.server import Answer, TcpLimits, start_listeners
-from geodns.api.app import make_api
+from geodns.answer.server import Answer, TcpLimits, UdpReader, start_listeners
+from geodns.api.app import make_api, query_stats
 from geodns.api.keys import (
     ANSWERER,
     CHECKER,
     CLOCK,
+    DATA_PLANE,
     DECIDER,
     GEO,
     HEARTBEAT,
     LISTENERS,
     METRICS,
+    NATIVE_LOOP,
     PUBLISHER,
     RATES,
     RECORDER,
@@ -165,7 +168,13 @@ async def serve_dns(app: web.Application) -> AsyncIterator[None]:
     answer: Answer = answerer
     if settings.query_log:
         answer = QueryLogger(answer)
-    listeners = await start_listeners(list(settings.dns), answer, limits=limits, reuse_port=shared)
+    udp_reader: UdpReader | None = None
+    if app[DATA_PLANE] == NATIVE:
+        native = NativeUdp(answerer, logged=answer if settings.query_log else None)
+        app[NATIVE_LOOP] = udp_reader = native
+    listeners = await start_listeners(
+        list(settings.dns), answer, limits=limits, reuse_port=shared, udp_reader=udp_reader
+    )
     app[LISTENERS] = listeners
     yield
     await listeners.close()
@@ -216,12 +225,13 @@ async def record_heartbeats(app: web.Application) -> AsyncIterator[None]:
 async def sample_rates(app: web.Application) -> AsyncIterator[None]:
     """Samples the DNS path's and the redirector's counters for the console's rates."""
     rates = app[RATES] = Rates()
-    stats = app[ANSWERER].stats
     redirects = app[REDIRECTS].stats.responses if REDIRECTS in app else None
     loop = asyncio.get_running_loop()
 
     async def run() -> None:
         while True:
+            stats = query_stats(app)  # read again each time: the C loop's counts are copies
+            assert stats is not None
             rates.add(sample_of(loop.time(), stats.answered, stats.member_answers, redirects))
             await asyncio.sleep(SAMPLE_EVERY_S)
 
@@ -233,6 +243,8 @@ async def sample_rates(app: web.Application) -> AsyncIterator[None]:
 
 def make_app(settings: Settings) -> web.Application:
     app = make_api(settings)
+    # before anything opens or binds: data_plane = native without the extension refuses here
+    app[DATA_PLANE] = choose_data_plane(settings.data_plane)
     # cleanup contexts start in this order and stop in reverse
     app.cleanup_ctx.extend([open_geo_database, publish_zones, open_store, keep_snapshot_current])
     if not settings.worker:

@@ -113,6 +113,8 @@ def add_setting_flags(parser: argparse.ArgumentParser, *, dns: bool = True) -> N
         help="log every query at INFO (GEODNS_QUERY_LOG)",
     )
     add_defence_flags(parser)
+    planes = ["auto", "native", "python"]  # who answers UDP: README, "Data planes"
+    parser.add_argument("--data-plane", choices=planes, help="GEODNS_DATA_PLANE; default auto")
 
 
 SETTING_FLAGS = (
@@ -132,6 +134,7 @@ SETTING_FLAGS = (
     "http_pool_in_path",
     "http_trusted_proxies",
     *DEFENCE_FLAGS,
+    "data_plane",
 )
 
 
@@ -148,11 +151,23 @@ def settings_from(args: argparse.Namespace) -> Settings:
     return load_settings(flags, environ, text, config or "config")
 
 
+class VersionAction(argparse.Action):
+    """--version with the data plane auto serves on (imported here only, not for each command)"""
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: Any) -> None:
+        from geodns.answer.native import describe_data_plane
+
+        print(f"geodns {__version__} data-plane={describe_data_plane()}")
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="geodns", description="Authoritative smart-DNS load balancer."
     )
-    parser.add_argument("--version", action="version", version=f"geodns {__version__}")
+    parser.add_argument(
+        "--version", action=VersionAction, nargs=0, help="show the version and data plane, exit"
+    )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     serve = commands.add_parser(

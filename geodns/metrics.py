@@ -68,6 +68,8 @@ class ServingSources:
     query_stats: Callable[[], object | None]
     defences: Callable[[], object | None] = lambda: None  # the DNS path's Defences
     tcp: Callable[[], object | None] = lambda: None  # the listeners' TcpConnections
+    data_plane: Callable[[], str | None] = lambda: None  # None: no DNS in this app
+    native_counters: Callable[[], Mapping[str, Any] | None] = lambda: None  # the C loop's
 
 
 class Metrics:
@@ -137,6 +139,18 @@ class ServingCollector(Collector):
             for to in ("up", "down"):
                 transitions.add_metric([to], stored[to])
             yield transitions
+        plane = sources.data_plane()
+        if plane is not None:
+            info = GaugeMetricFamily(
+                "geodns_data_plane_info",
+                "The data plane answering UDP queries: native (the C loop) or python",
+                labels=["data_plane"],
+            )
+            info.add_metric([plane], 1)
+            yield info
+        native = sources.native_counters()
+        if native is not None:
+            yield from _native_metrics(native)
         stats = sources.query_stats()
         if stats is None:
             return
@@ -151,6 +165,31 @@ class ServingCollector(Collector):
 
 def _gauge(name: str, documentation: str, value: float) -> GaugeMetricFamily:
     return GaugeMetricFamily(name, documentation, value=value)
+
+
+def _native_metrics(counters: Mapping[str, Any]) -> Iterator[Metric]:
+    """The C loop's table: how often it answered itself, and what it holds."""
+    answered = CounterMetricFamily(
+        "geodns_native_queries",
+        "UDP queries the native loop answered from its table (hit) or handed to Python (miss)",
+        labels=["outcome"],
+    )
+    answered.add_metric(["hit"], counters["hits"])
+    answered.add_metric(["miss"], counters["misses"])
+    yield answered
+    yield _gauge("geodns_native_table_entries", "Replies in the native table", counters["entries"])
+    yield _gauge(
+        "geodns_native_table_bytes", "Memory the native table holds, bytes", counters["bytes"]
+    )
+    events = CounterMetricFamily(
+        "geodns_native_events",
+        "Native loop events: table evictions and resets (bounds reached), replies Python gave "
+        "that could not be kept, send and receive errors",
+        labels=["event"],
+    )
+    for event in ("evictions", "resets", "rejected", "send_errors", "recv_errors"):
+        events.add_metric([event], counters[event])
+    yield events
 
 
 def _query_metrics(stats: Any) -> Iterator[Metric]:

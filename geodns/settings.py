@@ -103,6 +103,7 @@ class Settings:
     dns_deny: tuple[str, ...] = ()
     dns_deny_action: str = "refuse"  # REFUSED with EDE 18, or "drop"
     layers: Layers = field(default_factory=Layers, compare=False, repr=False)
+    data_plane: str = "auto"  # who answers UDP: native (the C loop), python, auto: native if built
 
     def __repr__(self) -> str:
         fields = ", ".join(
@@ -225,13 +226,6 @@ def _positive_float(value: Any) -> float:
     return _number(value, True, "a positive number")
 
 
-def _level(value: Any) -> str:
-    text = str(value).lower()
-    if text not in ("debug", "info", "warning", "error"):
-        raise ValueError("expected debug, info, warning or error")
-    return text
-
-
 def _optional_str(value: Any) -> str | None:
     return None if value in (None, "") else str(value)
 
@@ -279,11 +273,13 @@ def _cidr_list(value: Any) -> tuple[str, ...]:
     return tuple(networks)
 
 
-def _deny_action(value: Any) -> str:
-    text = str(value).strip().lower()
-    if text not in ("refuse", "drop"):
-        raise ValueError(f"expected refuse or drop, got {value!r}")
-    return text
+def _one_of(*choices: str) -> Callable[[Any], str]:
+    def parse(value: Any) -> str:  # one of choices, in any case
+        if (text := str(value).strip().lower()) not in choices:
+            raise ValueError(f"expected {', '.join(choices[:-1])} or {choices[-1]}, got {value!r}")
+        return text
+
+    return parse
 
 
 PARSERS: dict[str, Callable[[Any], Any]] = {
@@ -299,7 +295,7 @@ PARSERS: dict[str, Callable[[Any], Any]] = {
     "tcp_max_connections_per_client": _positive_int,
     "poll_interval_s": _positive_float,
     "node_name": str,
-    "log_level": _level,
+    "log_level": _one_of("debug", "info", "warning", "error"),
     "query_log": _bool,
     "worker": _bool,
     "health_quorum": _non_negative_int,
@@ -327,7 +323,8 @@ PARSERS: dict[str, Callable[[Any], Any]] = {
     "rrl_max_entries": _positive_int,
     "dns_allow": _cidr_list,
     "dns_deny": _cidr_list,
-    "dns_deny_action": _deny_action,
+    "dns_deny_action": _one_of("refuse", "drop"),
+    "data_plane": _one_of("auto", "native", "python"),
 }
 # Spellings from before the unit joined the name: still read (TOML key, GEODNS_* name, flag),
 # each use noted in Settings.deprecations. The new spelling wins when a layer has both.

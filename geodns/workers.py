@@ -46,6 +46,8 @@ def worker_environment(
             "GEODNS_TCP_MAX_CONNECTIONS": str(settings.tcp_max_connections),
             "GEODNS_POLL_INTERVAL_S": str(settings.poll_interval_s),
             "GEODNS_LOG_LEVEL": settings.log_level,
+            "GEODNS_DATA_PLANE": settings.data_plane,
+            "GEODNS_QUERY_LOG": "true" if settings.query_log else "false",
         }
     )
     if settings.geoip_db is not None:

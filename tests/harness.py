@@ -24,6 +24,9 @@ DATA = ROOT / "tests" / "data"
 SERVE_ZONES = DATA / "serve"
 MAXMIND = DATA / "maxmind"
 LISTEN_DNS = re.compile(r"listening dns=(\S+):(\d+) ")
+LISTEN_DATA_PLANE = re.compile(r"listening dns=\S+ transport=\S+ data_plane=(\w+)")
+# who answers UDP, as --data-plane names them; the server fixtures run once with each
+DATA_PLANES = ("python", "native")
 LISTEN_API = re.compile(r"listening api=(http://\S+)")
 
 
@@ -42,6 +45,7 @@ class GeodnsProcess:
     host: str = ""
     port: int = 0
     api: str = ""
+    data_plane: str = ""  # the one its log says it listens with
     lines: list[str] = field(default_factory=list)
     _reader: threading.Thread | None = None
 
@@ -90,9 +94,12 @@ def start_geodns(
     cwd: Path | None = None,
     ready_name: str = "example.test.",
     timeout: float = 20.0,
+    launcher: list[str] | None = None,
 ) -> GeodnsProcess:
-    """Start `python -m geodns serve ARGS` and return once it answered a SOA query."""
-    command = [sys.executable, "-m", "geodns", "serve", *args]
+    """Start `python -m geodns serve ARGS` and return once it answered a SOA query.
+
+    launcher replaces `python -m geodns` (a test that runs geodns under other conditions)."""
+    command = [*(launcher or [sys.executable, "-m", "geodns"]), "serve", *args]
     process = subprocess.Popen(
         command,
         stdout=subprocess.DEVNULL,
@@ -113,6 +120,10 @@ def start_geodns(
     try:
         match = server.wait_for_log(LISTEN_DNS.pattern, timeout)
         server.host, server.port = match.group(1).strip("[]"), int(match.group(2))
+        server.data_plane = server.wait_for_log(LISTEN_DATA_PLANE.pattern, 2).group(1)
+        asked = args[args.index("--data-plane") + 1] if "--data-plane" in args else "auto"
+        if asked in DATA_PLANES and server.data_plane != asked:
+            raise AssertionError(f"asked for data plane {asked}, got {server.data_plane}")
         deadline = time.monotonic() + timeout
         while True:
             try:

@@ -81,11 +81,18 @@ class ByNetwork(Generic[T]):
             scopes.sort(reverse=True)
 
 
+EVERY_CLIENT = -1  # Fixed.scope / Drawn.scope: the reply holds for whoever sends the bytes
+
+
 class Fixed:
     """A reply whose every byte but the ID is known (members: a pool's, when it holds any);
-    what RRL counts it as, its slip form."""
+    what RRL counts it as, its slip form.
 
-    __slots__ = ("data", "stats_key", "members", "rrl_key", "slip")
+    scope: EVERY_CLIENT, or the prefix length of the source network it holds for (a
+    client-dependent pool asked without ECS), as the native table keeps it too.
+    """
+
+    __slots__ = ("data", "stats_key", "members", "rrl_key", "slip", "scope")
 
     def __init__(
         self,
@@ -93,22 +100,43 @@ class Fixed:
         stats_key: StatsKey,
         outcome: Outcome,
         members: Sequence[CompiledMember] = (),
+        scope: int = EVERY_CLIENT,
     ) -> None:
         self.data, self.stats_key, self.members = data, stats_key, members
         self.rrl_key, self.slip = outcome.rrl_key, outcome.slip
+        self.scope = scope
 
 
 class Drawn:
     """A reply that draws a pool's members each time it is sent (a Reply's parts); signed
-    is the Reply itself when the drawn records carry RRSIGs (looked up by what was drawn)."""
+    is the Reply itself when the drawn records carry RRSIGs (looked up by what was drawn).
+    scope: as Fixed's."""
 
-    __slots__ = ("head", "draw", "records", "tail", "stats_key", "rrl_key", "slip", "signed")
+    __slots__ = (
+        "head",
+        "draw",
+        "records",
+        "tail",
+        "stats_key",
+        "rrl_key",
+        "slip",
+        "signed",
+        "scope",
+    )
 
-    def __init__(self, reply: Reply, draw: Draw, stats_key: StatsKey, outcome: Outcome) -> None:
+    def __init__(
+        self,
+        reply: Reply,
+        draw: Draw,
+        stats_key: StatsKey,
+        outcome: Outcome,
+        scope: int = EVERY_CLIENT,
+    ) -> None:
         self.head, self.draw, self.records, self.tail = reply.head, draw, reply.records, reply.tail
         self.stats_key = stats_key
         self.rrl_key, self.slip = outcome.rrl_key, outcome.slip
         self.signed = reply if reply.signatures is not None else None
+        self.scope = scope
 
 
 class PerClient:
@@ -173,10 +201,7 @@ class CachingAnswerer:
     def _answer(self, data: bytes, source: str, transport: Transport) -> bytes | None:
         snapshot = self.holder.current
         if snapshot is not self._snapshot:
-            self._snapshot = snapshot
-            self._entries = {}
-            self._selections = {}
-            self._independent = {}
+            self._start(snapshot)
         defences = self.defences
         if defences.access is not None and not defences.access.permits(source):
             return self.full.respond(data, source, transport, snapshot).data  # denied
@@ -185,7 +210,7 @@ class CachingAnswerer:
         if type(entry) is PerClient:
             found = entry.by_source.get(source) or entry.get(source)
             if found is None:
-                return self._first_sight(key, data, source, transport, snapshot, entry)
+                return self._first_sight(key, data, source, transport, snapshot, entry)[0]
             entry = found
         if type(entry) is Fixed:
             out = data[:2] + entry.data
@@ -199,7 +224,7 @@ class CachingAnswerer:
                 drawn = [records[m.index] for m in members]
                 out = b"".join((data[:2], entry.head, *drawn, entry.tail))
         else:
-            return self._first_sight(key, data, source, transport, snapshot, None)
+            return self._first_sight(key, data, source, transport, snapshot, None)[0]
         if defences.limiter is not None and transport is UDP:
             limited = defences.limit(out, entry.rrl_key, entry.slip, source, transport)
             if limited is None:
@@ -211,6 +236,36 @@ class CachingAnswerer:
             count_members(stats, members)
         return out
 
+    def answer_entry(
+        self, data: bytes, source: str, transport: Transport
+    ) -> tuple[bytes | None, Fixed | Drawn | None]:
+        """The reply, as __call__ gives it, and the entry it came from (None: not kept, as
+        for FORMERR, SERVFAIL, drops and denied sources). The native loop keeps that entry
+        in its own table. Not timed here: the native loop times its batches itself."""
+        snapshot = self.holder.current
+        if snapshot is not self._snapshot:
+            self._start(snapshot)
+        access = self.defences.access
+        if access is not None and not access.permits(source):
+            return self._answer(data, source, transport), None
+        key = data[2:] + (b"T" if transport is Transport.TCP else b"U")
+        entry = self._entries.get(key)
+        if type(entry) is PerClient:
+            found = entry.by_source.get(source) or entry.get(source)
+            if found is None:
+                return self._first_sight(key, data, source, transport, snapshot, entry)
+            entry = found
+        if type(entry) is Fixed or type(entry) is Drawn:
+            return self._answer(data, source, transport), entry
+        return self._first_sight(key, data, source, transport, snapshot, None)
+
+    def _start(self, snapshot: Snapshot) -> None:
+        """A new snapshot: nothing compiled from the old one may answer again."""
+        self._snapshot = snapshot
+        self._entries = {}
+        self._selections = {}
+        self._independent = {}
+
     def _first_sight(
         self,
         key: bytes,
@@ -219,28 +274,31 @@ class CachingAnswerer:
         transport: Transport,
         snapshot: Snapshot,
         per_client: PerClient | None,
-    ) -> bytes | None:
+    ) -> tuple[bytes | None, Fixed | Drawn | None]:
         outcome = self.full.respond(data, source, transport, snapshot, self._prepare)
         query, answer, reply = outcome.query, outcome.answer, outcome.reply
         rendered = outcome.rendered
         if query is None or answer is None or reply is None or rendered is None:
-            return outcome.data  # dropped, FORMERR (not worth a slot) or a failure: never kept
+            # dropped, FORMERR (not worth a slot) or a failure: never kept
+            return outcome.data, None
         if answer.rcode == SERVFAIL:
-            return outcome.data
+            return outcome.data, None
         pool = answer.pool
         stats_key = (answer.rcode, query.qtype, transport.value, pool.pool.name if pool else "")
-        entry: Fixed | Drawn
-        if reply.draw is None or reply.draw.kind == FIXED:
-            members = reply.draw.members if reply.draw is not None else ()
-            entry = Fixed(rendered[2:], stats_key, outcome, members)
-        else:
-            entry = Drawn(reply, reply.draw, stats_key, outcome)
         edns = query.edns
-        if (
+        by_client = (
             pool is not None
             and pool.depends_on_client
             and (edns is None or edns.client_subnet is None)
-        ):
+        )
+        scope = answer.scope_prefix if by_client else EVERY_CLIENT
+        entry: Fixed | Drawn
+        if reply.draw is None or reply.draw.kind == FIXED:
+            members = reply.draw.members if reply.draw is not None else ()
+            entry = Fixed(rendered[2:], stats_key, outcome, members, scope)
+        else:
+            entry = Drawn(reply, reply.draw, stats_key, outcome, scope)
+        if by_client:
             if per_client is None:
                 per_client = PerClient()
                 self._store(key, per_client)
@@ -248,7 +306,7 @@ class CachingAnswerer:
             per_client.remember(source, entry)
         else:
             self._store(key, entry)
-        return outcome.data
+        return outcome.data, entry
 
     def _store(self, key: bytes, entry: Entry) -> None:
         if len(self._entries) >= MAX_ENTRIES:

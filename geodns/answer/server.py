@@ -23,6 +23,9 @@ from geodns.settings import Endpoint, format_endpoint
 log = logging.getLogger(__name__)
 
 Answer = Callable[[bytes, str, Transport], bytes | None]
+# the native data plane (answer/native.py): called when a UDP socket is readable, it reads
+# and answers what is queued, up to its budget, then returns to the loop
+UdpReader = Callable[[socket.socket], None]
 
 
 class UdpListener(asyncio.DatagramProtocol):
@@ -212,6 +215,7 @@ class Listeners:
     tcp: list[asyncio.Server] = field(default_factory=list)
     connections: TcpConnections = field(default_factory=lambda: TcpConnections(TcpLimits()))
     endpoints: list[Endpoint] = field(default_factory=list)
+    native_udp: list[socket.socket] = field(default_factory=list)  # read by a UdpReader
 
     async def close(self) -> None:
         """Stop accepting, close UDP sockets, then close each TCP connection after its
@@ -220,6 +224,12 @@ class Listeners:
             server.close()
         for transport in self.udp:
             transport.close()
+        if self.native_udp:
+            loop = asyncio.get_running_loop()
+            for sock in self.native_udp:
+                loop.remove_reader(sock.fileno())
+                sock.close()
+            self.native_udp.clear()
         for connection in list(self.connections):
             connection.close()
         for server in self.tcp:
@@ -272,18 +282,27 @@ async def start_listeners(
     *,
     limits: TcpLimits | None = None,
     reuse_port: bool = False,
+    udp_reader: UdpReader | None = None,
 ) -> Listeners:
-    """UDP and TCP on each address and port; raises OSError when one cannot bind."""
+    """UDP and TCP on each address and port; raises OSError when one cannot bind.
+
+    With udp_reader, UDP sockets are read by it (the native data plane) instead of an
+    asyncio datagram transport; TCP is always answered here.
+    """
     loop = asyncio.get_running_loop()
     listeners = Listeners(connections=TcpConnections(limits or TcpLimits()))
     try:
         for host, port in endpoints:
             udp_sock, tcp_sock = bind_pair(host, port, reuse_port)
             bound_port = udp_sock.getsockname()[1]
-            transport, _ = await loop.create_datagram_endpoint(
-                lambda: UdpListener(answer), sock=udp_sock
-            )
-            listeners.udp.append(transport)
+            if udp_reader is not None:
+                listeners.native_udp.append(udp_sock)
+                loop.add_reader(udp_sock.fileno(), udp_reader, udp_sock)
+            else:
+                transport, _ = await loop.create_datagram_endpoint(
+                    lambda: UdpListener(answer), sock=udp_sock
+                )
+                listeners.udp.append(transport)
             server = await loop.create_server(
                 lambda: TcpConnection(answer, listeners.connections),
                 sock=tcp_sock,
@@ -291,7 +310,11 @@ async def start_listeners(
             )
             listeners.tcp.append(server)
             listeners.endpoints.append((host, bound_port))
-            log.info("listening dns=%s transport=udp+tcp", format_endpoint((host, bound_port)))
+            log.info(
+                "listening dns=%s transport=udp+tcp data_plane=%s",
+                format_endpoint((host, bound_port)),
+                "python" if udp_reader is None else "native",
+            )
     except BaseException:
         await listeners.close()
         raise

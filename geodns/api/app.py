@@ -4,16 +4,20 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
+from typing import Any
 
 from aiohttp import web
 
+from geodns.answer.stats import QueryStats
 from geodns.api.keys import (
     ANSWERER,
     CLOCK,
+    DATA_PLANE,
     DECIDER,
     DEPRECATIONS_LOGGED,
     LISTENERS,
     METRICS,
+    NATIVE_LOOP,
     SETTINGS,
     SNAPSHOTS,
     STORE,
@@ -39,16 +43,22 @@ def decider_for(settings: Settings) -> HealthDecider:
     return HealthDecider(settings.health_quorum or None, damper)
 
 
+def query_stats(app: web.Application) -> QueryStats | None:
+    """The DNS path's counters as of now (None: no listeners yet): on the native data plane,
+    the Python path's with the C loop's added, under the same labels."""
+    native = app.get(NATIVE_LOOP)
+    if native is not None:
+        return native.stats
+    answerer = app.get(ANSWERER)
+    return None if answerer is None else answerer.stats
+
+
 def serving_sources(app: web.Application) -> ServingSources:
     """What /metrics reads at scrape time; the store and the DNS path only once opened."""
 
     def transitions() -> Mapping[str, int] | None:
         store = app.get(STORE)
         return None if store is None else store.transitions
-
-    def query_stats() -> object | None:
-        answerer = app.get(ANSWERER)
-        return None if answerer is None else answerer.stats
 
     def defences() -> object | None:
         answerer = app.get(ANSWERER)
@@ -58,7 +68,19 @@ def serving_sources(app: web.Application) -> ServingSources:
         listeners = app.get(LISTENERS)
         return None if listeners is None else listeners.connections
 
-    return ServingSources(lambda: app[SNAPSHOTS].current, transitions, query_stats, defences, tcp)
+    def native_counters() -> Mapping[str, Any] | None:
+        native = app.get(NATIVE_LOOP)
+        return None if native is None else native.counters()
+
+    return ServingSources(
+        lambda: app[SNAPSHOTS].current,
+        transitions,
+        lambda: query_stats(app),
+        defences,
+        tcp,
+        lambda: app.get(DATA_PLANE),
+        native_counters,
+    )
 
 
 def make_api(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -> web.Application:

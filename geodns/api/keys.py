@@ -15,6 +15,7 @@ from aiohttp import web
 
 if TYPE_CHECKING:
     from geodns.answer.cache import CachingAnswerer
+    from geodns.answer.native import NativeUdp
     from geodns.answer.server import Listeners
     from geodns.geo import GeoReader
     from geodns.health.checker import HealthChecker, HealthRecorder
@@ -51,6 +52,9 @@ PUBLISHER: web.AppKey[SnapshotPublisher] = web.AppKey("publisher")
 CHECKER: web.AppKey[HealthChecker] = web.AppKey("checker")  # the main process's checks
 RECORDER: web.AppKey[HealthRecorder] = web.AppKey("recorder")  # stores reports, redecides
 ANSWERER: web.AppKey[CachingAnswerer] = web.AppKey("answerer")
+# who answers UDP (answer/native.py: "native" or "python"), chosen before anything binds
+DATA_PLANE: web.AppKey[str] = web.AppKey("data_plane")
+NATIVE_LOOP: web.AppKey[NativeUdp] = web.AppKey("native_loop")  # on the native data plane
 LISTENERS: web.AppKey[Listeners] = web.AppKey("listeners")
 WORKERS: web.AppKey[WorkerPool] = web.AppKey("workers")  # with --workers N > 1 only
 REDIRECTOR: web.AppKey[HttpListeners] = web.AppKey("redirector")  # with --http only

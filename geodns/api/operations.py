@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from geodns.api.keys import METRICS, PUBLISHER, SNAPSHOTS
+from geodns.api.keys import DATA_PLANE, METRICS, PUBLISHER, SNAPSHOTS
 from geodns.metrics import CONTENT_TYPE
 
 
@@ -24,7 +24,9 @@ async def readyz(request: web.Request) -> web.Response:
         "database_reachable": publisher is not None and publisher.store_reachable,
     }
     status = 200 if all(checks.values()) else 503
-    return web.json_response({"ready": status == 200, "checks": checks}, status=status)
+    # who answers UDP; None in an app that serves no DNS
+    body = {"ready": status == 200, "checks": checks, "data_plane": request.app.get(DATA_PLANE)}
+    return web.json_response(body, status=status)
 
 
 async def metrics(request: web.Request) -> web.Response:

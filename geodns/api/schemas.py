@@ -383,13 +383,14 @@ SCHEMAS: JSON = {
 
 
 SCHEMAS["Ready"] = obj(
-    ["ready", "checks"],
+    ["ready", "checks", "data_plane"],
     {
         "ready": BOOLEAN,
         "checks": obj(
             ["zones_loaded", "snapshot_built", "database_reachable"],
             {"zones_loaded": BOOLEAN, "snapshot_built": BOOLEAN, "database_reachable": BOOLEAN},
         ),
+        "data_plane": {"type": ["string", "null"], "enum": ["native", "python", None]},
     },
 )
 

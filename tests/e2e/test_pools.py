@@ -83,7 +83,7 @@ def ecs_scope(reply: dns.message.Message) -> tuple[int, int] | None:
 
 
 @pytest.fixture(scope="module")
-def pools(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PoolServer]:
+def pools(tmp_path_factory: pytest.TempPathFactory, data_plane: str) -> Iterator[PoolServer]:
     workdir = tmp_path_factory.mktemp("pools")
     zones = workdir / "zones"
     shutil.copytree(SERVE_ZONES, zones)
@@ -103,6 +103,8 @@ def pools(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PoolServer]:
             str(MAXMIND / "GeoIP2-City-Test.mmdb"),
             "--poll-interval-s",
             "0.1",
+            "--data-plane",
+            data_plane,
         ]
     )
     yield PoolServer(server, database, workdir)

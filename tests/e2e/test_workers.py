@@ -70,7 +70,9 @@ def post(server: GeodnsProcess, path: str, token: str) -> tuple[int, Any]:
         return response.status, json.loads(response.read())
 
 
-def test_workers_share_the_port_follow_changes_reload_by_signal_or_api_and_stop_together(tmp_path):
+def test_workers_share_the_port_follow_changes_reload_by_signal_or_api_and_stop_together(
+    tmp_path, data_plane
+):
     zones = tmp_path / "zones"
     shutil.copytree(SERVE_ZONES, zones)
     database = f"sqlite+aiosqlite:///{tmp_path / 'geodns.db'}"
@@ -90,6 +92,8 @@ def test_workers_share_the_port_follow_changes_reload_by_signal_or_api_and_stop_
             "2",
             "--poll-interval-s",
             "0.1",
+            "--data-plane",
+            data_plane,
         ]
     )
     try:
@@ -101,6 +105,11 @@ def test_workers_share_the_port_follow_changes_reload_by_signal_or_api_and_stop_
         while len(re.findall(rf"listening dns=127\.0\.0\.31:{server.port} ", server.log())) < 2:
             assert time.monotonic() < deadline, server.log()
             time.sleep(0.05)
+        # the worker serves on the same data plane
+        planes = re.findall(
+            rf"listening dns=127\.0\.0\.31:{server.port} .*data_plane=(\w+)", server.log()
+        )
+        assert planes == [data_plane, data_plane]
         # every process answers the same data
         assert all(
             a == {"192.0.2.171"}

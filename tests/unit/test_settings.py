@@ -60,8 +60,9 @@ def test_unknown_keys_and_variables_are_errors_listing_the_valid_ones():
         ({"workers": 0}, "--workers: expected a positive integer"),
         ({"tcp_idle_timeout": -1}, "--tcp-idle-timeout: expected a positive number"),
         ({"log_level": "loud"}, "--log-level: expected debug, info, warning or error"),
+        ({"data_plane": "c"}, "--data-plane: expected auto, native or python, got 'c'"),
     ],
-    ids=["bad-address", "zero-workers", "negative-timeout", "bad-level"],
+    ids=["bad-address", "zero-workers", "negative-timeout", "bad-level", "bad-data-plane"],
 )
 def test_bad_values_are_named_with_their_origin(flags, fragment):
     with pytest.raises(ConfigError, match=fragment):
@@ -268,3 +269,11 @@ def test_settings_remember_their_layers_so_sighup_and_workers_read_them_again():
     assert layers.config == "a.toml"
     again = load_settings(layers.flags, layers.environ, "", layers.config)
     assert again == settings
+
+
+def test_data_plane_is_set_like_every_setting():
+    assert load_settings({}, {}).data_plane == "auto"
+    assert load_settings({}, {}, 'data_plane = "python"').data_plane == "python"
+    assert load_settings({}, {"GEODNS_DATA_PLANE": "Native"}).data_plane == "native"
+    flags = {"data_plane": "python"}
+    assert load_settings(flags, {"GEODNS_DATA_PLANE": "native"}).data_plane == "python"

@@ -1,0 +1,262 @@
+"""The C engine answers as the Python path does: the same bytes where the reply is fixed,
+a draw from the same members in the same shares where it is drawn; bounded whatever it is
+sent; emptied by a new snapshot; refusing entries it cannot keep.
+
+Queries go through NativeUdp.answer, which is the socket loop's own lookup, rendering and
+miss path without the socket (the e2e tests drive the socket loop itself).
+"""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+
+import dns.message
+import pytest
+from answer_queries import generated_queries, make_holder, query_wire
+
+from geodns.answer import _native
+from geodns.answer.acl import AccessList
+from geodns.answer.cache import CachingAnswerer, Drawn
+from geodns.answer.context import Transport
+from geodns.answer.defences import Defences
+from geodns.answer.native import NativeUdp
+from geodns.answer.querylog import QueryLogger
+from geodns.answer.rrl import RateLimiter, RrlConfig
+from geodns.snapshot import build_snapshot
+
+SEED = bytes(range(16))
+
+
+def native_udp(**kwargs: object) -> NativeUdp:
+    return NativeUdp(CachingAnswerer(make_holder(), random.Random(1)), seed=SEED, **kwargs)  # type: ignore[arg-type]
+
+
+def answer_records(reply: bytes) -> list[str]:
+    return [r.to_text() for rrset in dns.message.from_wire(reply).answer for r in rrset]
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_native_replies_equal_the_python_path_fixed_bytes_or_a_draw_of_the_same_members(seed):
+    native = native_udp()
+    reference = CachingAnswerer(make_holder(), random.Random(seed))
+    drawn = 0
+    for data, source, _ in generated_queries(4000, seed):
+        expected, entry = reference.answer_entry(data, source, Transport.UDP)
+        got = native.answer(data, source)
+        if type(entry) is not Drawn:
+            assert got == expected, (dns.message.from_wire(data), source)
+            continue
+        drawn += 1
+        assert got is not None and expected is not None
+        assert len(got) == len(expected)
+        head, tail = data[:2] + entry.head, entry.tail
+        assert got.startswith(head) and got.endswith(tail)
+        middle = got[len(head) : len(got) - len(tail)]
+        possible = {entry.records[m.index] for m in entry.draw.members}
+        size = entry.draw.size
+        width = len(middle) // size
+        picked = [middle[i * width : (i + 1) * width] for i in range(size)]
+        assert set(picked) <= possible and len(set(picked)) == size  # without replacement
+    counters = native.counters()
+    assert drawn > 100 and counters["hits"] > 1000  # the C table answered, draws included
+
+
+def shares(answer, query: bytes, source: str, rounds: int) -> Counter[bytes]:
+    """How often each reply came (after the ID: the same query, so only the draw differs)."""
+    return Counter(answer(query, source)[2:] for _ in range(rounds))
+
+
+@pytest.mark.parametrize(
+    "name", ["shares.example.test.", "adapt.example.test.", "geo.example.test."]
+)
+def test_weighted_draws_in_c_have_the_python_paths_shares_within_one_point(name):
+    query = query_wire(name)
+    native = native_udp()
+    python = CachingAnswerer(make_holder(), random.Random(7))
+    rounds = 60_000
+    ours = shares(native.answer, query, "2.2.3.4", rounds)
+    theirs = shares(lambda q, s: python(q, s, Transport.UDP), query, "2.2.3.4", rounds)
+    assert set(ours) == set(theirs)  # the same possible answers (ordered member lists)
+    for answer in theirs:
+        assert abs(ours[answer] - theirs[answer]) / rounds < 0.01, (answer, ours, theirs)
+    assert native.counters()["hits"] >= rounds - 1
+
+
+def test_round_robin_rotates_in_turn_from_where_the_python_path_left_off():
+    native = native_udp()
+    query = query_wire("rotate.example.test.")
+    firsts = [answer_records(native.answer(query, "127.0.0.1"))[0] for _ in range(8)]
+    assert firsts == [f"192.0.2.21{i % 4}" for i in range(8)]
+    assert native.counters()["hits"] == 7
+
+
+def test_a_client_dependent_pool_is_answered_in_c_per_client_network():
+    native = native_udp()
+    python = CachingAnswerer(make_holder(), random.Random(1))
+    query = query_wire("sticky.example.test.")  # sticky: fixed per /24 of the client
+    for host in ("2.2.3.4", "2.2.3.99", "175.16.199.7", "175.16.199.8", "10.1.2.3"):
+        assert native.answer(query, host) == python(query, host, Transport.UDP)
+    hits = native.counters()["hits"]
+    for host in ("2.2.3.200", "175.16.199.200", "10.1.2.200"):  # networks seen: C answers
+        assert native.answer(query, host) == python(query, host, Transport.UDP)
+    assert native.counters()["hits"] == hits + 3
+
+
+def test_a_new_snapshot_empties_the_table_so_no_stale_reply_survives():
+    native = native_udp()
+    query = query_wire("failover.example.test.")
+    for _ in range(3):
+        assert answer_records(native.answer(query, "127.0.0.1")) == ["192.0.2.171"]
+    down = make_holder(frozenset({"192.0.2.171"})).current
+    holder = native.cache.holder
+    holder.publish(build_snapshot(2, down.zones, down.source_pools, down.health, down.geo))
+    assert answer_records(native.answer(query, "127.0.0.1")) == ["192.0.2.181"]
+    assert native.counters()["entries"] == 1
+
+
+def test_the_table_is_bounded_in_entries_and_bytes_whatever_a_flood_asks():
+    native = native_udp(max_entries=1024, max_bytes=1 << 20)
+    header = bytes.fromhex("abcd 0100 0001 0000 0000 0000")
+    for i in range(20_000):
+        label = f"n{i}".encode()
+        name = bytes([len(label)]) + label + b"\x07example\x04test\x00"
+        native.answer(header + name + b"\x00\x01\x00\x01", "127.0.0.1")  # n<i> A IN
+    counters = native.counters()
+    assert counters["entries"] <= 1024
+    assert counters["bytes"] <= (1 << 20) + 8192
+    assert counters["evictions"] > 0
+
+
+def test_short_packets_and_responses_are_dropped_and_counted_in_c():
+    native = native_udp()
+    assert native.answer(b"\x12\x34\x01", "127.0.0.1") is None
+    response = bytearray(query_wire("www.example.test."))
+    response[2] |= 0x80
+    assert native.answer(bytes(response), "127.0.0.1") is None
+    counters = native.counters()
+    assert (counters["dropped_short"], counters["dropped_response"], counters["misses"]) == (
+        1,
+        1,
+        0,
+    )
+    stats = native.stats
+    assert stats.dropped == Counter({"ShortHeader": 1, "NotAQuery": 1})
+
+
+def test_with_the_query_log_every_packet_goes_to_python_and_nothing_is_kept():
+    cache = CachingAnswerer(make_holder(), random.Random(1))
+    native = NativeUdp(cache, logged=QueryLogger(cache), seed=SEED)
+    query = query_wire("www.example.test.")
+    for _ in range(3):
+        assert native.answer(query, "127.0.0.1") is not None
+    counters = native.counters()
+    assert (counters["hits"], counters["misses"], counters["entries"]) == (0, 3, 0)
+
+
+def test_stats_add_the_c_hits_to_the_python_counts_under_the_same_labels():
+    native = native_udp()
+    query = query_wire("www.example.test.")
+    for _ in range(5):
+        native.answer(query, "127.0.0.1")
+    assert native.stats.answered[(0, 1, "udp", "www.example.test.")] == 5
+    assert native.cache.stats.answered[(0, 1, "udp", "www.example.test.")] == 1
+
+
+QUERY = query_wire("www.example.test.")
+HEAD = b"\x84\x00" + b"\x00" * 8
+GOOD_DRAWN = (_native.DRAWN, -1, 0, HEAD, b"", (b"r" * 16,), (1,), 1, 1, 0, 0, (0,))
+GOOD_FIXED = (_native.FIXED, -1, 0, HEAD, ())
+
+
+def drawn(**changed: object) -> tuple[object, ...]:
+    """GOOD_DRAWN with some fields changed, by name."""
+    fields = "kind scope slot head tail records weights count draw rotation start members"
+    spec = dict(zip(fields.split(), GOOD_DRAWN, strict=True))
+    spec.update(changed)
+    return tuple(spec.values())
+
+
+@pytest.mark.parametrize(
+    ("spec", "error"),
+    [
+        ("fixed", TypeError),
+        ((_native.FIXED, -2, 0, HEAD, ()), ValueError),  # scope below -1
+        ((_native.FIXED, 129, 0, HEAD, ()), ValueError),  # scope past /128
+        ((_native.FIXED, -1, -1, HEAD, ()), ValueError),  # stats slot
+        ((_native.FIXED, -1, 0, HEAD), TypeError),  # no members
+        ((_native.FIXED, -1, 0, b"\x84", ()), ValueError),  # shorter than a header
+        ((_native.FIXED, -1, 0, b"x" * 5000, ()), ValueError),  # too big to render
+        ((_native.FIXED, -1, 0, HEAD, (-1,)), ValueError),  # member slot
+        ((7, -1, 0, HEAD, ()), ValueError),
+        (GOOD_DRAWN[:11], TypeError),
+        (drawn(records=(), weights=(), members=()), ValueError),  # no records
+        (drawn(records=(b"r" * 16, b"r" * 4), weights=(1, 1), members=(0, 1)), ValueError),
+        (drawn(weights=(1, 2)), ValueError),  # one weight per record
+        (drawn(weights=(-1,)), ValueError),  # negative weight
+        (drawn(members=(0, 1)), ValueError),  # one member slot per record
+        (drawn(count=0), ValueError),
+        (drawn(draw=3), ValueError),  # no such draw
+        (drawn(head=b"\x84"), ValueError),  # head shorter than the counts
+        (drawn(tail=b"t" * 5000), ValueError),  # too big to render
+        (drawn(records=(b"r" * 16,) * 1025, weights=(1,) * 1025), ValueError),  # members
+    ],
+)
+def test_an_entry_c_cannot_keep_is_refused_with_the_reason(spec, error):
+    engine = _native.Engine(SEED, (1000,))
+    reply = QUERY[:2] + HEAD
+    with pytest.raises(error):
+        engine.answer(QUERY, "127.0.0.1", lambda data, host: (reply, spec))
+    assert engine.counters()["entries"] == 0
+
+
+def test_a_well_formed_drawn_entry_is_kept_and_rendered_from_the_table():
+    engine = _native.Engine(SEED, (1000,))
+    engine.answer(QUERY, "127.0.0.1", lambda data, host: (b"\x00" * 12, GOOD_DRAWN))
+    reply = engine.answer(QUERY, "127.0.0.1", None)  # a hit never calls the miss handler
+    assert reply == QUERY[:2] + HEAD + b"r" * 16
+    assert engine.counters()["member_hits"][0] == 1  # the member it drew, counted
+
+
+def test_a_well_formed_fixed_entry_answers_with_its_bytes_and_counts_its_members():
+    engine = _native.Engine(SEED, (1000,))
+    spec = (_native.FIXED, -1, 3, HEAD + b"tail", (2, 5))
+    engine.answer(QUERY, "127.0.0.1", lambda data, host: (QUERY[:2] + HEAD, spec))
+    assert engine.answer(QUERY, "127.0.0.1", None) == QUERY[:2] + HEAD + b"tail"
+    counters = engine.counters()
+    assert counters["slot_hits"][3] == 1
+    assert [counters["member_hits"][i] for i in (2, 5)] == [1, 1]
+
+
+def test_the_miss_handler_cannot_reenter_the_engine():
+    engine = _native.Engine(SEED, (1000,))
+
+    def reenter(data: bytes, host: str) -> tuple[bytes, None]:
+        engine.reset()
+        return data, None
+
+    with pytest.raises(RuntimeError, match="re-entry"):
+        engine.answer(QUERY, "127.0.0.1", reenter)
+
+
+def test_member_answers_count_what_c_drew_beside_what_python_sampled():
+    native = native_udp()
+    query = query_wire("shares.example.test.")
+    for _ in range(1000):
+        native.answer(query, "127.0.0.1")
+    counts = native.stats.member_answers
+    drawn = counts["shares.example.test. 192.0.2.161"] + counts["shares.example.test. 192.0.2.162"]
+    assert 990 <= drawn <= 1010  # C counts each of its 999 exactly; Python's one, sampled
+    assert counts["shares.example.test. 192.0.2.161"] > counts["shares.example.test. 192.0.2.162"]
+
+
+def test_with_an_access_list_or_rrl_every_packet_goes_through_the_python_defences():
+    access = AccessList(deny=["10.0.0.0/8"])
+    for defences in (Defences(access=access), Defences(limiter=RateLimiter(RrlConfig(5)))):
+        cache = CachingAnswerer(make_holder(), random.Random(1), defences=defences)
+        native = NativeUdp(cache, seed=SEED)
+        query = query_wire("www.example.test.")
+        for _ in range(3):
+            native.answer(query, "127.0.0.1")
+        counters = native.counters()
+        assert (counters["hits"], counters["misses"]) == (0, 3)
