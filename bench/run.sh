@@ -5,7 +5,8 @@
 # usage: bench/run.sh [SECONDS] [ROUNDS] [TARGET...]
 #   SECONDS  length of one round (default 10, at least 3)
 #   ROUNDS   rounds per case; the table shows the median round (default 3)
-#   TARGET   geodns gdnsd pdns knot dnslib (default: all five, in that order)
+#   TARGET   geodns geodns-py gdnsd pdns knot dnslib (default: all six, in that order);
+#            geodns is geodns on its native data plane (the C loop), geodns-py on the Python one
 # environment:
 #   HALF_PEAK="geodns knot"  targets whose cases are measured once more at a limited rate
 #                       (dnsperf -Q) for p99 latency: geodns at half its own median qps, the
@@ -30,7 +31,7 @@ keep_marker='<!-- run.sh keeps everything below this line -->'
 secs=${1:-10}
 rounds=${2:-3}
 shift $(($# < 2 ? $# : 2))
-targets=(geodns gdnsd pdns knot dnslib)
+targets=(geodns geodns-py gdnsd pdns knot dnslib)
 [ $# = 0 ] || targets=("$@")
 half_peak=${HALF_PEAK-geodns knot}
 [ "$half_peak" = all ] && half_peak="${targets[*]}"
@@ -95,11 +96,12 @@ target_info() {  # NAME -> sets addr port cases
   port=5300
   case $1 in
     geodns) addr=127.0.0.10 cases="static pool pool-ecs" ;;
+    geodns-py) addr=127.0.0.15 cases="static pool pool-ecs" ;;
     gdnsd)  addr=127.0.0.11 cases="static pool pool-ecs" ;;
     pdns)   addr=127.0.0.12 cases="static pool pool-ecs" ;;
     dnslib) addr=127.0.0.13 cases="static" ;;
     knot)   addr=127.0.0.14 cases="static" ;;
-    *) log "unknown target $1 (geodns gdnsd pdns knot dnslib)"; exit 2 ;;
+    *) log "unknown target $1 (geodns geodns-py gdnsd pdns knot dnslib)"; exit 2 ;;
   esac
 }
 
@@ -111,8 +113,11 @@ launch() {  # start a server alone on CPU 0, in its own process group, in the fo
   server=$!
 }
 
-start_geodns() {
-  local db="sqlite+aiosqlite:///$work/geodns.db"
+start_geodns() { serve_geodns native; }
+start_geodns-py() { serve_geodns python; }
+
+serve_geodns() {  # DATA_PLANE
+  local db="sqlite+aiosqlite:///$work/geodns-$1.db"
   mkdir -p "$work/zones"
   cp "$bench/example.test.zone" "$work/zones/"
   note_command "GEODNS_LOG_LEVEL=warning $venv/bin/geodns pools apply $bench/pools.yaml --database $db --zones $work/zones"
@@ -120,7 +125,7 @@ start_geodns() {
     --database "$db" --zones "$work/zones" >"$work/apply.log" 2>&1 ||
     { log "geodns pools apply failed:"; cat "$work/apply.log" >&2; exit 1; }
   launch env GEODNS_LOG_LEVEL=warning "$venv/bin/geodns" serve --dns "$addr:$port" --api off \
-    --zones "$work/zones" --database "$db" --geoip-db "$bench/loopback-geo.mmdb"
+    --zones "$work/zones" --database "$db" --geoip-db "$bench/loopback-geo.mmdb" --data-plane "$1"
 }
 
 start_gdnsd() {
@@ -155,8 +160,9 @@ start_dnslib() { launch "$python" "$bench/peers/dnslib_server.py" "$addr" "$port
 
 version_of() {
   case $1 in
-    geodns) "$venv/bin/geodns" --version | awk '{print "geodns " $2}'
+    geodns) "$venv/bin/geodns" --version | awk '{print "geodns " $2 ", native data plane (" $3 " when auto)"}'
             echo "  on $("$python" -V), uvloop $("$python" -c 'import uvloop; print(uvloop.__version__)' 2>/dev/null || echo absent)" ;;
+    geodns-py) "$venv/bin/geodns" --version | awk '{print "geodns " $2 ", python data plane"}' ;;
     gdnsd)  echo "gdnsd $(dpkg-query -W -f='${Version}' gdnsd)" ;;
     pdns)   echo "PowerDNS Authoritative $(dpkg-query -W -f='${Version}' pdns-server) (bind + geoip backends, LUA records shared)" ;;
     knot)   echo "Knot DNS $(dpkg-query -W -f='${Version}' knot)" ;;
@@ -356,17 +362,22 @@ per_core() {  # qps busy% -> qps / busy fraction: the qps of one fully busy core
 
 ratio_lines() {  # the geodns/peer ratios, one line each
   # qps: as measured; per cpu0 and per server cpu: each side's qps divided by its CPU 0 busy
-  # fraction, or by its own process CPU fraction (see "Figures" in RESULTS.md)
-  local spec c peer target g u s gq gu gs pq pu ps
-  for spec in pool:pdns:2.0 pool-ecs:pdns:2.0 static:knot:0.5 static:dnslib:15; do
-    IFS=: read -r c peer target <<<"$spec"
-    read -r gq _ _ _ gu _ gs < <(median_row geodns "$c"; echo)
+  # fraction, or by its own process CPU fraction (see "Figures" in RESULTS.md). Targets:
+  # issue 11 (gdnsd, Knot) for the native data plane; the earlier ones for both.
+  local spec c peer target g u s gq gu gs pq pu ps ours
+  for spec in static:knot:1.0:geodns pool:gdnsd:1.0:geodns pool-ecs:gdnsd:1.0:geodns \
+              pool:pdns:2.0:geodns pool-ecs:pdns:2.0:geodns static:dnslib:15:geodns \
+              static:knot:0.5:geodns-py pool:pdns:2.0:geodns-py pool-ecs:pdns:2.0:geodns-py \
+              static:dnslib:15:geodns-py; do
+    IFS=: read -r c peer target ours <<<"$spec"
+    read -r gq _ _ _ gu _ gs < <(median_row "$ours" "$c"; echo)
     read -r pq _ _ _ pu _ ps < <(median_row "$peer" "$c"; echo)
+    [ -n "${gq:-}" ] && [ -n "${pq:-}" ] || continue
     g=$(ratio "${gq:-}" "${pq:-}")
     u=$(ratio "$(per_core "${gq:-}" "${gu:-}")" "$(per_core "${pq:-}" "${pu:-}")")
     s=$(ratio "$(per_core "${gq:-}" "${gs:-}")" "$(per_core "${pq:-}" "${ps:-}")")
-    printf '%-8s geodns/%-6s  qps %5s  per cpu0 %5s  per server cpu %5s  target >= %s\n' \
-      "$c" "$peer" "$g" "$u" "$s" "$target"
+    printf '%-8s %9s/%-6s  qps %5s  per cpu0 %5s  per server cpu %5s  target >= %s\n' \
+      "$c" "$ours" "$peer" "$g" "$u" "$s" "$target"
   done
   if [ -s "$work/halfpeak" ]; then
     # with Knot's p99 at the same offered rate beside it: the part the machine adds

@@ -1,0 +1,314 @@
+"""The native and the Python data plane, side by side: the same queries to two real servers
+serving the same zones and pools, one per data plane (issue 11 §4).
+
+Where the answer is not drawn the two replies must be the same bytes: static names,
+NXDOMAIN, NODATA, CNAME chains, referrals, TC, FORMERR, every policy whose answer is
+fixed for the client (sticky, failover, one member), ECS and not, and malformed and
+mutated packets, dropped by both or answered alike. Where it is drawn (weighted, round
+robin, nearest's random part) every reply must be the same message apart from which
+members the answer section holds, those must be members of the pool, and over many
+queries of one kind the two servers must give the same set of possible answers, each
+answer's share within one percentage point.
+"""
+
+from __future__ import annotations
+
+import random
+import select
+import shutil
+import socket
+import urllib.request
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import dns.edns
+import dns.exception
+import dns.flags
+import dns.message
+import dns.rdatatype
+import pytest
+from harness import DATA, MAXMIND, SERVE_ZONES, GeodnsProcess, apply_pools, start_geodns
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+# more pools beside tests/data/pools/example.test.yaml: every policy, and a pool whose
+# answer does not fit 512 bytes (TC without EDNS)
+EXTRA_POOLS = """
+  - name: rr.example.test
+    policy: round_robin
+    max_answers: 2
+    members:
+      - {address: 192.0.2.201}
+      - {address: 192.0.2.202}
+      - {address: 192.0.2.203}
+      - {address: 192.0.2.204}
+      - {address: "2001:db8::201"}
+      - {address: "2001:db8::202"}
+
+  - name: near.example.test
+    policy: nearest
+    max_answers: 2
+    members:
+      - {address: 192.0.2.211, latitude: 51.5, longitude: -0.1}
+      - {address: 192.0.2.212, latitude: 35.7, longitude: 139.7}
+      - {address: 192.0.2.213, latitude: 38.9, longitude: -77.0}
+      - {address: 192.0.2.214}
+
+  - name: many.example.test
+    max_answers: 8
+    members:
+""" + "".join(f'      - {{address: "2001:db8::3{i:02x}"}}\n' for i in range(12))
+
+# answers drawn per query: replies to these names may differ in the answer section only
+DRAWN = {
+    "geo.example.test.",
+    "guarded.example.test.",
+    "open.example.test.",
+    "shares.example.test.",
+    "rr.example.test.",
+    "near.example.test.",
+    "many.example.test.",
+}
+NAMES = [
+    *sorted(DRAWN),
+    "example.test.",
+    "www.example.test.",
+    "alias.example.test.",
+    "chain1.example.test.",
+    "loop1.example.test.",
+    "dangling.example.test.",
+    "outside.example.test.",
+    "cross.example.test.",
+    "mail.example.test.",
+    "x.wild.example.test.",
+    "real.wild.example.test.",
+    "deep.ent.wild.example.test.",
+    "c.ent.example.test.",
+    "a.b.child.example.test.",
+    "child.example.test.",
+    "big.example.test.",
+    "_sip._tcp.example.test.",
+    "sticky.example.test.",
+    "failover.example.test.",
+    "closed.example.test.",
+    "www.other.test.",
+    "example.org.",
+]
+QTYPES = ["A", "AAAA", "ANY", "TXT", "MX", "NS", "SOA", "SRV", "CNAME", "DS", "TYPE999", "AXFR"]
+NETWORKS = [
+    "2.2.3.0/24",
+    "175.16.199.0/24",
+    "202.196.224.0/24",
+    "214.78.120.0/24",
+    "10.20.30.0/24",
+    "81.2.69.142/32",
+    "0.0.0.0/0",
+    "2001:218::/56",
+    "2001:db8:1::/48",
+]
+# drawn queries asked many times each, for their shares
+SHARE_QUERIES = [
+    ("shares.example.test.", "A", None),  # weighted 300:100
+    ("geo.example.test.", "A", "2.2.3.0/24"),  # GB: eu, two members in either order
+    ("rr.example.test.", "A", None),  # round robin, 2 of 4
+]
+SHARE_ROUNDS = 150_000  # per query and server: one point is over 5 standard deviations
+DETERMINISTIC = 40_000
+MUTATED = 20_000
+WINDOW = 256
+
+
+def make_query(rng: random.Random, name: str, qtype: str, ecs: str | None) -> bytes:
+    options = []
+    if ecs is not None:
+        address, prefix = ecs.split("/")
+        options.append(dns.edns.ECSOption(address, int(prefix)))
+    use_edns: int | bool = 0 if options or rng.random() < 0.6 else False
+    message = dns.message.make_query(
+        name,
+        qtype,
+        use_edns=use_edns,
+        options=options,
+        want_dnssec=use_edns is not False and rng.random() < 0.2,
+        payload=rng.choice([512, 1232, 4096]),
+    )
+    if rng.random() < 0.2:
+        message.flags &= ~dns.flags.RD
+    return message.to_wire()
+
+
+def generated(rng: random.Random, count: int) -> list[bytes]:
+    queries: list[bytes] = []
+    while len(queries) < count:
+        if queries and rng.random() < 0.3:
+            queries.append(rng.choice(queries))  # repeats: the native table's hits
+            continue
+        name = rng.choice(NAMES) if rng.random() < 0.9 else f"r{rng.randrange(10**6)}.example.test."
+        if rng.random() < 0.15:
+            name = "".join(c.upper() if rng.random() < 0.4 else c for c in name)  # 0x20
+        ecs = rng.choice(NETWORKS) if rng.random() < 0.4 else None
+        queries.append(make_query(rng, name, rng.choice(QTYPES), ecs))
+    return queries
+
+
+def mutated(rng: random.Random, seeds: list[bytes], count: int) -> list[bytes]:
+    out = []
+    for _ in range(count):
+        packet = bytearray(rng.choice(seeds))
+        for _ in range(rng.randint(1, 4)):
+            what = rng.random()
+            if what < 0.4 and packet:
+                packet[rng.randrange(len(packet))] = rng.randrange(256)
+            elif what < 0.6 and packet:
+                packet[rng.randrange(len(packet))] ^= 1 << rng.randrange(8)
+            elif what < 0.75:
+                del packet[rng.randrange(len(packet) + 1) :]
+            elif what < 0.9:
+                packet += rng.randbytes(rng.randint(1, 16))
+            elif len(packet) >= 12:
+                packet[rng.choice([4, 5, 6, 7, 8, 9, 10, 11])] = rng.randrange(256)  # counts
+        out.append(bytes(packet))
+    return out
+
+
+def unanswerable(packet: bytes) -> bool:
+    """No ID to answer to, or QR set: dropped by both (RFC 8906 §3.1.1), never waited for."""
+    return len(packet) < 12 or bool(packet[2] & 0x80)
+
+
+def exchange(address: tuple[str, int], packets: list[bytes]) -> list[bytes | None]:
+    """Each packet's reply (None: none came), WINDOW packets in flight at a time; the ID
+    is rewritten to the packet's place so replies are matched, and a packet left
+    unanswered is sent again once (a lost datagram is not a drop). A reply to a packet
+    that must be dropped is kept too, if it comes while others are awaited."""
+    replies: list[bytes | None] = [None] * len(packets)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)
+        sock.connect(address)
+        for start in range(0, len(packets), WINDOW):
+            window = range(start, min(start + WINDOW, len(packets)))
+            ids = {i & 0xFFFF: i for i in window}
+            todo = [i for i in window]
+            for attempt, wait_s in enumerate((0.05, 0.5)):
+                for i in todo:
+                    packet = packets[i]
+                    if len(packet) >= 2:
+                        packet = (i & 0xFFFF).to_bytes(2, "big") + packet[2:]
+                    sock.send(packet)
+                pending = {i for i in todo if not unanswerable(packets[i])}
+                while pending and select.select([sock], [], [], wait_s)[0]:
+                    data = sock.recv(65535)
+                    i = ids.get(int.from_bytes(data[:2], "big"))
+                    if i is not None:
+                        replies[i] = data
+                        pending.discard(i)
+                todo = sorted(pending)
+                if not todo or attempt:
+                    break
+    return replies
+
+
+def same_message_but_the_draw(ours: bytes, theirs: bytes) -> bool:
+    """Both replies are one message apart from which pool members the answer holds."""
+    a, b = dns.message.from_wire(ours), dns.message.from_wire(theirs)
+    if (a.id, a.flags, a.rcode(), a.question, a.authority, a.additional) != (
+        b.id,
+        b.flags,
+        b.rcode(),
+        b.question,
+        b.authority,
+        b.additional,
+    ) or (a.opt, a.edns, a.ednsflags, a.payload) != (b.opt, b.edns, b.ednsflags, b.payload):
+        return False
+    if a.question[0].name.to_text().lower() not in DRAWN:
+        return False
+
+    def shape(m: dns.message.Message) -> list[tuple[str, int, int, int]]:
+        return [(r.name.to_text().lower(), r.ttl, r.rdtype, len(r)) for r in m.answer]
+
+    return shape(a) == shape(b) and len(ours) == len(theirs)
+
+
+@pytest.fixture(scope="module")
+def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, GeodnsProcess]]:
+    started: dict[str, GeodnsProcess] = {}
+    try:
+        for plane in ("native", "python"):
+            workdir = tmp_path_factory.mktemp(f"differential-{plane}")
+            zones = workdir / "zones"
+            shutil.copytree(SERVE_ZONES, zones)
+            pools = workdir / "pools.yaml"
+            pools.write_text((DATA / "pools" / "example.test.yaml").read_text() + EXTRA_POOLS)
+            database = f"sqlite+aiosqlite:///{workdir / 'geodns.db'}"
+            apply_pools(database, zones, pools)
+            started[plane] = start_geodns(
+                [
+                    "--dns",
+                    "127.0.0.1:0",
+                    "--api",
+                    "127.0.0.1:0",
+                    "--zones",
+                    str(zones),
+                    "--database",
+                    database,
+                    "--geoip-db",
+                    str(MAXMIND / "GeoIP2-City-Test.mmdb"),
+                    "--data-plane",
+                    plane,
+                ]
+            )
+        yield started
+    finally:
+        for server in started.values():
+            server.stop()
+
+
+def native_hits(server: GeodnsProcess) -> float:
+    with urllib.request.urlopen(f"{server.api}/metrics", timeout=5) as response:
+        for line in response.read().decode().splitlines():
+            if line.startswith('geodns_native_queries_total{outcome="hit"}'):
+                return float(line.split()[-1])
+    raise AssertionError("no native hit counter")
+
+
+def test_native_and_python_give_the_same_bytes_wherever_the_answer_is_not_drawn(
+    servers: dict[str, GeodnsProcess], tmp_path: Path
+):
+    rng = random.Random(11)
+    queries = generated(rng, DETERMINISTIC)
+    packets = queries + mutated(rng, queries, MUTATED) + [b"", b"\x00", b"\x12\x34" * 5]
+    native, python = servers["native"], servers["python"]
+    ours = exchange((native.host, native.port), packets)
+    theirs = exchange((python.host, python.port), packets)
+    identical = drawn = 0
+    for packet, mine, reference in zip(packets, ours, theirs, strict=True):
+        if mine == reference:
+            identical += 1
+            continue
+        assert mine is not None and reference is not None, (packet, mine, reference)
+        try:
+            alike = same_message_but_the_draw(mine, reference)
+        except dns.exception.DNSException:
+            alike = False
+        assert alike, (packet, mine, reference)
+        drawn += 1
+    assert identical > 0.8 * len(packets) and drawn > 0
+    answered = sum(r is not None for r in ours)
+    assert answered > 0.9 * len(packets)
+    assert native_hits(native) > 0.2 * len(packets)  # C answered, not only Python behind it
+
+
+@pytest.mark.parametrize(("name", "qtype", "ecs"), SHARE_QUERIES, ids=lambda v: str(v))
+def test_drawn_answers_are_the_same_set_with_shares_within_one_point(servers, name, qtype, ecs):
+    query = make_query(random.Random(5), name, qtype, ecs)
+    tallies = {}
+    for plane, server in servers.items():
+        replies = exchange((server.host, server.port), [query] * SHARE_ROUNDS)
+        got = [r[2:] for r in replies if r is not None]  # the ID aside, only the draw differs
+        assert len(got) > 0.99 * SHARE_ROUNDS
+        tallies[plane] = (Counter(got), len(got))
+    (ours, n_ours), (theirs, n_theirs) = tallies["native"], tallies["python"]
+    assert set(ours) == set(theirs)
+    for answer in theirs:
+        assert abs(ours[answer] / n_ours - theirs[answer] / n_theirs) < 0.01

@@ -1,0 +1,172 @@
+"""Mutated packets through the native engine: the fuzz driver the sanitizer test runs.
+
+    python tests/native_fuzz.py MODULE.so PACKETS SEED
+
+MODULE.so is a build of geodns/answer/_native.c (the test builds it with AddressSanitizer
+and UBSan and preloads their runtime); it is loaded as geodns.answer._native before
+anything imports that name. Then PACKETS packets go through it: valid queries over the
+test zones and pools (so the C table hits and draws), mutated ones (flipped, overwritten,
+truncated, extended, counts changed), short ones, from IPv4, IPv6 and IPv4-mapped
+sources; a tenth of them through a real UDP socket and the recvmmsg/sendmmsg loop, the
+rest through the same lookup and miss path without one. The table is small, so it evicts
+and resets all along, and a new snapshot is published now and then. Last, entry
+descriptions of every wrong shape are offered to the engine, which must refuse each.
+Prints one JSON line of counts; a sanitizer finding ends the process with its report.
+"""
+
+from __future__ import annotations
+
+import importlib.machinery
+import importlib.util
+import json
+import random
+import socket
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+SOURCES = ["127.0.0.1", "2.2.3.4", "175.16.199.7", "10.1.2.3", "::1", "2001:218::5"]
+SOURCES += ["::ffff:2.2.3.9", "fe80::1"]
+SOCKET_BATCH = 200
+
+
+def load_engine_module(path: str) -> None:
+    loader = importlib.machinery.ExtensionFileLoader("geodns.answer._native", path)
+    spec = importlib.util.spec_from_file_location("geodns.answer._native", path, loader=loader)
+    assert spec is not None
+    module = importlib.util.module_from_spec(spec)
+    loader.exec_module(module)
+    sys.modules["geodns.answer._native"] = module
+
+
+def mutate(rng: random.Random, packet: bytes) -> bytes:
+    out = bytearray(packet)
+    for _ in range(rng.randint(1, 6)):
+        what = rng.random()
+        if what < 0.3 and out:
+            out[rng.randrange(len(out))] = rng.randrange(256)
+        elif what < 0.5 and out:
+            out[rng.randrange(len(out))] ^= 1 << rng.randrange(8)
+        elif what < 0.65:
+            del out[rng.randrange(len(out) + 1) :]
+        elif what < 0.8:
+            out += rng.randbytes(rng.randint(1, 64))
+        elif what < 0.9 and len(out) >= 12:
+            out[rng.randrange(4, 12)] = rng.randrange(256)
+        else:
+            at = rng.randrange(len(out) + 1)
+            out[at:at] = rng.randbytes(rng.randint(1, 8))
+    return bytes(out)
+
+
+def packets(rng: random.Random, corpus: list[bytes]) -> bytes:
+    kind = rng.random()
+    if kind < 0.35:
+        return rng.choice(corpus)  # as is: hits, draws, per-client lookups
+    if kind < 0.97:
+        return mutate(rng, rng.choice(corpus))
+    return rng.randbytes(rng.randrange(0, 40))
+
+
+def bad_specs(rng: random.Random, engine_module: object) -> int:
+    """Entry descriptions of every wrong shape: each must be refused (an exception), none
+    may crash. Returns how many were refused."""
+    engine = engine_module.Engine(bytes(16), (1000, 2000))  # type: ignore[attr-defined]
+    query = bytes.fromhex("1234 0100 0001 0000 0000 0000") + b"\x03www\x07example\x04test\x00"
+    query += b"\x00\x01\x00\x01"
+    values: list[object] = [
+        None, -1, 0, 1, 2, 3, 128, 129, 2**31, 2**64, -(2**63), 1.5, "x", b"", b"r" * 16,
+        b"h" * 10, b"t" * 5000, (), (b"r" * 16,), (b"a", b"bb"), (1,), (-1,), (2**33,),
+        tuple([b"r" * 16] * 1025), tuple(range(1025)),
+    ]  # fmt: skip
+    refused = 0
+    for _ in range(20000):
+        size = rng.choice([0, 1, 2, 3, 4, 10, 11, 12])
+        spec = tuple(rng.choice(values) for _ in range(size))
+        if size and rng.random() < 0.5:
+            spec = (rng.choice([0, 1]), *spec[1:])
+        reply = rng.choice([b"\x00" * 12, b"", b"\x00" * 3, b"\x00" * 5000, None, "no"])
+        engine.reset()  # else what was kept answers, and the handler is not asked again
+        try:
+            engine.answer(query, rng.choice(SOURCES), lambda d, h, r=reply, s=spec: (r, s))
+        except (TypeError, ValueError, OverflowError):
+            refused += 1
+    return refused
+
+
+def main() -> int:
+    module_path, count, seed = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+    load_engine_module(module_path)
+    from answer_queries import generated_queries, make_holder
+
+    from geodns.answer import _native
+    from geodns.answer.cache import CachingAnswerer
+    from geodns.answer.context import Transport
+    from geodns.answer.native import NativeUdp
+    from geodns.snapshot import build_snapshot
+
+    rng = random.Random(seed)
+    holder = make_holder()
+    native = NativeUdp(
+        CachingAnswerer(holder, random.Random(seed)),
+        max_entries=8192,  # more than 1 MiB holds: the table resets as well as evicts
+        max_bytes=1 << 20,
+        seed=rng.randbytes(16),
+    )
+    generated = generated_queries(3000, seed)
+    corpus = [data for data, _, transport in generated if transport is Transport.UDP]
+    server = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    server.bind(("127.0.0.1", 0))
+    server.setblocking(False)
+    server.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+    client = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    client.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+    client.setblocking(False)
+    address = server.getsockname()
+    replies = sent = generation = 0
+    done = 0
+    while done < count:
+        if done % 100_000 == 0:
+            generation += 1
+            base = holder.current
+            holder.publish(
+                build_snapshot(generation + 1, base.zones, base.source_pools, base.health, base.geo)
+            )
+        if done % 2000 == 0:  # a tenth through the socket and the recvmmsg/sendmmsg loop
+            for _ in range(SOCKET_BATCH):
+                client.sendto(packets(rng, corpus), address)
+            sent += SOCKET_BATCH
+            while native.engine.serve(server.fileno(), native._miss, 512):
+                pass
+            while True:
+                try:
+                    client.recv(65535)
+                    replies += 1
+                except BlockingIOError:
+                    break
+            done += SOCKET_BATCH
+            continue
+        if native.answer(packets(rng, corpus), rng.choice(SOURCES)) is not None:
+            replies += 1
+        done += 1
+    counters = native.counters()
+    refused = bad_specs(rng, _native)
+    print(
+        json.dumps(
+            {
+                "packets": done,
+                "through_socket": sent,
+                "replies": replies,
+                "hits": counters["hits"],
+                "misses": counters["misses"],
+                "evictions": counters["evictions"],
+                "resets": counters["resets"],
+                "bad_specs_refused": refused,
+            }
+        )
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
