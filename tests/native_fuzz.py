@@ -9,8 +9,10 @@ test zones and pools (so the C table hits and draws), mutated ones (flipped, ove
 truncated, extended, counts changed), short ones, from IPv4, IPv6 and IPv4-mapped
 sources; a tenth of them through a real UDP socket and the recvmmsg/sendmmsg loop, the
 rest through the same lookup and miss path without one. The table is small, so it evicts
-and resets all along, and a new snapshot is published now and then. Last, entry
-descriptions of every wrong shape are offered to the engine, which must refuse each.
+and resets all along, and a new snapshot is published now and then, with new access lists
+(some sources denied, refused in C or dropped, so mutated packets reach the refusal's
+parser too). Last, entry descriptions and access lists of every wrong shape are offered to
+the engine, which must refuse each.
 Prints one JSON line of counts; a sanitizer finding ends the process with its report.
 """
 
@@ -94,12 +96,39 @@ def bad_specs(rng: random.Random, engine_module: object) -> int:
     return refused
 
 
+# access lists the run goes through in turn: who is denied (of SOURCES), allowed, and how
+ACCESS = [
+    (["2.2.3.0/24", "fe80::/10"], [], "refuse"),
+    (["::1", "10.0.0.0/8", "10.1.0.0/16"], ["0.0.0.0/0", "::/1"], "refuse"),
+    (["127.0.0.0/8"], [], "drop"),
+    ([], [], "refuse"),
+]
+
+
+def bad_access(rng: random.Random, engine_module: object) -> int:
+    """Packed access lists of every wrong shape: each must be refused, none may crash."""
+    engine = engine_module.Engine(bytes(16), (1000, 2000))  # type: ignore[attr-defined]
+    good = bytes([4]) + bytes(16) + bytes(12) + b"\xff" * 4
+    values: list[object] = [
+        b"", good, good * 2, good[:-1], b"\x05" + good[1:], bytes([4]) + b"\xff" * 32,
+        bytes([6]) + b"\x01" * 16 + bytes(16), None, 1, "x", rng.randbytes(33 * 3),
+    ]  # fmt: skip
+    refused = 0
+    for _ in range(2000):
+        try:
+            engine.set_access(rng.choice(values), rng.choice(values), rng.random() < 0.5)
+        except (TypeError, ValueError):
+            refused += 1
+    return refused
+
+
 def main() -> int:
     module_path, count, seed = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
     load_engine_module(module_path)
     from answer_queries import generated_queries, make_holder
 
     from geodns.answer import _native
+    from geodns.answer.acl import AccessList, DenyAction
     from geodns.answer.cache import CachingAnswerer
     from geodns.answer.context import Transport
     from geodns.answer.native import NativeUdp
@@ -107,8 +136,9 @@ def main() -> int:
 
     rng = random.Random(seed)
     holder = make_holder()
+    cache = CachingAnswerer(holder, random.Random(seed))
     native = NativeUdp(
-        CachingAnswerer(holder, random.Random(seed)),
+        cache,
         max_entries=8192,  # more than 1 MiB holds: the table resets as well as evicts
         max_bytes=1 << 20,
         seed=rng.randbytes(16),
@@ -132,6 +162,9 @@ def main() -> int:
             holder.publish(
                 build_snapshot(generation + 1, base.zones, base.source_pools, base.health, base.geo)
             )
+            deny, allow, action = ACCESS[generation % len(ACCESS)]
+            cache.defences.access = AccessList(allow, deny) or None
+            cache.defences.deny_action = DenyAction(action)
         if done % 2000 == 0:  # a tenth through the socket and the recvmmsg/sendmmsg loop
             for _ in range(SOCKET_BATCH):
                 client.sendto(packets(rng, corpus), address)
@@ -151,6 +184,7 @@ def main() -> int:
         done += 1
     counters = native.counters()
     refused = bad_specs(rng, _native)
+    access_refused = bad_access(rng, _native)
     print(
         json.dumps(
             {
@@ -162,6 +196,8 @@ def main() -> int:
                 "evictions": counters["evictions"],
                 "resets": counters["resets"],
                 "bad_specs_refused": refused,
+                "denied": counters["denied_refused"] + counters["denied_dropped"],
+                "bad_access_refused": access_refused,
             }
         )
     )

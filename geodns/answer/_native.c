@@ -13,8 +13,7 @@
  * draws. Every length is checked against its buffer; the table is bounded in entries and
  * in bytes, so a flood of random names cannot grow it; a hit allocates nothing.
  */
-#define PY_SSIZE_T_CLEAN
-#include <Python.h>
+#include "_native_defences.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -38,6 +37,7 @@
 #define MAX_BUCKETS 32
 #define LATENCY_EVERY 64            /* one query in 64 is timed, as QueryStats does */
 #define CLIENT_KEY 18               /* family, scope, 16 bytes of network */
+#define REFUSED_QTYPES 256          /* qtypes counted one by one; the rest together */
 
 enum { E_FIXED = 0, E_DRAWN = 1, E_CLIENTS = 2 };
 enum { DRAW_WEIGHTED = 1, DRAW_ROTATE = 2 };
@@ -88,6 +88,9 @@ typedef struct {
     size_t n_member_slots;
     uint64_t hits, misses, dropped_short, dropped_response, send_errors, recv_errors;
     uint64_t failures, rejected, resets, evictions;
+    Access *access;             /* dns_allow / dns_deny; NULL: everyone may ask */
+    uint64_t denied_refused, denied_dropped;
+    uint64_t refused_qtype[REFUSED_QTYPES + 1]; /* REFUSED replies C built, by qtype */
     uint64_t latency[MAX_BUCKETS + 1];
     uint64_t latency_sum_ns;
     uint64_t bounds_ns[MAX_BUCKETS];
@@ -257,37 +260,6 @@ static int engine_reset_table(Engine *e) {
 }
 
 /* --- client networks ----------------------------------------------------------------- */
-
-typedef struct {
-    int family;              /* 4 or 6; an IPv4-mapped IPv6 source is IPv4, as in Python */
-    unsigned __int128 address;
-} Source;
-
-static int source_of(const struct sockaddr *sa, Source *out) {
-    if (sa->sa_family == AF_INET) {
-        const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
-        out->family = 4;
-        out->address = ntohl(in->sin_addr.s_addr);
-        return 0;
-    }
-    if (sa->sa_family == AF_INET6) {
-        const unsigned char *b = ((const struct sockaddr_in6 *)sa)->sin6_addr.s6_addr;
-        static const unsigned char mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-        unsigned __int128 a = 0;
-        if (memcmp(b, mapped, 12) == 0) {
-            out->family = 4;
-            for (int i = 12; i < 16; i++)
-                a = (a << 8) | b[i];
-        } else {
-            out->family = 6;
-            for (int i = 0; i < 16; i++)
-                a = (a << 8) | b[i];
-        }
-        out->address = a;
-        return 0;
-    }
-    return -1;
-}
 
 /* The key of the network of width scope that holds source (cache.ByNetwork's key). */
 static void client_key(const Source *s, int scope, unsigned char key[CLIENT_KEY]) {
@@ -704,6 +676,30 @@ static int handle(Engine *e, const unsigned char *query, size_t len, const struc
                   PyObject *miss, unsigned char *out, size_t *out_len, PyObject **held,
                   int strict) {
     uint64_t hash = 0;
+    Source source;
+    int have_source = source_of(sa, &source) == 0, denied = 0;
+    if (e->access != NULL && have_source && !access_permits(e->access, &source)) {
+        /* before anything is read, as packet.py: dropped, or REFUSED + EDE 18 built here
+         * when the query has the plain shape; any other shape is the Python path's */
+        if (e->access->drop) {
+            e->denied_dropped++;
+            return DROP;
+        }
+        int qtype = 0;
+        long n = refused_reply(query, len, out, SEND_SIZE, &qtype);
+        if (n == REFUSE_DROP) {
+            e->denied_refused++;
+            return DROP;
+        }
+        if (n > 0) {
+            e->denied_refused++;
+            e->refused_qtype[qtype < REFUSED_QTYPES ? qtype : REFUSED_QTYPES]++;
+            *out_len = (size_t)n;
+            return RENDERED;
+        }
+        denied = 1;
+        goto python; /* the Python path denies it too, and says how */
+    }
     if (!e->pass_all) {
         if (len < 12) {
             e->dropped_short++;  /* no ID to answer to */
@@ -716,10 +712,8 @@ static int handle(Engine *e, const unsigned char *query, size_t len, const struc
         if (len - 2 <= MAX_KEY) {
             hash = hash_bytes(e->hash_seed, query + 2, len - 2);
             Entry *x = table_get(e->table, hash, query + 2, len - 2);
-            if (x != NULL && x->kind == E_CLIENTS) {
-                Source source;
-                x = source_of(sa, &source) == 0 ? clients_get(e, x, &source) : NULL;
-            }
+            if (x != NULL && x->kind == E_CLIENTS)
+                x = have_source ? clients_get(e, x, &source) : NULL;
             if (x != NULL) {
                 *out_len = render(e, x, query, out);
                 e->slot_hits[x->stats_slot]++;
@@ -728,6 +722,7 @@ static int handle(Engine *e, const unsigned char *query, size_t len, const struc
             }
         }
     }
+python:
     e->misses++;
     PyObject *packet = PyBytes_FromStringAndSize((const char *)query, (Py_ssize_t)len);
     PyObject *host = packet != NULL ? host_text(sa) : NULL;
@@ -752,7 +747,7 @@ static int handle(Engine *e, const unsigned char *query, size_t len, const struc
         PyErr_SetString(PyExc_TypeError, "a reply is bytes of at most 65535");
         goto failed;
     }
-    if (spec != Py_None && !e->pass_all && len >= 12 && len - 2 <= MAX_KEY &&
+    if (spec != Py_None && !e->pass_all && !denied && len >= 12 && len - 2 <= MAX_KEY &&
         keep(e, spec, query, len, hash, sa) < 0) {
         if (strict) {
             Py_DECREF(result);
@@ -945,6 +940,23 @@ static PyObject *Engine_reset(Engine *e, PyObject *Py_UNUSED(ignored)) {
     Py_RETURN_NONE;
 }
 
+static PyObject *Engine_set_access(Engine *e, PyObject *args) {
+    PyObject *allow, *deny;
+    int drop;
+    if (!PyArg_ParseTuple(args, "OOp", &allow, &deny, &drop))
+        return NULL;
+    Access *fresh = NULL;
+    if (allow != Py_None || deny != Py_None) {
+        fresh = access_new(allow, deny, drop);
+        if (fresh == NULL)
+            return NULL;
+    }
+    Access *old = e->access;
+    e->access = fresh; /* the swap: every later packet sees the new lists, none a mix */
+    access_free(old);
+    Py_RETURN_NONE;
+}
+
 static PyObject *counts_tuple(const uint64_t *values, size_t n) {
     PyObject *t = PyTuple_New((Py_ssize_t)n);
     if (t == NULL)
@@ -964,19 +976,23 @@ static PyObject *Engine_counters(Engine *e, PyObject *Py_UNUSED(ignored)) {
     PyObject *slots = counts_tuple(e->slot_hits, e->n_slots);
     PyObject *members = slots ? counts_tuple(e->member_hits, e->n_member_slots) : NULL;
     PyObject *latency = members ? counts_tuple(e->latency, (size_t)e->n_bounds + 1) : NULL;
-    if (latency == NULL) {
+    PyObject *refused = latency ? counts_tuple(e->refused_qtype, REFUSED_QTYPES + 1) : NULL;
+    if (refused == NULL) {
         Py_XDECREF(slots);
         Py_XDECREF(members);
+        Py_XDECREF(latency);
         return NULL;
     }
     return Py_BuildValue(
-        "{s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:n,s:n,s:N,s:N,s:N,s:K}", "hits", e->hits,
+        "{s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:n,s:n,s:N,s:N,s:N,s:K,s:K,s:K,s:N}",
+        "hits", e->hits,
         "misses", e->misses, "dropped_short", e->dropped_short, "dropped_response",
         e->dropped_response, "send_errors", e->send_errors, "recv_errors", e->recv_errors,
         "failures", e->failures, "rejected", e->rejected, "resets", e->resets, "evictions",
         e->evictions, "entries", (Py_ssize_t)e->table->used, "bytes", (Py_ssize_t)e->bytes,
         "slot_hits", slots, "member_hits", members, "latency", latency, "latency_sum_ns",
-        e->latency_sum_ns);
+        e->latency_sum_ns, "denied_refused", e->denied_refused, "denied_dropped",
+        e->denied_dropped, "refused_by_qtype", refused);
 }
 
 /* --- the type ------------------------------------------------------------------------ */
@@ -984,6 +1000,7 @@ static PyObject *Engine_counters(Engine *e, PyObject *Py_UNUSED(ignored)) {
 static void Engine_dealloc(Engine *e) {
     if (e->table != NULL)
         table_free(e, e->table);
+    access_free(e->access);
     PyMem_Free(e->rotations);
     PyMem_Free(e->slot_hits);
     PyMem_Free(e->member_hits);
@@ -1076,6 +1093,8 @@ static PyMethodDef Engine_methods[] = {
     {"reset", (PyCFunction)Engine_reset, METH_NOARGS,
      "reset(): an empty table, for a new snapshot"},
     {"counters", (PyCFunction)Engine_counters, METH_NOARGS, "counters() -> dict"},
+    {"set_access", (PyCFunction)Engine_set_access, METH_VARARGS,
+     "set_access(allow, deny, drop): the access lists as packed ranges (None, None: off)"},
     {NULL, NULL, 0, NULL},
 };
 
@@ -1110,7 +1129,8 @@ PyMODINIT_FUNC PyInit__native(void) {
         PyModule_AddIntConstant(m, "DRAW_ROTATE", DRAW_ROTATE) < 0 ||
         PyModule_AddIntConstant(m, "MAX_MEMBERS", MAX_MEMBERS) < 0 ||
         PyModule_AddIntConstant(m, "MAX_KEY", MAX_KEY) < 0 ||
-        PyModule_AddIntConstant(m, "SEND_SIZE", SEND_SIZE) < 0) {
+        PyModule_AddIntConstant(m, "SEND_SIZE", SEND_SIZE) < 0 ||
+        PyModule_AddIntConstant(m, "REFUSED_QTYPES", REFUSED_QTYPES) < 0) {
         Py_DECREF(&EngineType);
         Py_DECREF(m);
         return NULL;

@@ -71,6 +71,27 @@ class NetworkSet:
         return False
 
 
+def packed_ranges(networks: NetworkSet) -> bytes:
+    """The set as the native loop reads it (_native_defences.c netset_from_bytes): per
+    range, the family (4 or 6) and its first and last address, 16 bytes each, big-endian;
+    sorted and disjoint per family (overlapping networks collapsed into one)."""
+    parsed = [parse_network(n) for n in networks.networks]
+    out = bytearray()
+    for family in (4, 6):
+        mine = [n for n in parsed if n.version == family]
+        collapsed = ipaddress.collapse_addresses(mine)  # type: ignore[type-var]
+        ranges: list[list[int]] = []
+        for network in collapsed:
+            first, last = int(network.network_address), int(network.broadcast_address)
+            if ranges and first == ranges[-1][1] + 1:
+                ranges[-1][1] = last  # adjacent networks are one range
+            else:
+                ranges.append([first, last])
+        for first, last in ranges:
+            out += bytes((family,)) + first.to_bytes(16, "big") + last.to_bytes(16, "big")
+    return bytes(out)
+
+
 class AccessList:
     """dns_allow and dns_deny: permits(source) says whether that source may be answered."""
 

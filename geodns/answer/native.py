@@ -10,6 +10,7 @@ stays on the Python path. Without the built extension the Python data plane serv
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 from collections import Counter
@@ -17,9 +18,12 @@ from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
+from geodns.answer.acl import AccessList, DenyAction, packed_ranges
 from geodns.answer.cache import CachingAnswerer, Drawn, Fixed, StatsKey
 from geodns.answer.context import Transport
+from geodns.answer.defences import Defences
 from geodns.answer.stats import LATENCY_BUCKETS_S, QueryStats
+from geodns.dns.rcode import REFUSED
 from geodns.errors import ConfigError
 from geodns.pools.draw import ROTATE, WEIGHTED
 from geodns.snapshot import Snapshot
@@ -34,6 +38,7 @@ except ImportError:  # no C compiler when geodns was installed: the Python data 
 
 NATIVE, PYTHON, AUTO = "native", "python", "auto"
 DATA_PLANES = (AUTO, NATIVE, PYTHON)
+UDP = Transport.UDP.value
 BATCH = 64  # datagrams per recvmmsg / sendmmsg
 BUDGET = 512  # datagrams per wake-up of the event loop; then its other callbacks run
 NOT_BUILT = (
@@ -73,8 +78,9 @@ class NativeUdp:
 
     With logged (the query log's answerer) every packet goes to Python and is logged, and
     nothing is kept: the log line costs far more than the answer, and one formatter, in
-    Python, writes every line alike. While dns_allow / dns_deny or RRL are on, every packet
-    goes to Python as well, whose defences then see every query.
+    Python, writes every line alike. dns_allow / dns_deny are checked in C before the table
+    (handed over again whenever SIGHUP replaced them); while RRL is on, every packet goes to
+    Python, whose limiter then sees every response.
     """
 
     def __init__(
@@ -90,10 +96,7 @@ class NativeUdp:
         if _native is None:
             raise ConfigError(NOT_BUILT)
         defences = cache.defences
-        # TODO(issue 12): the access list and RRL in C, so that hits need not go to Python
-        every_packet = (
-            logged is not None or defences.access is not None or (defences.limiter is not None)
-        )
+        every_packet = logged is not None or defences.limiter is not None
         self.cache = cache
         self.budget = budget
         self.engine = _native.Engine(
@@ -112,6 +115,7 @@ class NativeUdp:
         self._member_slots: dict[str, int] = {}
         self._member_keys: list[str] = []
         self._rotations: dict[bytes, int] = {}
+        self._access: tuple[AccessList | None, DenyAction] | None = None
 
     def __call__(self, sock: Any) -> None:
         """The socket is readable: answer what is queued, up to the budget."""
@@ -125,6 +129,22 @@ class NativeUdp:
         return reply
 
     def _follow_snapshot(self) -> None:
+        """The current snapshot's table and the current access lists, each in one step."""
+        defences = self.cache.defences
+        access = defences.access
+        if (
+            self._access is None
+            or access is not self._access[0]
+            or (defences.deny_action is not self._access[1])
+        ):
+            self._access = (access, defences.deny_action)
+            drop = defences.deny_action is DenyAction.DROP
+            if access is None:
+                self.engine.set_access(None, None, drop)
+            else:
+                self.engine.set_access(
+                    packed_ranges(access.allow), packed_ranges(access.deny), drop
+                )
         snapshot = self.cache.holder.current
         if snapshot is not self._snapshot:
             self.engine.reset()  # one step: no reply of the old snapshot answers again
@@ -199,6 +219,16 @@ class NativeUdp:
         return counters
 
     @property
+    def defences(self) -> Defences:
+        """The Python path's Defences with the sources C denied counted in: /metrics's view."""
+        python = self.cache.defences
+        native = self.engine.counters()
+        denied = Counter(python.denied)
+        denied[DenyAction.REFUSE.value] += native["denied_refused"]
+        denied[DenyAction.DROP.value] += native["denied_dropped"]
+        return dataclasses.replace(python, denied=+denied)
+
+    @property
     def stats(self) -> QueryStats:
         """The Python path's QueryStats with the C loop's counts added: one view for
         /metrics, whichever path answered."""
@@ -216,6 +246,11 @@ class NativeUdp:
         for slot, hits in enumerate(native["member_hits"][: len(self._member_keys)]):
             if hits:
                 merged.member_answers[self._member_keys[slot]] += hits
+        assert _native is not None
+        other = _native.REFUSED_QTYPES
+        for qtype, count in enumerate(native["refused_by_qtype"]):
+            if count:  # REFUSED to denied sources, built in C; qtypes past 255 as one
+                merged.answered[(REFUSED, qtype if qtype < other else 65535, UDP, "")] += count
         merged.dropped["ShortHeader"] += native["dropped_short"]
         merged.dropped["NotAQuery"] += native["dropped_response"]
         merged.dropped = +merged.dropped  # no zero-count reasons

@@ -61,6 +61,9 @@ def serving_sources(app: web.Application) -> ServingSources:
         return None if store is None else store.transitions
 
     def defences() -> object | None:
+        native = app.get(NATIVE_LOOP)
+        if native is not None:
+            return native.defences  # the Python path's counts with the C loop's added
         answerer = app.get(ANSWERER)
         return None if answerer is None else answerer.defences
 

@@ -1,6 +1,7 @@
 """dns_allow / dns_deny end to end: sources on loopback addresses 127.0.0.2, .3, ... are
 refused (REFUSED + EDE 18, RFC 8914 §4.19) or dropped, the rest answered; SIGHUP reads an
-edited --config file again, in every worker process too."""
+edited --config file again, in every worker process too. Every test runs on both data
+planes (the data_plane fixture): the native loop checks the lists and refuses in C."""
 
 from __future__ import annotations
 
@@ -49,8 +50,12 @@ def refused(reply: dns.message.Message | None) -> bool:
 
 
 @pytest.mark.parametrize("tcp", [False, True], ids=["udp", "tcp"])
-def test_a_denied_source_is_refused_with_ede_18_and_others_are_answered(tmp_path: Path, tcp):
-    server = serve_test_zones(tmp_path, "--dns-deny", "127.0.0.2", "--dns-deny", "127.0.9.0/24")
+def test_a_denied_source_is_refused_with_ede_18_and_others_are_answered(
+    tmp_path: Path, data_plane: str, tcp
+):
+    server = serve_test_zones(
+        tmp_path, "--dns-deny", "127.0.0.2", "--dns-deny", "127.0.9.0/24", data_plane=data_plane
+    )
     try:
         assert refused(ask(server, "127.0.0.2", tcp=tcp))
         assert refused(ask(server, "127.0.9.77", tcp=tcp))
@@ -60,8 +65,10 @@ def test_a_denied_source_is_refused_with_ede_18_and_others_are_answered(tmp_path
         server.stop()
 
 
-def test_an_allow_list_answers_only_its_networks_and_deny_wins(tmp_path: Path):
-    server = serve_test_zones(tmp_path, "--dns-allow", "127.0.0.0/30", "--dns-deny", "127.0.0.2")
+def test_an_allow_list_answers_only_its_networks_and_deny_wins(tmp_path: Path, data_plane: str):
+    server = serve_test_zones(
+        tmp_path, "--dns-allow", "127.0.0.0/30", "--dns-deny", "127.0.0.2", data_plane=data_plane
+    )
     try:
         ok = ask(server, "127.0.0.1")
         assert ok is not None and ok.answer  # inside the allow list
@@ -88,10 +95,10 @@ def wait_until(check, timeout: float = 10.0) -> bool:
     return False
 
 
-def test_sighup_reads_the_lists_again_from_the_config_file(tmp_path: Path):
+def test_sighup_reads_the_lists_again_from_the_config_file(tmp_path: Path, data_plane: str):
     config = tmp_path / "geodns.toml"
     write_config(config, ["127.0.0.2"])
-    server = serve_test_zones(tmp_path, "--config", str(config))
+    server = serve_test_zones(tmp_path, "--config", str(config), data_plane=data_plane)
     try:
         assert refused(ask(server, "127.0.0.2"))
         write_config(config, ["127.0.0.3"], action="drop")
@@ -109,10 +116,12 @@ def test_sighup_reads_the_lists_again_from_the_config_file(tmp_path: Path):
 
 
 @pytest.mark.slow
-def test_every_worker_process_reads_the_lists_again_on_sighup(tmp_path: Path):
+def test_every_worker_process_reads_the_lists_again_on_sighup(tmp_path: Path, data_plane: str):
     config = tmp_path / "geodns.toml"
     write_config(config, [])
-    server = serve_test_zones(tmp_path, "--config", str(config), "--workers", "2")
+    server = serve_test_zones(
+        tmp_path, "--config", str(config), "--workers", "2", data_plane=data_plane
+    )
     try:
         server.wait_for_log(r"worker started index=0")
 
@@ -129,8 +138,8 @@ def test_every_worker_process_reads_the_lists_again_on_sighup(tmp_path: Path):
         server.stop()
 
 
-def test_a_denied_source_with_a_malformed_packet_gets_nothing(tmp_path: Path):
-    server = serve_test_zones(tmp_path, "--dns-deny", "127.0.0.2")
+def test_a_denied_source_with_a_malformed_packet_gets_nothing(tmp_path: Path, data_plane: str):
+    server = serve_test_zones(tmp_path, "--dns-deny", "127.0.0.2", data_plane=data_plane)
     malformed = b"\x12\x34\x01\x00\x00\x02" + b"\x00" * 6  # QDCOUNT 2, no question
     try:
         for source, expected in (("127.0.0.3", dns.rcode.FORMERR), ("127.0.0.2", None)):

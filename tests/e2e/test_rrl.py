@@ -5,7 +5,8 @@ same time; TCP never limited; recovery after the window; log_only drops nothing.
 
 Counts are compared with a tolerance of one, as BIND's `range` check does: a burst can
 straddle the start of a second, which credits the bucket. Each test asks for names of
-its own, so no test inherits another's debt.
+its own, so no test inherits another's debt. Every test runs on both data planes (the
+data_plane fixture): the native loop's limiter is held to the same counts.
 """
 
 from __future__ import annotations
@@ -78,8 +79,8 @@ def near(seen: Counter[str], **expected: int) -> bool:
 
 
 @pytest.fixture(scope="module")
-def limited(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GeodnsProcess]:
-    server = serve_test_zones(tmp_path_factory.mktemp("rrl"), *BIND_RRL)
+def limited(tmp_path_factory: pytest.TempPathFactory, data_plane: str) -> Iterator[GeodnsProcess]:
+    server = serve_test_zones(tmp_path_factory.mktemp("rrl"), *BIND_RRL, data_plane=data_plane)
     yield server
     server.stop()
 
@@ -140,8 +141,8 @@ def test_the_counters_and_the_log_say_what_was_limited(limited):
     )
 
 
-def test_log_only_drops_nothing_and_says_what_it_would_limit(tmp_path: Path):
-    server = serve_test_zones(tmp_path, *BIND_RRL, "--rrl-log-only")
+def test_log_only_drops_nothing_and_says_what_it_would_limit(tmp_path: Path, data_plane: str):
+    server = serve_test_zones(tmp_path, *BIND_RRL, "--rrl-log-only", data_plane=data_plane)
     try:
         second_start()
         seen = burst(server, ["www.example.test."] * 20)

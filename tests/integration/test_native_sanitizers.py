@@ -1,7 +1,7 @@
 """The C engine built with AddressSanitizer and UBSan, fed a million mutated packets: zero
 findings (issue 11 §4).
 
-The module is compiled here from geodns/answer/_native.c into a temporary directory, with
+The module is compiled here from geodns/answer/_native*.c (as setup.py lists them) into a temporary directory, with
 -fsanitize=address,undefined and no recovery (the first finding aborts), and loaded by
 tests/native_fuzz.py in a Python whose allocator is plain malloc (PYTHONMALLOC=malloc:
 pymalloc's arenas would hide an overrun of a small block from ASan) with ASan's runtime
@@ -22,7 +22,7 @@ import pytest
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[2]
-SOURCE = ROOT / "geodns" / "answer" / "_native.c"
+SOURCES = [ROOT / "geodns" / "answer" / name for name in ("_native.c", "_native_defences.c")]
 DRIVER = ROOT / "tests" / "native_fuzz.py"
 PACKETS = 1_000_000
 SANITIZERS = ["-fsanitize=address,undefined", "-fno-sanitize-recover=all"]
@@ -44,7 +44,7 @@ def compile_sanitized(out: Path) -> Path:
         "-Werror",
         "-Wno-missing-field-initializers",
         f"-I{sysconfig.get_paths()['include']}",
-        str(SOURCE),
+        *[str(source) for source in SOURCES],
         "-o",
         str(module),
     ]
@@ -85,3 +85,5 @@ def test_a_million_mutated_packets_through_the_sanitized_engine_find_nothing(tmp
     assert counts["through_socket"] >= 0.09 * PACKETS
     assert counts["evictions"] > 0 and counts["resets"] > 0
     assert counts["bad_specs_refused"] > 10_000
+    assert counts["denied"] > 0.1 * PACKETS  # the access lists and the refusal in C
+    assert counts["bad_access_refused"] > 1000

@@ -12,11 +12,12 @@ import random
 from collections import Counter
 
 import dns.message
+import dns.rcode
 import pytest
 from answer_queries import generated_queries, make_holder, query_wire
 
 from geodns.answer import _native
-from geodns.answer.acl import AccessList
+from geodns.answer.acl import AccessList, DenyAction, packed_ranges
 from geodns.answer.cache import CachingAnswerer, Drawn
 from geodns.answer.context import Transport
 from geodns.answer.defences import Defences
@@ -250,13 +251,75 @@ def test_member_answers_count_what_c_drew_beside_what_python_sampled():
     assert counts["shares.example.test. 192.0.2.161"] > counts["shares.example.test. 192.0.2.162"]
 
 
-def test_with_an_access_list_or_rrl_every_packet_goes_through_the_python_defences():
-    access = AccessList(deny=["10.0.0.0/8"])
-    for defences in (Defences(access=access), Defences(limiter=RateLimiter(RrlConfig(5)))):
-        cache = CachingAnswerer(make_holder(), random.Random(1), defences=defences)
-        native = NativeUdp(cache, seed=SEED)
-        query = query_wire("www.example.test.")
-        for _ in range(3):
-            native.answer(query, "127.0.0.1")
-        counters = native.counters()
-        assert (counters["hits"], counters["misses"]) == (0, 3)
+def test_with_rrl_every_packet_goes_through_the_python_defences():
+    cache = CachingAnswerer(
+        make_holder(), random.Random(1), defences=Defences(limiter=RateLimiter(RrlConfig(5)))
+    )
+    native = NativeUdp(cache, seed=SEED)
+    query = query_wire("www.example.test.")
+    for _ in range(3):
+        native.answer(query, "127.0.0.1")
+    counters = native.counters()
+    assert (counters["hits"], counters["misses"]) == (0, 3)
+
+
+DENIED = ["2.2.3.4", "175.16.199.7", "::1", "2001:218::5"]  # the SOURCES denying() denies
+
+
+def denying(action: DenyAction) -> Defences:
+    access = AccessList(allow=["127.0.0.0/8", "::/0"], deny=["::1", "2001:218::/32", "::/127"])
+    return Defences(access=access, deny_action=action)
+
+
+@pytest.mark.parametrize("action", list(DenyAction), ids=lambda a: a.value)
+def test_denied_sources_get_the_python_paths_bytes_from_c_refused_with_ede_18_or_nothing(action):
+    """packet.py _deny is the reference: the C loop's REFUSED + EDE 18 (RFC 8914 §4.19) to a
+    denied source is the same bytes, for every shape of query it builds it for itself."""
+    native = NativeUdp(
+        CachingAnswerer(make_holder(), random.Random(1), defences=denying(action)), seed=SEED
+    )
+    reference = CachingAnswerer(make_holder(), random.Random(1), defences=denying(action))
+    queries = [(q, s) for q, s, _ in generated_queries(3000, 5)]
+    queries += [(q[:2] + bytes([q[2] | 0x80]) + q[3:], s) for q, s in queries[:50]]  # QR set
+    queries += [(q[:11], s) for q, s in queries[:50]]  # shorter than a header
+    refused = 0
+    for data, source in queries:
+        expected = reference(data, source, Transport.UDP)
+        got = native.answer(data, source)
+        if source in DENIED:
+            assert got == expected, (data, source)
+            refused += got is not None
+            if got is not None:
+                reply = dns.message.from_wire(got)
+                assert reply.rcode() == dns.rcode.REFUSED and not reply.answer
+    in_c = native.counters()["denied_refused" if action is DenyAction.REFUSE else "denied_dropped"]
+    assert reference.defences.denied == native.defences.denied  # counted once, wherever
+    assert in_c > 1000 and native.cache.defences.denied[action.value] < 0.05 * in_c
+    assert (refused > 1000) is (action is DenyAction.REFUSE)
+
+
+def test_a_replaced_access_list_is_followed_before_the_next_packet_as_sighup_replaces_it():
+    cache = CachingAnswerer(make_holder(), random.Random(1))
+    native = NativeUdp(cache, seed=SEED)
+    query = query_wire("www.example.test.")
+    assert dns.message.from_wire(native.answer(query, "192.0.2.9")).answer
+    cache.defences.access = AccessList(deny=["192.0.2.0/24"])
+    assert dns.message.from_wire(native.answer(query, "192.0.2.9")).rcode() == dns.rcode.REFUSED
+    assert dns.message.from_wire(native.answer(query, "192.0.3.9")).answer  # a hit, allowed
+    cache.defences.deny_action = DenyAction.DROP
+    assert native.answer(query, "192.0.2.9") is None
+    cache.defences.access = None
+    assert dns.message.from_wire(native.answer(query, "192.0.2.9")).answer
+    assert native.defences.denied == {"refuse": 1, "drop": 1}
+    assert native.stats.answered[(dns.rcode.REFUSED, 1, "udp", "")] == 1
+
+
+def test_access_ranges_collapse_overlapping_and_adjacent_networks_and_c_checks_them():
+    access = AccessList(deny=["10.0.0.0/9", "10.128.0.0/9", "10.1.0.0/16", "2001:db8::/32"])
+    packed = packed_ranges(access.deny)
+    assert len(packed) == 2 * 33  # 10.0.0.0/8 as one range, and the IPv6 one
+    engine = _native.Engine(SEED, ())
+    for bad in (b"\x04" * 32, b"\x05" + bytes(32), packed[33:] + packed[:33] * 2):
+        with pytest.raises((ValueError, TypeError)):
+            engine.set_access(bad, b"", False)
+    engine.set_access(packed, b"", False)
