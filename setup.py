@@ -10,7 +10,11 @@ setup(
     ext_modules=[
         Extension(
             "geodns.answer._native",
-            ["geodns/answer/_native.c", "geodns/answer/_native_defences.c"],
+            [
+                "geodns/answer/_native.c",
+                "geodns/answer/_native_defences.c",
+                "geodns/answer/_native_rrl.c",
+            ],
             depends=["geodns/answer/_native_defences.h"],
             extra_compile_args=["-std=gnu11", "-O2", "-Wall", "-Wextra", "-Wno-missing-field-initializers"],
             optional=True,

@@ -93,7 +93,7 @@ def start_geodns(
     env: dict[str, str] | None = None,
     cwd: Path | None = None,
     ready_name: str = "example.test.",
-    timeout: float = 20.0,
+    timeout: float = 60.0,  # a shared, loaded machine can take 20 s and more to start one
     launcher: list[str] | None = None,
 ) -> GeodnsProcess:
     """Start `python -m geodns serve ARGS` and return once it answered a SOA query.

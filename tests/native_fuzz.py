@@ -11,8 +11,10 @@ sources; a tenth of them through a real UDP socket and the recvmmsg/sendmmsg loo
 rest through the same lookup and miss path without one. The table is small, so it evicts
 and resets all along, and a new snapshot is published now and then, with new access lists
 (some sources denied, refused in C or dropped, so mutated packets reach the refusal's
-parser too). Last, entry descriptions and access lists of every wrong shape are offered to
-the engine, which must refuse each.
+parser too) and new rate limiting settings (a table of 64 buckets: full and evicting all
+along, limiting on a clock of fifty packets a second). Last, entry descriptions,
+access lists and rate limiting settings of every wrong shape are offered to the engine,
+which must refuse each.
 Prints one JSON line of counts; a sanitizer finding ends the process with its report.
 """
 
@@ -21,6 +23,7 @@ from __future__ import annotations
 import importlib.machinery
 import importlib.util
 import json
+import logging
 import random
 import socket
 import sys
@@ -105,6 +108,44 @@ ACCESS = [
 ]
 
 
+def rrl_settings(generation: int) -> dict[str, object] | None:
+    """The rate limiting of a generation of the run: off now and then, else small tables."""
+    if generation % 3 == 0:
+        return None
+    return {
+        "responses_per_second": 3 + generation % 4,
+        "all_per_second": 40 if generation % 2 else 0,
+        "slip": generation % 3,
+        "window_s": 1 + generation % 5,
+        "exempt": ("10.0.0.0/8",) if generation % 4 == 1 else (),
+        "log_only": generation % 5 == 4,
+        "max_entries": 64,
+        "ipv6_prefix": 48 + generation % 3 * 8,
+    }
+
+
+def bad_rrl(rng: random.Random, engine_module: object) -> int:
+    """Rate limiting settings of every wrong shape: each must be refused, none may crash."""
+    engine = engine_module.Engine(bytes(16), (1000, 2000))  # type: ignore[attr-defined]
+    values: list[object] = [None, -1, 0, 1, 2, 33, 129, 2**31, 2**64, "x", b"", b"\x04" * 33]
+    rates: list[object] = [(1,) * 6, (0,) * 6, (1, 1), (-1,) * 6, ("x",) * 6, (2**40,) * 6]
+    refused = 0
+    for _ in range(3000):
+        args = [rng.choice(rates + values)] + [rng.choice(values) for _ in range(9)]
+        try:
+            engine.set_rrl(*args)
+        except (TypeError, ValueError, OverflowError):
+            refused += 1
+    return refused
+
+
+def limited_now(native: object) -> int:
+    limiter = native.limiter  # type: ignore[attr-defined]
+    if limiter is None:
+        return 0
+    return sum(limiter.dropped.values()) + sum(limiter.slipped.values())  # type: ignore[no-any-return]
+
+
 def bad_access(rng: random.Random, engine_module: object) -> int:
     """Packed access lists of every wrong shape: each must be refused, none may crash."""
     engine = engine_module.Engine(bytes(16), (1000, 2000))  # type: ignore[attr-defined]
@@ -125,6 +166,7 @@ def bad_access(rng: random.Random, engine_module: object) -> int:
 def main() -> int:
     module_path, count, seed = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
     load_engine_module(module_path)
+    logging.getLogger("geodns").setLevel(logging.ERROR)  # not the rrl start/stop lines
     from answer_queries import generated_queries, make_holder
 
     from geodns.answer import _native
@@ -132,11 +174,14 @@ def main() -> int:
     from geodns.answer.cache import CachingAnswerer
     from geodns.answer.context import Transport
     from geodns.answer.native import NativeUdp
+    from geodns.answer.rrl import RrlConfig
     from geodns.snapshot import build_snapshot
 
     rng = random.Random(seed)
     holder = make_holder()
     cache = CachingAnswerer(holder, random.Random(seed))
+    clock = [0.0]
+    cache.defences.clock = lambda: clock[0] / 50  # fifty packets a second: some keys limited
     native = NativeUdp(
         cache,
         max_entries=8192,  # more than 1 MiB holds: the table resets as well as evicts
@@ -153,9 +198,10 @@ def main() -> int:
     client.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
     client.setblocking(False)
     address = server.getsockname()
-    replies = sent = generation = 0
+    replies = sent = generation = limited_so_far = 0
     done = 0
     while done < count:
+        clock[0] = done
         if done % 100_000 == 0:
             generation += 1
             base = holder.current
@@ -165,6 +211,9 @@ def main() -> int:
             deny, allow, action = ACCESS[generation % len(ACCESS)]
             cache.defences.access = AccessList(allow, deny) or None
             cache.defences.deny_action = DenyAction(action)
+            rrl = rrl_settings(generation)
+            limited_so_far += limited_now(native)  # a fresh table starts its counts at 0
+            native.use_rrl(None if rrl is None else RrlConfig(**rrl))  # type: ignore[arg-type]
         if done % 2000 == 0:  # a tenth through the socket and the recvmmsg/sendmmsg loop
             for _ in range(SOCKET_BATCH):
                 client.sendto(packets(rng, corpus), address)
@@ -183,8 +232,10 @@ def main() -> int:
             replies += 1
         done += 1
     counters = native.counters()
+    limited = limited_so_far + limited_now(native)
     refused = bad_specs(rng, _native)
     access_refused = bad_access(rng, _native)
+    rrl_refused = bad_rrl(rng, _native)
     print(
         json.dumps(
             {
@@ -198,6 +249,8 @@ def main() -> int:
                 "bad_specs_refused": refused,
                 "denied": counters["denied_refused"] + counters["denied_dropped"],
                 "bad_access_refused": access_refused,
+                "rrl_limited": limited,
+                "bad_rrl_refused": rrl_refused,
             }
         )
     )

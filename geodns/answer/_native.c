@@ -55,16 +55,20 @@ typedef struct Entry {
     uint32_t n;                 /* members of the draw */
     uint32_t count;             /* how many are drawn: min(count, n) */
     uint32_t head_len, tail_len, rec_len, data_len;
+    uint64_t rrl_key;           /* what RRL counts the reply as (rrl.py response_key, hashed) */
+    uint8_t rrl_category;
+    uint8_t has_slip;           /* else a limited reply is dropped, never slipped */
+    uint32_t slip_len;
     uint64_t total;             /* sum of the weights */
     const uint64_t *weights;
     const uint32_t *members;    /* member counter slots: one per record (drawn), or the
                                    fixed reply's members */
     uint32_t n_members;
-    const unsigned char *key, *head, *records, *tail, *data;
+    const unsigned char *key, *head, *records, *tail, *data, *slip;
     Table *clients;             /* E_CLIENTS: child entries by client network */
     uint64_t scopes4;           /* E_CLIENTS: bit s set when a child was kept at scope s */
     uint64_t scopes6[3];
-    uint64_t blob[];            /* weights, members, then key, head, records, tail, data */
+    uint64_t blob[];            /* weights, members, then key, head, records, tail, data, slip */
 } Entry;
 
 struct Table {
@@ -89,6 +93,8 @@ typedef struct {
     uint64_t hits, misses, dropped_short, dropped_response, send_errors, recv_errors;
     uint64_t failures, rejected, resets, evictions;
     Access *access;             /* dns_allow / dns_deny; NULL: everyone may ask */
+    Rrl *rrl;                   /* response rate limiting; NULL: off */
+    int64_t now;                /* whole seconds, as the Python side's clock gave them */
     uint64_t denied_refused, denied_dropped;
     uint64_t refused_qtype[REFUSED_QTYPES + 1]; /* REFUSED replies C built, by qtype */
     uint64_t latency[MAX_BUCKETS + 1];
@@ -401,9 +407,11 @@ static int grow_counts(uint64_t **array, size_t *n, size_t want) {
     return 0;
 }
 
-/* spec is (kind, scope, stats_slot, ...):
- *   (0, scope, slot, data, members)                       every byte after the ID fixed
- *   (1, scope, slot, head, tail, records, weights, count, draw, rotation, start, members)
+/* spec is (kind, scope, stats_slot, ..., rrl_key, rrl_category, slip):
+ *   (0, scope, slot, data, members, ...)                  every byte after the ID fixed
+ *   (1, scope, slot, head, tail, records, weights, count, draw, rotation, start, members, ...)
+ * rrl_key: the reply's RRL key id; rrl_category its rate's index; slip: the bytes after the
+ * ID of its slipped (TC) form, or None (an error: dropped when limited).
  * members: counter slots, one per record of a draw, or the members a fixed reply holds.
  * rotation: the pool's round-robin counter (one per pool and snapshot), set to start,
  * the value the Python path's own rotation would have given next.
@@ -426,8 +434,8 @@ static Entry *entry_from_spec(Engine *e, PyObject *spec, const unsigned char *ke
     unsigned long long start = 0;
     PyObject *records = NULL, *weights = NULL, *members = NULL;
     if (kind == E_FIXED) {
-        if (PyTuple_GET_SIZE(spec) != 5) {
-            PyErr_SetString(PyExc_TypeError, "a fixed entry is (0, scope, slot, data, members)");
+        if (PyTuple_GET_SIZE(spec) != 8) {
+            PyErr_SetString(PyExc_TypeError, "a fixed entry has 8 fields");
             return NULL;
         }
         if (bytes_of(PyTuple_GET_ITEM(spec, 3), "data", &data, &data_len) < 0)
@@ -438,8 +446,8 @@ static Entry *entry_from_spec(Engine *e, PyObject *spec, const unsigned char *ke
         }
         members = PyTuple_GET_ITEM(spec, 4);
     } else {
-        if (PyTuple_GET_SIZE(spec) != 12) {
-            PyErr_SetString(PyExc_TypeError, "a drawn entry has 12 fields");
+        if (PyTuple_GET_SIZE(spec) != 15) {
+            PyErr_SetString(PyExc_TypeError, "a drawn entry has 15 fields");
             return NULL;
         }
         members = PyTuple_GET_ITEM(spec, 11);
@@ -495,11 +503,35 @@ static Entry *entry_from_spec(Engine *e, PyObject *spec, const unsigned char *ke
         PyErr_Format(PyExc_TypeError, "members: a tuple of at most %d slots", MAX_MEMBERS);
         return NULL;
     }
+    Py_ssize_t last = PyTuple_GET_SIZE(spec);
+    PyObject *key_object = PyTuple_GET_ITEM(spec, last - 3);
+    if (!PyLong_Check(key_object)) {
+        PyErr_SetString(PyExc_TypeError, "rrl_key must be an int");
+        return NULL;
+    }
+    unsigned long long rrl_key = PyLong_AsUnsignedLongLongMask(key_object);
+    if (rrl_key == (unsigned long long)-1 && PyErr_Occurred())
+        return NULL;
+    long rrl_category;
+    if (index_of(PyTuple_GET_ITEM(spec, last - 2), "rrl category", 0, RRL_ERROR, &rrl_category) < 0)
+        return NULL;
+    PyObject *slip_object = PyTuple_GET_ITEM(spec, last - 1);
+    const char *slip = NULL;
+    Py_ssize_t slip_len = 0;
+    if (slip_object != Py_None) {
+        if (bytes_of(slip_object, "slip", &slip, &slip_len) < 0)
+            return NULL;
+        if (slip_len < 10 || slip_len + 2 > SEND_SIZE) {
+            PyErr_Format(PyExc_ValueError, "a slip form of %zd bytes cannot be kept", slip_len);
+            return NULL;
+        }
+    }
     size_t n_members = (size_t)PyTuple_GET_SIZE(members);
     size_t n_weights = draw == DRAW_WEIGHTED ? (size_t)n : 0;
     size_t members_size = (n_members * sizeof(uint32_t) + 7) & ~(size_t)7;  /* keeps 8-byte steps */
     size_t payload = n_weights * sizeof(uint64_t) + members_size + key_len + (size_t)head_len +
-                     (size_t)n * (size_t)rec_len + (size_t)tail_len + (size_t)data_len;
+                     (size_t)n * (size_t)rec_len + (size_t)tail_len + (size_t)data_len +
+                     (size_t)slip_len;
     size_t size = sizeof(Entry) + payload;
     Entry *x = PyMem_Calloc(1, size);
     if (x == NULL) {
@@ -564,7 +596,17 @@ static Entry *entry_from_spec(Engine *e, PyObject *spec, const unsigned char *ke
         x->tail = p;
         x->tail_len = (uint32_t)tail_len;
         memcpy(p, tail, (size_t)tail_len);
+        p += tail_len;
     }
+    if (kind == E_FIXED)
+        p += data_len;
+    x->rrl_key = rrl_key;
+    x->rrl_category = (uint8_t)rrl_category;
+    x->has_slip = slip != NULL;
+    x->slip = p;
+    x->slip_len = (uint32_t)slip_len;
+    if (slip != NULL)
+        memcpy(p, slip, (size_t)slip_len);
     if (grow_counts(&e->slot_hits, &e->n_slots, (size_t)slot + 1) < 0 ||
         grow_counts(&e->member_hits, &e->n_member_slots, most) < 0 ||
         (draw == DRAW_ROTATE && grow_counts(&e->rotations, &e->n_rotations, (size_t)rotation + 1) < 0)) {
@@ -693,6 +735,9 @@ static int handle(Engine *e, const unsigned char *query, size_t len, const struc
         }
         if (n > 0) {
             e->denied_refused++;
+            if (e->rrl != NULL && rrl_check(e->rrl, &source, e->rrl->error_key, RRL_ERROR,
+                                            e->now) != RRL_SEND)
+                return DROP; /* an error is never slipped */
             e->refused_qtype[qtype < REFUSED_QTYPES ? qtype : REFUSED_QTYPES]++;
             *out_len = (size_t)n;
             return RENDERED;
@@ -714,6 +759,20 @@ static int handle(Engine *e, const unsigned char *query, size_t len, const struc
             Entry *x = table_get(e->table, hash, query + 2, len - 2);
             if (x != NULL && x->kind == E_CLIENTS)
                 x = have_source ? clients_get(e, x, &source) : NULL;
+            if (x != NULL && e->rrl != NULL && have_source) {
+                int verdict = rrl_check(e->rrl, &source, x->rrl_key, x->rrl_category, e->now);
+                if (verdict == RRL_DROP || (verdict == RRL_SLIP && !x->has_slip))
+                    return DROP;
+                if (verdict == RRL_SLIP) { /* the truncated form: the client retries over TCP */
+                    out[0] = query[0];
+                    out[1] = query[1];
+                    memcpy(out + 2, x->slip, x->slip_len);
+                    *out_len = 2 + (size_t)x->slip_len;
+                    e->slot_hits[x->stats_slot]++;
+                    e->hits++;
+                    return RENDERED;
+                }
+            }
             if (x != NULL) {
                 *out_len = render(e, x, query, out);
                 e->slot_hits[x->stats_slot]++;
@@ -814,9 +873,11 @@ static int enter(Engine *e) {
 
 static PyObject *Engine_serve(Engine *e, PyObject *args) {
     int fd, budget;
+    long long now = -1;
     PyObject *miss;
-    if (!PyArg_ParseTuple(args, "iOi", &fd, &miss, &budget) || enter(e) < 0)
+    if (!PyArg_ParseTuple(args, "iOi|L", &fd, &miss, &budget, &now) || enter(e) < 0)
         return NULL;
+    e->now = now >= 0 ? (int64_t)now : (int64_t)time(NULL);
     long handled = 0;
     while (handled < budget) {
         unsigned int want = (unsigned int)e->batch;
@@ -908,8 +969,10 @@ static PyObject *Engine_answer(Engine *e, PyObject *args) {
     Py_buffer query;
     const char *host;
     PyObject *miss;
-    if (!PyArg_ParseTuple(args, "y*sO", &query, &host, &miss))
+    long long now = -1;
+    if (!PyArg_ParseTuple(args, "y*sO|L", &query, &host, &miss, &now))
         return NULL;
+    e->now = now >= 0 ? (int64_t)now : (int64_t)time(NULL);
     struct sockaddr_storage ss;
     if (sockaddr_of(host, &ss) < 0 || enter(e) < 0) {
         PyBuffer_Release(&query);
@@ -957,6 +1020,104 @@ static PyObject *Engine_set_access(Engine *e, PyObject *args) {
     Py_RETURN_NONE;
 }
 
+static PyObject *counts_tuple(const uint64_t *values, size_t n);
+
+static PyObject *Engine_set_rrl(Engine *e, PyObject *args, PyObject *kwds) {
+    static char *kwlist[] = {"rates", "window", "slip", "ipv4_prefix", "ipv6_prefix", "exempt",
+                             "log_only", "max_entries", "all_key", "error_key", NULL};
+    PyObject *rates_object, *exempt;
+    long long window;
+    int slip, prefix4, prefix6, log_only;
+    long max_entries;
+    unsigned long long all_key, error_key;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OLiiiOplKK", kwlist, &rates_object, &window,
+                                     &slip, &prefix4, &prefix6, &exempt, &log_only, &max_entries,
+                                     &all_key, &error_key))
+        return NULL;
+    Rrl *fresh = NULL;
+    if (rates_object != Py_None) {
+        if (!PyTuple_Check(rates_object) || PyTuple_GET_SIZE(rates_object) != RRL_CATEGORIES) {
+            PyErr_Format(PyExc_TypeError, "rates: a tuple of %d", RRL_CATEGORIES);
+            return NULL;
+        }
+        int64_t rates[RRL_CATEGORIES];
+        for (int c = 0; c < RRL_CATEGORIES; c++) {
+            rates[c] = PyLong_AsLongLong(PyTuple_GET_ITEM(rates_object, c));
+            if (rates[c] == -1 && PyErr_Occurred())
+                return NULL;
+        }
+        fresh = rrl_new(rates, window, slip, prefix4, prefix6, exempt, log_only, max_entries,
+                        all_key, error_key, mix64(e->hash_seed ^ 0x5252));
+        if (fresh == NULL)
+            return NULL;
+    }
+    Rrl *old = e->rrl;
+    e->rrl = fresh;
+    rrl_free(old);
+    Py_RETURN_NONE;
+}
+
+/* One response's verdict, for the Python path's replies on this plane (one table for both). */
+static PyObject *Engine_rrl_check(Engine *e, PyObject *args) {
+    const char *host;
+    unsigned long long key;
+    int category;
+    long long now;
+    if (!PyArg_ParseTuple(args, "sKiL", &host, &key, &category, &now))
+        return NULL;
+    if (e->rrl == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "rrl is off in this engine");
+        return NULL;
+    }
+    struct sockaddr_storage ss;
+    Source source;
+    if (sockaddr_of(host, &ss) < 0)
+        return NULL;
+    if (source_of((struct sockaddr *)&ss, &source) < 0 || category < 0 || category >= RRL_ALL) {
+        PyErr_SetString(PyExc_ValueError, "a source address and a category from 0 to 4");
+        return NULL;
+    }
+    return PyLong_FromLong(rrl_check(e->rrl, &source, key, category, (int64_t)now));
+}
+
+/* The start/stop lines queued since the last call: (what, family, block, prefix, key). */
+static PyObject *Engine_rrl_events(Engine *e, PyObject *Py_UNUSED(ignored)) {
+    PyObject *list = PyList_New(0);
+    if (list == NULL || e->rrl == NULL)
+        return list;
+    Rrl *r = e->rrl;
+    for (uint32_t i = 0; i < r->n_events; i++) {
+        const RrlEvent *ev = &r->events[i];
+        unsigned char block[16];
+        for (int b = 0; b < 16; b++)
+            block[b] = (unsigned char)(ev->block >> (8 * (15 - b)));
+        PyObject *item = Py_BuildValue("(iiy#iK)", ev->what, ev->family, block, (Py_ssize_t)16,
+                                       ev->prefix, (unsigned long long)ev->key);
+        if (item == NULL || PyList_Append(list, item) < 0) {
+            Py_XDECREF(item);
+            Py_DECREF(list);
+            return NULL;
+        }
+        Py_DECREF(item);
+    }
+    r->n_events = 0;
+    return list;
+}
+
+static PyObject *Engine_rrl_counters(Engine *e, PyObject *Py_UNUSED(ignored)) {
+    if (e->rrl == NULL)
+        Py_RETURN_NONE;
+    Rrl *r = e->rrl;
+    PyObject *dropped = counts_tuple(r->dropped, RRL_CATEGORIES);
+    PyObject *slipped = dropped ? counts_tuple(r->slipped, RRL_CATEGORIES) : NULL;
+    if (slipped == NULL) {
+        Py_XDECREF(dropped);
+        return NULL;
+    }
+    return Py_BuildValue("{s:N,s:N,s:I,s:K}", "dropped", dropped, "slipped", slipped, "size",
+                         r->used, "events_lost", r->events_lost);
+}
+
 static PyObject *counts_tuple(const uint64_t *values, size_t n) {
     PyObject *t = PyTuple_New((Py_ssize_t)n);
     if (t == NULL)
@@ -1001,6 +1162,7 @@ static void Engine_dealloc(Engine *e) {
     if (e->table != NULL)
         table_free(e, e->table);
     access_free(e->access);
+    rrl_free(e->rrl);
     PyMem_Free(e->rotations);
     PyMem_Free(e->slot_hits);
     PyMem_Free(e->member_hits);
@@ -1095,6 +1257,15 @@ static PyMethodDef Engine_methods[] = {
     {"counters", (PyCFunction)Engine_counters, METH_NOARGS, "counters() -> dict"},
     {"set_access", (PyCFunction)Engine_set_access, METH_VARARGS,
      "set_access(allow, deny, drop): the access lists as packed ranges (None, None: off)"},
+    {"set_rrl", (PyCFunction)(void (*)(void))Engine_set_rrl, METH_VARARGS | METH_KEYWORDS,
+     "set_rrl(rates, window, slip, ipv4_prefix, ipv6_prefix, exempt, log_only, max_entries, "
+     "all_key, error_key): a fresh bucket table (rates None: off)"},
+    {"rrl_check", (PyCFunction)Engine_rrl_check, METH_VARARGS,
+     "rrl_check(host, key, category, now) -> 0 send, 1 drop, 2 slip"},
+    {"rrl_events", (PyCFunction)Engine_rrl_events, METH_NOARGS,
+     "rrl_events() -> [(what, family, block, prefix, key)]: start (0) / stop (1) lines due"},
+    {"rrl_counters", (PyCFunction)Engine_rrl_counters, METH_NOARGS,
+     "rrl_counters() -> {dropped, slipped, size, events_lost} or None when off"},
     {NULL, NULL, 0, NULL},
 };
 

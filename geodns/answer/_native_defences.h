@@ -59,4 +59,51 @@ enum { REFUSE_DROP = 0, REFUSE_PYTHON = -1 };
 long refused_reply(const unsigned char *query, size_t len, unsigned char *out, size_t cap,
                    int *qtype);
 
+/* --- response rate limiting (_native_rrl.c) ----------------------------------------- */
+
+enum { RRL_SEND = 0, RRL_DROP = 1, RRL_SLIP = 2 };         /* rrl.py Verdict */
+enum { RRL_ERROR = 4, RRL_ALL = 5, RRL_CATEGORIES = 6 };  /* rrl.py Category */
+enum { RRL_STARTED = 0, RRL_STOPPED = 1 };
+#define RRL_EVENTS 256 /* start/stop lines queued for Python; more are counted, not kept */
+
+typedef struct {
+    uint64_t hash, key;
+    u128 block;
+    int64_t balance, stamp, limited_at, logged_at;
+    uint32_t slips, prev, next; /* next, prev: the least-recently-used list */
+    uint32_t lprev, lnext;       /* the buckets being limited, in the order they started */
+    uint8_t family;
+} Bucket;
+
+typedef struct {
+    uint8_t what, family, prefix;
+    u128 block;
+    uint64_t key;
+} RrlEvent;
+
+typedef struct {
+    int64_t rates[RRL_CATEGORIES];
+    int64_t window;
+    int slip, prefix[2], log_only;
+    NetSet exempt;
+    uint64_t all_key, error_key, seed;
+    Bucket *buckets;
+    uint32_t max, used, head, tail, limited_head, limited_tail;
+    uint32_t *index;
+    size_t mask;
+    int64_t swept_at, lines_at;
+    int lines;
+    uint64_t dropped[RRL_CATEGORIES], slipped[RRL_CATEGORIES];
+    RrlEvent events[RRL_EVENTS];
+    uint32_t n_events;
+    uint64_t events_lost;
+} Rrl;
+
+Rrl *rrl_new(const int64_t rates[RRL_CATEGORIES], int64_t window, int slip, int prefix4,
+             int prefix6, PyObject *exempt, int log_only, long max_entries, uint64_t all_key,
+             uint64_t error_key, uint64_t seed);
+void rrl_free(Rrl *r);
+/* RRL_SEND, RRL_DROP or RRL_SLIP for a response of this key id and category to s. */
+int rrl_check(Rrl *r, const Source *s, uint64_t key, int category, int64_t now);
+
 #endif

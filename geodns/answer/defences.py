@@ -21,7 +21,15 @@ from geodns.answer.acl import AccessList, DenyAction
 from geodns.answer.context import QueryContext, Transport
 from geodns.answer.reply import compile_reply
 from geodns.answer.resolve import Answer, Kind
-from geodns.answer.rrl import SEND, SLIP, RateLimiter, ResponseKey, RrlConfig, response_key
+from geodns.answer.rrl import (
+    SEND,
+    SLIP,
+    Limiter,
+    RateLimiter,
+    ResponseKey,
+    RrlConfig,
+    response_key,
+)
 from geodns.dns.wire import Query
 from geodns.settings import Settings
 
@@ -34,7 +42,7 @@ class Defences:
 
     access: AccessList | None = None  # None: everyone may ask; replaced whole on SIGHUP
     deny_action: DenyAction = DenyAction.REFUSE
-    limiter: RateLimiter | None = None  # None: RRL is off
+    limiter: Limiter | None = None  # None: RRL is off; the native plane's is in C
     clock: Callable[[], float] = time.time  # seconds; RRL counts whole ones, as BIND does
     denied: Counter[str] = field(default_factory=Counter)  # by action
 

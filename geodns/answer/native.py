@@ -22,6 +22,8 @@ from geodns.answer.acl import AccessList, DenyAction, packed_ranges
 from geodns.answer.cache import CachingAnswerer, Drawn, Fixed, StatsKey
 from geodns.answer.context import Transport
 from geodns.answer.defences import Defences
+from geodns.answer.native_rrl import NativeLimiter
+from geodns.answer.rrl import RateLimiter, RrlConfig
 from geodns.answer.stats import LATENCY_BUCKETS_S, QueryStats
 from geodns.dns.rcode import REFUSED
 from geodns.errors import ConfigError
@@ -79,8 +81,9 @@ class NativeUdp:
     With logged (the query log's answerer) every packet goes to Python and is logged, and
     nothing is kept: the log line costs far more than the answer, and one formatter, in
     Python, writes every line alike. dns_allow / dns_deny are checked in C before the table
-    (handed over again whenever SIGHUP replaced them); while RRL is on, every packet goes to
-    Python, whose limiter then sees every response.
+    (handed over again whenever SIGHUP replaced them). With RRL on, the limiter's table is
+    C's (native_rrl.py): the Defences' RateLimiter is replaced by a NativeLimiter over the
+    same settings, so the C loop's hits and the Python path's replies debit one table.
     """
 
     def __init__(
@@ -96,7 +99,7 @@ class NativeUdp:
         if _native is None:
             raise ConfigError(NOT_BUILT)
         defences = cache.defences
-        every_packet = logged is not None or defences.limiter is not None
+        every_packet = logged is not None
         self.cache = cache
         self.budget = budget
         self.engine = _native.Engine(
@@ -116,16 +119,34 @@ class NativeUdp:
         self._member_keys: list[str] = []
         self._rotations: dict[bytes, int] = {}
         self._access: tuple[AccessList | None, DenyAction] | None = None
+        self.limiter: NativeLimiter | None = None
+        if isinstance(defences.limiter, RateLimiter):
+            self.use_rrl(defences.limiter.config)  # from now on, one table: C's
+
+    def use_rrl(self, config: RrlConfig | None) -> None:
+        """Rate limiting with these settings, in a fresh table in C (None: off); the
+        Defences' limiter, which the Python path on this plane asks, is the same table."""
+        if config is None or not config.enabled:
+            self.engine.set_rrl(None, 1, 0, 0, 0, b"", False, 1, 0, 0)
+            self.limiter = None
+        else:
+            self.limiter = NativeLimiter(config, self.engine)
+        self.cache.defences.limiter = self.limiter
 
     def __call__(self, sock: Any) -> None:
         """The socket is readable: answer what is queued, up to the budget."""
         self._follow_snapshot()
-        self.engine.serve(sock.fileno(), self._miss, self.budget)
+        self.engine.serve(sock.fileno(), self._miss, self.budget, int(self.cache.defences.clock()))
+        if self.limiter is not None:
+            self.limiter.log_events()
 
     def answer(self, data: bytes, source: str) -> bytes | None:
         """One UDP query through the C table and miss path, without a socket (tests, fuzz)."""
         self._follow_snapshot()
-        reply: bytes | None = self.engine.answer(data, source, self._miss)
+        now = int(self.cache.defences.clock())
+        reply: bytes | None = self.engine.answer(data, source, self._miss, now)
+        if self.limiter is not None:
+            self.limiter.log_events()
         return reply
 
     def _follow_snapshot(self) -> None:
@@ -171,15 +192,19 @@ class NativeUdp:
         return slot
 
     def _spec(self, entry: Fixed | Drawn) -> Spec | None:
-        """What C keeps of entry: _native.c's entry_from_spec reads it field by field."""
+        """What C keeps of entry: _native.c's entry_from_spec reads it field by field, the
+        last three what RRL counts it as (key id, category) and its slip form."""
         assert _native is not None
+        limiter = self.limiter
+        key = entry.rrl_key
+        rrl = (limiter.remember(key) if limiter is not None else 0, key[0], entry.slip)
         slot = self._slots.get(entry.stats_key)
         if slot is None:
             slot = self._slots[entry.stats_key] = len(self._keys)
             self._keys.append(entry.stats_key)
         if type(entry) is Fixed:
             held = tuple(self._member_slot(m.stats_key) for m in entry.members)
-            return (_native.FIXED, entry.scope, slot, entry.data, held)
+            return (_native.FIXED, entry.scope, slot, entry.data, held, *rrl)
         assert type(entry) is Drawn
         draw = entry.draw
         members = draw.members
@@ -211,6 +236,7 @@ class NativeUdp:
             rotation,
             start,
             tuple(self._member_slot(m.stats_key) for m in members),
+            *rrl,
         )
 
     def counters(self) -> dict[str, Any]:

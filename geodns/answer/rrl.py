@@ -40,6 +40,7 @@ import ipaddress
 import logging
 from collections import Counter, OrderedDict
 from dataclasses import dataclass
+from typing import Protocol
 
 from geodns.answer.acl import NetworkSet
 from geodns.answer.context import ClientNetwork, source_network
@@ -170,6 +171,24 @@ def describe_key(key: ResponseKey) -> str:
         shown = ipaddress.IPv6Address(address) if family == 6 else ipaddress.IPv4Address(address)
         text += f" ecs={shown}/{prefix}"
     return text
+
+
+class Limiter(Protocol):
+    """What the answer paths ask of a limiter: RateLimiter here, or the native plane's
+    (native_rrl.NativeLimiter), whose table is in C."""
+
+    config: RrlConfig
+
+    def check(self, source: str, key: ResponseKey, now: int) -> Verdict: ...
+
+    @property
+    def dropped(self) -> Counter[str]: ...
+
+    @property
+    def slipped(self) -> Counter[str]: ...
+
+    @property
+    def size(self) -> int: ...
 
 
 class Bucket:

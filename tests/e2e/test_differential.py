@@ -9,6 +9,12 @@ robin, nearest's random part) every reply must be the same message apart from wh
 members the answer section holds, those must be members of the pool, and over many
 queries of one kind the two servers must give the same set of possible answers, each
 answer's share within one percentage point.
+
+A second pair of servers runs with the defences on: RRL (at a rate no burst here reaches,
+so that when each packet arrives cannot make the two disagree; the limiting itself is
+compared check by check in tests/unit/answer/test_native_rrl.py) and access lists that
+deny one of the two loopback sources the packets are sent from: the same bytes again, the
+REFUSED + EDE 18 replies included.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ import dns.edns
 import dns.exception
 import dns.flags
 import dns.message
+import dns.rcode
 import dns.rdatatype
 import pytest
 from harness import DATA, MAXMIND, SERVE_ZONES, GeodnsProcess, apply_pools, start_geodns
@@ -116,6 +123,7 @@ SHARE_QUERIES = [
 SHARE_ROUNDS = 150_000  # per query and server: one point is over 5 standard deviations
 DETERMINISTIC = 40_000
 MUTATED = 20_000
+DEFENDED = 10_000  # queries per source for the pair with the defences on
 WINDOW = 256
 
 
@@ -177,7 +185,9 @@ def unanswerable(packet: bytes) -> bool:
     return len(packet) < 12 or bool(packet[2] & 0x80)
 
 
-def exchange(address: tuple[str, int], packets: list[bytes]) -> list[bytes | None]:
+def exchange(
+    address: tuple[str, int], packets: list[bytes], source: str = "127.0.0.1"
+) -> list[bytes | None]:
     """Each packet's reply (None: none came), WINDOW packets in flight at a time; the ID
     is rewritten to the packet's place so replies are matched, and a packet left
     unanswered is sent again once (a lost datagram is not a drop). A reply to a packet
@@ -185,6 +195,7 @@ def exchange(address: tuple[str, int], packets: list[bytes]) -> list[bytes | Non
     replies: list[bytes | None] = [None] * len(packets)
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)
+        sock.bind((source, 0))
         sock.connect(address)
         for start in range(0, len(packets), WINDOW):
             window = range(start, min(start + WINDOW, len(packets)))
@@ -230,8 +241,9 @@ def same_message_but_the_draw(ours: bytes, theirs: bytes) -> bool:
     return shape(a) == shape(b) and len(ours) == len(theirs)
 
 
-@pytest.fixture(scope="module")
-def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, GeodnsProcess]]:
+def start_pair(
+    tmp_path_factory: pytest.TempPathFactory, *extra: str
+) -> Iterator[dict[str, GeodnsProcess]]:
     started: dict[str, GeodnsProcess] = {}
     try:
         for plane in ("native", "python"):
@@ -256,12 +268,29 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Geod
                     str(MAXMIND / "GeoIP2-City-Test.mmdb"),
                     "--data-plane",
                     plane,
+                    *extra,
                 ]
             )
         yield started
     finally:
         for server in started.values():
             server.stop()
+
+
+@pytest.fixture(scope="module")
+def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, GeodnsProcess]]:
+    yield from start_pair(tmp_path_factory)
+
+
+DEFENCES = ["--rrl-responses-per-second", "1000000", "--rrl-slip", "2", "--rrl-window-s", "5"]
+DEFENCES += ["--dns-allow", "127.0.0.0/8", "--dns-deny", "127.0.0.2"]
+
+
+@pytest.fixture(scope="module")
+def defended_servers(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[dict[str, GeodnsProcess]]:
+    yield from start_pair(tmp_path_factory, *DEFENCES)
 
 
 def native_hits(server: GeodnsProcess) -> float:
@@ -281,6 +310,18 @@ def test_native_and_python_give_the_same_bytes_wherever_the_answer_is_not_drawn(
     native, python = servers["native"], servers["python"]
     ours = exchange((native.host, native.port), packets)
     theirs = exchange((python.host, python.port), packets)
+    identical, drawn = compare(packets, ours, theirs)
+    assert identical > 0.8 * len(packets) and drawn > 0
+    answered = sum(r is not None for r in ours)
+    assert answered > 0.9 * len(packets)
+    assert native_hits(native) > 0.2 * len(packets)  # C answered, not only Python behind it
+
+
+def compare(
+    packets: list[bytes], ours: list[bytes | None], theirs: list[bytes | None]
+) -> tuple[int, int]:
+    """(identical, drawn): every pair of replies is the same bytes, or the same message
+    but for the members drawn."""
     identical = drawn = 0
     for packet, mine, reference in zip(packets, ours, theirs, strict=True):
         if mine == reference:
@@ -293,9 +334,22 @@ def test_native_and_python_give_the_same_bytes_wherever_the_answer_is_not_drawn(
             alike = False
         assert alike, (packet, mine, reference)
         drawn += 1
-    assert identical > 0.8 * len(packets) and drawn > 0
-    answered = sum(r is not None for r in ours)
-    assert answered > 0.9 * len(packets)
+    return identical, drawn
+
+
+def test_with_rrl_and_access_lists_on_the_planes_give_the_same_bytes(defended_servers):
+    rng = random.Random(12)
+    queries = generated(rng, DEFENDED)
+    packets = queries + mutated(rng, queries, DEFENDED // 4)
+    native, python = defended_servers["native"], defended_servers["python"]
+    for source, allowed in (("127.0.0.1", True), ("127.0.0.2", False)):
+        ours = exchange((native.host, native.port), packets, source)
+        theirs = exchange((python.host, python.port), packets, source)
+        identical, drawn = compare(packets, ours, theirs)
+        assert identical > 0.8 * len(packets) and (drawn > 0) is allowed
+        refused = [r for r in ours if r is not None and r[3] & 0x0F == dns.rcode.REFUSED]
+        if not allowed:  # RFC 8914 §4.19: every readable query refused, as Prohibited
+            assert len(refused) > 0.8 * len(queries)
     assert native_hits(native) > 0.2 * len(packets)  # C answered, not only Python behind it
 
 

@@ -1,8 +1,9 @@
 """The C engine built with AddressSanitizer and UBSan, fed a million mutated packets: zero
 findings (issue 11 §4).
 
-The module is compiled here from geodns/answer/_native*.c (as setup.py lists them) into a temporary directory, with
--fsanitize=address,undefined and no recovery (the first finding aborts), and loaded by
+The module is compiled here from geodns/answer/_native*.c (as setup.py lists them) into a
+temporary directory, with -fsanitize=address,undefined and no recovery (the first finding
+aborts), and loaded by
 tests/native_fuzz.py in a Python whose allocator is plain malloc (PYTHONMALLOC=malloc:
 pymalloc's arenas would hide an overrun of a small block from ASan) with ASan's runtime
 preloaded. Leak detection is off: the interpreter itself keeps memory at exit.
@@ -22,7 +23,10 @@ import pytest
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[2]
-SOURCES = [ROOT / "geodns" / "answer" / name for name in ("_native.c", "_native_defences.c")]
+SOURCES = [
+    ROOT / "geodns" / "answer" / name
+    for name in ("_native.c", "_native_defences.c", "_native_rrl.c")
+]
 DRIVER = ROOT / "tests" / "native_fuzz.py"
 PACKETS = 1_000_000
 SANITIZERS = ["-fsanitize=address,undefined", "-fno-sanitize-recover=all"]
@@ -87,3 +91,5 @@ def test_a_million_mutated_packets_through_the_sanitized_engine_find_nothing(tmp
     assert counts["bad_specs_refused"] > 10_000
     assert counts["denied"] > 0.1 * PACKETS  # the access lists and the refusal in C
     assert counts["bad_access_refused"] > 1000
+    assert counts["rrl_limited"] > 1000  # a table of 64 buckets, full and evicting
+    assert counts["bad_rrl_refused"] > 1000

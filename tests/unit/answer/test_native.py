@@ -11,6 +11,7 @@ from __future__ import annotations
 import random
 from collections import Counter
 
+import dns.flags
 import dns.message
 import dns.rcode
 import pytest
@@ -22,6 +23,7 @@ from geodns.answer.cache import CachingAnswerer, Drawn
 from geodns.answer.context import Transport
 from geodns.answer.defences import Defences
 from geodns.answer.native import NativeUdp
+from geodns.answer.native_rrl import NativeLimiter
 from geodns.answer.querylog import QueryLogger
 from geodns.answer.rrl import RateLimiter, RrlConfig
 from geodns.snapshot import build_snapshot
@@ -166,13 +168,20 @@ def test_stats_add_the_c_hits_to_the_python_counts_under_the_same_labels():
 
 QUERY = query_wire("www.example.test.")
 HEAD = b"\x84\x00" + b"\x00" * 8
-GOOD_DRAWN = (_native.DRAWN, -1, 0, HEAD, b"", (b"r" * 16,), (1,), 1, 1, 0, 0, (0,))
-GOOD_FIXED = (_native.FIXED, -1, 0, HEAD, ())
+RRL = (7, 4, None)  # key id, category (an error's), no slip form
+GOOD_DRAWN = (_native.DRAWN, -1, 0, HEAD, b"", (b"r" * 16,), (1,), 1, 1, 0, 0, (0,), *RRL)
+GOOD_FIXED = (_native.FIXED, -1, 0, HEAD, (), *RRL)
+
+
+def fixed(*fields: object) -> tuple[object, ...]:
+    """A fixed entry of these fields, the RRL ones added."""
+    return (*fields, *RRL)
 
 
 def drawn(**changed: object) -> tuple[object, ...]:
     """GOOD_DRAWN with some fields changed, by name."""
     fields = "kind scope slot head tail records weights count draw rotation start members"
+    fields += " rrl_key rrl_category slip"
     spec = dict(zip(fields.split(), GOOD_DRAWN, strict=True))
     spec.update(changed)
     return tuple(spec.values())
@@ -182,15 +191,21 @@ def drawn(**changed: object) -> tuple[object, ...]:
     ("spec", "error"),
     [
         ("fixed", TypeError),
-        ((_native.FIXED, -2, 0, HEAD, ()), ValueError),  # scope below -1
-        ((_native.FIXED, 129, 0, HEAD, ()), ValueError),  # scope past /128
-        ((_native.FIXED, -1, -1, HEAD, ()), ValueError),  # stats slot
-        ((_native.FIXED, -1, 0, HEAD), TypeError),  # no members
-        ((_native.FIXED, -1, 0, b"\x84", ()), ValueError),  # shorter than a header
-        ((_native.FIXED, -1, 0, b"x" * 5000, ()), ValueError),  # too big to render
-        ((_native.FIXED, -1, 0, HEAD, (-1,)), ValueError),  # member slot
-        ((7, -1, 0, HEAD, ()), ValueError),
-        (GOOD_DRAWN[:11], TypeError),
+        (fixed(_native.FIXED, -2, 0, HEAD, ()), ValueError),  # scope below -1
+        (fixed(_native.FIXED, 129, 0, HEAD, ()), ValueError),  # scope past /128
+        (fixed(_native.FIXED, -1, -1, HEAD, ()), ValueError),  # stats slot
+        (fixed(_native.FIXED, -1, 0, HEAD), TypeError),  # no members
+        (fixed(_native.FIXED, -1, 0, b"\x84", ()), ValueError),  # shorter than a header
+        (fixed(_native.FIXED, -1, 0, b"x" * 5000, ()), ValueError),  # too big to render
+        (fixed(_native.FIXED, -1, 0, HEAD, (-1,)), ValueError),  # member slot
+        (fixed(7, -1, 0, HEAD, ()), ValueError),
+        (GOOD_DRAWN[:14], TypeError),
+        (GOOD_FIXED[:-1], TypeError),  # no slip form
+        ((*GOOD_FIXED[:-3], "k", 4, None), TypeError),  # key id not an int
+        ((*GOOD_FIXED[:-3], 7, 5, None), ValueError),  # category past the errors
+        ((*GOOD_FIXED[:-1], b"\x84"), ValueError),  # slip form shorter than a header
+        ((*GOOD_FIXED[:-1], b"s" * 5000), ValueError),  # slip form too big to render
+        (drawn(slip=3), TypeError),
         (drawn(records=(), weights=(), members=()), ValueError),  # no records
         (drawn(records=(b"r" * 16, b"r" * 4), weights=(1, 1), members=(0, 1)), ValueError),
         (drawn(weights=(1, 2)), ValueError),  # one weight per record
@@ -221,7 +236,7 @@ def test_a_well_formed_drawn_entry_is_kept_and_rendered_from_the_table():
 
 def test_a_well_formed_fixed_entry_answers_with_its_bytes_and_counts_its_members():
     engine = _native.Engine(SEED, (1000,))
-    spec = (_native.FIXED, -1, 3, HEAD + b"tail", (2, 5))
+    spec = (_native.FIXED, -1, 3, HEAD + b"tail", (2, 5), *RRL)
     engine.answer(QUERY, "127.0.0.1", lambda data, host: (QUERY[:2] + HEAD, spec))
     assert engine.answer(QUERY, "127.0.0.1", None) == QUERY[:2] + HEAD + b"tail"
     counters = engine.counters()
@@ -251,16 +266,50 @@ def test_member_answers_count_what_c_drew_beside_what_python_sampled():
     assert counts["shares.example.test. 192.0.2.161"] > counts["shares.example.test. 192.0.2.162"]
 
 
-def test_with_rrl_every_packet_goes_through_the_python_defences():
-    cache = CachingAnswerer(
-        make_holder(), random.Random(1), defences=Defences(limiter=RateLimiter(RrlConfig(5)))
+def rrl_defences(clock: list[float], **access: object) -> Defences:
+    """BIND's system-test settings (rate 2, slip 3), window 2, on a clock the test steps."""
+    config = RrlConfig(responses_per_second=2, slip=3, window_s=2, errors_per_second=1)
+    return Defences(limiter=RateLimiter(config), clock=lambda: clock[0], **access)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("access", [{}, {"access": AccessList(deny=["2.2.3.0/24"])}])
+def test_with_rrl_the_c_loop_limits_its_hits_exactly_as_the_python_path_limits(access):
+    """Every response through the native plane (C hits, Python misses, C refusals) and
+    through the reference path gets the same verdict: sent, slipped (the TC form, the same
+    bytes) or dropped; the C loop's limiter is rrl.py's rules over one table for both."""
+    clock = [1000.0]
+    native = NativeUdp(
+        CachingAnswerer(make_holder(), random.Random(1), defences=rrl_defences(clock, **access)),
+        seed=SEED,
     )
-    native = NativeUdp(cache, seed=SEED)
-    query = query_wire("www.example.test.")
-    for _ in range(3):
-        native.answer(query, "127.0.0.1")
-    counters = native.counters()
-    assert (counters["hits"], counters["misses"]) == (0, 3)
+    reference = CachingAnswerer(
+        make_holder(), random.Random(1), defences=rrl_defences(clock, **access)
+    )
+    queries = [(q, s) for q, s, t in generated_queries(4000, 9) if t is Transport.UDP]
+    outcomes: Counter[str] = Counter()
+    for step, (data, source) in enumerate(queries):
+        if step % 400 == 0:
+            clock[0] += 1
+        expected, entry = reference.answer_entry(data, source, Transport.UDP)
+        got = native.answer(data, source)
+        assert (got is None) is (expected is None), (step, data, source)
+        if got is None or expected is None:
+            outcomes["dropped"] += 1
+            continue
+        truncated = dns.message.from_wire(got).flags & dns.flags.TC
+        outcomes["slipped" if truncated else "sent"] += 1
+        if type(entry) is not Drawn or truncated:
+            assert got == expected, (step, data, source)
+        else:
+            assert dns.message.from_wire(expected).flags & dns.flags.TC == truncated
+    limiter = native.cache.defences.limiter
+    assert isinstance(limiter, NativeLimiter)
+    python = reference.defences.limiter
+    assert python is not None
+    assert (limiter.dropped, limiter.slipped) == (python.dropped, python.slipped)
+    assert limiter.size == python.size
+    assert native.counters()["hits"] > 500  # C answered (and limited) many of them itself
+    assert min(outcomes.values()) > 100 and len(outcomes) == 3
 
 
 DENIED = ["2.2.3.4", "175.16.199.7", "::1", "2001:218::5"]  # the SOURCES denying() denies

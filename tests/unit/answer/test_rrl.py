@@ -2,12 +2,14 @@
 
 The counts come from BIND 9's own system test (bin/tests/system/rrl/tests.sh, with
 responses-per-second 2, all-per-second 50, slip 3): the same bursts must give the same
-answered / slipped / dropped figures here.
+answered / slipped / dropped figures here. Every test runs on both data planes' limiters
+(the data_plane fixture): RateLimiter, and the native plane's table in C (NativeLimiter).
 """
 
 from __future__ import annotations
 
 import logging
+import os
 from collections import Counter
 from pathlib import Path
 
@@ -15,12 +17,15 @@ import dns.edns
 import dns.message
 import pytest
 
+from geodns.answer import _native
 from geodns.answer.context import QueryContext, Transport
+from geodns.answer.native_rrl import NativeLimiter
 from geodns.answer.resolve import resolve
 from geodns.answer.rrl import (
     ERROR_KEY,
     LOG_EVERY_S,
     Category,
+    Limiter,
     RateLimiter,
     RrlConfig,
     Verdict,
@@ -46,6 +51,20 @@ def snapshot() -> Snapshot:
     return build_snapshot(1, zones, pools, HealthView(), None)
 
 
+PLANE = ["python"]  # the data plane whose limiter new_limiter() makes
+
+
+@pytest.fixture(autouse=True)
+def limiter_plane(data_plane: str) -> None:
+    PLANE[0] = data_plane
+
+
+def new_limiter(config: RrlConfig) -> Limiter:
+    if PLANE[0] == "native":
+        return NativeLimiter(config, _native.Engine(os.urandom(16), ()))
+    return RateLimiter(config)
+
+
 def key_for(snapshot: Snapshot, name: str, rdtype: str = "A", **kwargs: object) -> bytes:
     wire = dns.message.make_query(name, rdtype, **kwargs).to_wire()  # type: ignore[arg-type]
     ctx = QueryContext(decode_query(wire), "192.0.2.1", Transport.UDP)
@@ -60,14 +79,14 @@ def positive(name: str, qtype: int = 1) -> bytes:
 
 
 def burst(
-    limiter: RateLimiter, keys: list[bytes], now: int, source: str = "10.53.0.8"
+    limiter: Limiter, keys: list[bytes], now: int, source: str = "10.53.0.8"
 ) -> Counter[Verdict]:
     return Counter(limiter.check(source, key, now) for key in keys)
 
 
 def test_a_burst_of_identical_answers_as_bind_counts_it(snapshot):
     """tests.sh: 3 then, a second later, 10 queries for a1.tld2: 3 answered, 4 TC, 6 dropped."""
-    limiter = RateLimiter(BIND_TEST)
+    limiter = new_limiter(BIND_TEST)
     key = key_for(snapshot, "www.example.test.")
     seen = burst(limiter, [key] * 3, now=100) + burst(limiter, [key] * 10, now=101)
     assert seen == {Verdict.SEND: 3, Verdict.SLIP: 4, Verdict.DROP: 6}
@@ -78,7 +97,7 @@ def test_names_under_one_wildcard_share_one_key_star_zone(snapshot):
     keys = [key_for(snapshot, f"y{n}.wild.example.test.") for n in range(30)]
     assert len(set(keys)) == 1
     assert "*.example.test." in describe_key(keys[0])
-    seen = burst(RateLimiter(BIND_TEST), keys, now=100)
+    seen = burst(new_limiter(BIND_TEST), keys, now=100)
     assert seen == {Verdict.SEND: 2, Verdict.SLIP: 10, Verdict.DROP: 18}
 
 
@@ -86,14 +105,14 @@ def test_different_answers_are_not_limited_together(snapshot):
     """tests.sh: 10 different qnames each answered once: none limited."""
     keys = [key_for(snapshot, f"{n}example.test.") for n in ("mail.", "sip.", "ns1.", "ns2.", "")]
     assert len(set(keys)) == 5
-    assert burst(RateLimiter(BIND_TEST), keys * 2, now=100) == {Verdict.SEND: 10}
+    assert burst(new_limiter(BIND_TEST), keys * 2, now=100) == {Verdict.SEND: 10}
 
 
 def test_every_nxdomain_of_a_zone_is_one_key_the_apex(snapshot):
     """tests.sh: 10 different NXDOMAIN names: 2 answered, 3 TC, 5 dropped."""
     keys = [key_for(snapshot, f"z{n}.example.test.") for n in range(10)]
     assert set(keys) == {bytes((Category.NXDOMAIN,)) + names.from_text("example.test.")}
-    seen = burst(RateLimiter(BIND_TEST), keys, now=100)
+    seen = burst(new_limiter(BIND_TEST), keys, now=100)
     assert seen == {Verdict.SEND: 2, Verdict.SLIP: 3, Verdict.DROP: 5}
 
 
@@ -101,7 +120,7 @@ def test_nodata_is_one_key_whatever_the_type(snapshot):
     """tests.sh: AAAA, TXT and SPF twice each at a name with none: 2 answered, 2 TC, 2 dropped."""
     keys = [key_for(snapshot, "mail.example.test.", t) for t in ("MX", "TXT", "SPF") * 2]
     assert len(set(keys)) == 1 and keys[0][0] == Category.NODATA
-    seen = burst(RateLimiter(BIND_TEST), keys, now=100)
+    seen = burst(new_limiter(BIND_TEST), keys, now=100)
     assert seen == {Verdict.SEND: 2, Verdict.SLIP: 2, Verdict.DROP: 2}
 
 
@@ -109,12 +128,12 @@ def test_errors_are_one_key_per_client_and_never_slipped(snapshot):
     """tests.sh: 10 SERVFAILs: 2 answered, 8 dropped (errors are not slipped)."""
     keys = [key_for(snapshot, f"www.example{n}.org.") for n in range(10)]  # REFUSED
     assert set(keys) == {ERROR_KEY}
-    assert burst(RateLimiter(BIND_TEST), keys, now=100) == {Verdict.SEND: 2, Verdict.DROP: 8}
+    assert burst(new_limiter(BIND_TEST), keys, now=100) == {Verdict.SEND: 2, Verdict.DROP: 8}
 
 
 def test_all_per_second_limits_a_client_whatever_it_asks_and_always_drops():
     """tests.sh: 60 different answers with all-per-second 50: 50 answered, 10 dropped."""
-    limiter = RateLimiter(RrlConfig(responses_per_second=2, all_per_second=50, slip=3))
+    limiter = new_limiter(RrlConfig(responses_per_second=2, all_per_second=50, slip=3))
     keys = [positive(f"all{n}.example.") for n in range(60)]
     assert burst(limiter, keys, now=100) == {Verdict.SEND: 50, Verdict.DROP: 10}
     assert limiter.dropped == {"all": 10}
@@ -150,7 +169,7 @@ def test_ecs_source_networks_are_told_apart_rfc7871(snapshot):
 
 
 def test_a_client_block_shares_its_buckets_and_another_block_has_its_own():
-    limiter = RateLimiter(RrlConfig(responses_per_second=5, slip=0))
+    limiter = new_limiter(RrlConfig(responses_per_second=5, slip=0))
     key = positive("k.example.")
     sources = [f"192.0.2.{n}" for n in range(1, 11)]  # one /24
     assert Counter(limiter.check(s, key, 100) for s in sources) == {
@@ -161,7 +180,7 @@ def test_a_client_block_shares_its_buckets_and_another_block_has_its_own():
 
 
 def test_ipv6_clients_are_grouped_by_56():
-    limiter = RateLimiter(RrlConfig(responses_per_second=1, slip=0))
+    limiter = new_limiter(RrlConfig(responses_per_second=1, slip=0))
     key = positive("k.example.")
     assert limiter.check("2001:db8:0:ff00::1", key, 100) is Verdict.SEND
     assert limiter.check("2001:db8:0:ffff::2", key, 100) is Verdict.DROP  # same /56
@@ -169,7 +188,7 @@ def test_ipv6_clients_are_grouped_by_56():
 
 
 def test_credit_is_earned_each_second_up_to_one_seconds_worth():
-    limiter = RateLimiter(RrlConfig(responses_per_second=3, slip=0))
+    limiter = new_limiter(RrlConfig(responses_per_second=3, slip=0))
     key = positive("k.example.")
     for now in range(100, 110):  # a steady 3 a second is never limited
         assert burst(limiter, [key] * 3, now) == {Verdict.SEND: 3}
@@ -179,7 +198,7 @@ def test_credit_is_earned_each_second_up_to_one_seconds_worth():
 
 def test_a_flooding_client_is_answered_again_a_window_after_it_stops():
     """The debt is capped at window x rate: recovery takes the window (BIND's ARM)."""
-    limiter = RateLimiter(RrlConfig(responses_per_second=2, window_s=5, slip=0))
+    limiter = new_limiter(RrlConfig(responses_per_second=2, window_s=5, slip=0))
     key = positive("k.example.")
     for now in range(100, 120):
         burst(limiter, [key] * 50, now)
@@ -189,14 +208,14 @@ def test_a_flooding_client_is_answered_again_a_window_after_it_stops():
 
 def test_slip_zero_drops_everything_and_slip_one_truncates_everything():
     key = positive("k.example.")
-    never = RateLimiter(RrlConfig(responses_per_second=1, slip=0))
+    never = new_limiter(RrlConfig(responses_per_second=1, slip=0))
     assert burst(never, [key] * 10, 100) == {Verdict.SEND: 1, Verdict.DROP: 9}
-    always = RateLimiter(RrlConfig(responses_per_second=1, slip=1))
+    always = new_limiter(RrlConfig(responses_per_second=1, slip=1))
     assert burst(always, [key] * 10, 100) == {Verdict.SEND: 1, Verdict.SLIP: 9}
 
 
 def test_the_default_slip_truncates_every_second_limited_response():
-    limiter = RateLimiter(RrlConfig(responses_per_second=1))
+    limiter = new_limiter(RrlConfig(responses_per_second=1))
     key = positive("k.example.")
     seen = [limiter.check("10.53.0.8", key, 100) for _ in range(7)]
     assert seen == [Verdict.SEND] + [Verdict.SLIP, Verdict.DROP] * 3
@@ -204,7 +223,7 @@ def test_the_default_slip_truncates_every_second_limited_response():
 
 def test_exempt_networks_are_never_limited():
     config = RrlConfig(responses_per_second=1, exempt=("10.53.0.7", "2001:db8::/32"))
-    limiter = RateLimiter(config)
+    limiter = new_limiter(config)
     key = positive("k.example.")
     assert burst(limiter, [key] * 10, 100, source="10.53.0.7") == {Verdict.SEND: 10}
     assert burst(limiter, [key] * 10, 100, source="2001:db8::53") == {Verdict.SEND: 10}
@@ -213,7 +232,7 @@ def test_exempt_networks_are_never_limited():
 
 
 def test_log_only_sends_everything_and_counts_what_it_would_limit():
-    limiter = RateLimiter(RrlConfig(responses_per_second=2, slip=2, log_only=True))
+    limiter = new_limiter(RrlConfig(responses_per_second=2, slip=2, log_only=True))
     key = positive("k.example.")
     assert burst(limiter, [key] * 10, 100) == {Verdict.SEND: 10}
     assert limiter.dropped == {"response": 4} and limiter.slipped == {"response": 4}
@@ -225,13 +244,13 @@ def test_the_other_rates_default_to_the_responses_rate_as_bind_does():
 
 
 def test_a_category_with_rate_zero_is_not_limited():
-    limiter = RateLimiter(RrlConfig(responses_per_second=1, nxdomains_per_second=0))
+    limiter = new_limiter(RrlConfig(responses_per_second=1, nxdomains_per_second=0))
     nxdomain = bytes((Category.NXDOMAIN,)) + names.from_text("example.")
     assert burst(limiter, [nxdomain] * 10, 100) == {Verdict.SEND: 10}
 
 
 def test_the_table_is_bounded_and_forgets_the_least_recently_used():
-    limiter = RateLimiter(RrlConfig(responses_per_second=1, slip=0, max_entries=100))
+    limiter = new_limiter(RrlConfig(responses_per_second=1, slip=0, max_entries=100))
     old = positive("old.example.")
     assert limiter.check("10.53.0.8", old, 100) is Verdict.SEND
     assert limiter.check("10.53.0.8", old, 100) is Verdict.DROP
@@ -243,7 +262,7 @@ def test_the_table_is_bounded_and_forgets_the_least_recently_used():
 
 def test_a_key_logs_when_limiting_starts_and_stops_at_most_once_a_minute(caplog):
     caplog.set_level(logging.WARNING, logger="geodns.answer.rrl")
-    limiter = RateLimiter(RrlConfig(responses_per_second=1, window_s=2))
+    limiter = new_limiter(RrlConfig(responses_per_second=1, window_s=2))
     key = bytes((Category.NXDOMAIN,)) + names.from_text("example.test.")
     for now in range(100, 105):
         burst(limiter, [key] * 20, now)
