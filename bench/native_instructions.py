@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/native_instructions.py               # every case
     .venv/bin/python bench/native_instructions.py --case pool   # one
+    .venv/bin/python bench/native_instructions.py --rrl 1000000 # with RRL on
 
 The scenario is bench/run.sh's, through a real loopback UDP socket: "static" asks
 static.example.test A from 127.0.0.1, "pool" asks www.example.test A from the loopback
@@ -13,6 +14,8 @@ the kernel's work is not seen), with two query counts; instructions per query is
 difference of the totals over the difference of the counts, so start-up and the first
 sight of each query (answered by Python inside Engine_serve) cancel out. Callgrind counts
 do not move with the machine's load, which is what makes before/after comparable here.
+With --rrl RATE every reply also goes through response rate limiting at that rate (a
+rate no query here reaches measures what checking costs, not what limiting saves).
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ CASES = ("static", "pool", "pool-ecs")
 BATCH = 256
 
 
-def inner(case: str, count: int) -> None:
+def inner(case: str, count: int, rrl: int) -> None:
     import socket
 
     sys.path.insert(0, str(BENCH))
@@ -38,7 +41,7 @@ def inner(case: str, count: int) -> None:
 
     from geodns.answer.native import NativeUdp
 
-    cache, _ = build(ROOT)
+    cache, _ = build(ROOT, rrl)
     native = NativeUdp(cache, seed=bytes(16))  # type: ignore[arg-type]
     asked = queries(case)
     server = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -73,13 +76,13 @@ def inner(case: str, count: int) -> None:
     print(f"hits={counters['hits']} misses={counters['misses']}", file=sys.stderr)
 
 
-def instructions(case: str, count: int) -> int:
+def instructions(case: str, count: int, rrl: int) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "callgrind.out"
         subprocess.run(
             ["valgrind", "--tool=callgrind", "--toggle-collect=Engine_serve",
              f"--callgrind-out-file={out}", sys.executable, __file__, "--inner", case,
-             "--queries", str(count)],
+             "--queries", str(count), "--rrl", str(rrl)],
             check=True, capture_output=True, text=True, cwd=ROOT,
         )  # fmt: skip
         text = out.read_text()
@@ -94,16 +97,18 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--case", choices=CASES, action="append")
     parser.add_argument("--queries", type=int, default=20_480)
+    parser.add_argument("--rrl", type=int, default=0, help="rrl_responses_per_second (0: off)")
     parser.add_argument("--inner", choices=CASES, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.inner:
-        inner(args.inner, args.queries)
+        inner(args.inner, args.queries, args.rrl)
         return 0
     small, large = args.queries // 4, args.queries
     print("| case | instructions per query (C loop, user space) |")
     print("|---|---:|")
     for case in args.case or CASES:
-        per_query = (instructions(case, large) - instructions(case, small)) / (large - small)
+        counts = [instructions(case, n, args.rrl) for n in (large, small)]
+        per_query = (counts[0] - counts[1]) / (large - small)
         print(f"| {case} | {per_query:.0f} |")
     return 0
 
