@@ -41,6 +41,7 @@ from geodns.api.keys import (
     NATIVE_LOOP,
     PUBLISHER,
     RATES,
+    READINESS,
     RECORDER,
     REDIRECTOR,
     REDIRECTS,
@@ -61,7 +62,8 @@ from geodns.redirect.server import HttpLimits, start_http
 from geodns.redirect.service import RedirectService
 from geodns.settings import Settings, load_settings, process_environment
 from geodns.store.migrate import ensure_schema
-from geodns.store.repository import Store
+from geodns.store.reachability import ReachabilityProbe
+from geodns.store.repository import Store, StoreTimeouts
 from geodns.store.watch import watch_changes
 from geodns.workers import WorkerPool, worker_environment
 
@@ -98,11 +100,17 @@ async def publish_zones(app: web.Application) -> AsyncIterator[None]:
 
 
 async def open_store(app: web.Application) -> AsyncIterator[None]:
-    url = app[SETTINGS].database_url
+    settings = app[SETTINGS]
+    url = settings.database_url
     await ensure_schema(url)  # refuses a database behind the code's migrations
-    store = await Store.open(url)
+    timeouts = StoreTimeouts(
+        settings.database_connect_timeout_s, settings.database_statement_timeout_s
+    )
+    store = await Store.open(url, timeouts=timeouts)
     app[STORE] = store
+    app[READINESS] = probe = ReachabilityProbe(store.generation, settings.readiness_timeout_s)
     yield
+    await probe.close()
     await store.close()
 
 
@@ -119,6 +127,7 @@ async def keep_snapshot_current(app: web.Application) -> AsyncIterator[None]:
             publisher.on_store_change,
             poll_interval_s=app[SETTINGS].poll_interval_s,
             stop=stop,
+            connect_timeout_s=app[SETTINGS].database_connect_timeout_s,
         )
     )
     yield

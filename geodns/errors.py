@@ -51,6 +51,10 @@ class StoreUnavailable(GeodnsError):
     """The database could not be reached or failed; wraps the driver's error."""
 
 
+class StoreTimedOut(StoreUnavailable):
+    """The database did not answer within the store's connect or statement timeout."""
+
+
 class StaleVersion(Conflict):
     """If-Match named a version the pool no longer has (the API's 412)."""
 

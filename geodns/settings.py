@@ -66,6 +66,9 @@ class Settings:
     tcp_max_connections: int = 1000
     tcp_max_connections_per_client: int = 32  # per source address (/32, /128)
     poll_interval_s: float = 0.25  # between generation polls (SQLite; PostgreSQL's safety net)
+    database_connect_timeout_s: float = 3.0  # geodns.store.engine.StoreTimeouts
+    database_statement_timeout_s: float = 5.0
+    readiness_timeout_s: float = 1.0  # /readyz's database probe
     node_name: str = ""  # this node's name as a health probe; "" = the host name
     log_level: str = "info"
     query_log: bool = False
@@ -294,6 +297,9 @@ PARSERS: dict[str, Callable[[Any], Any]] = {
     "tcp_max_connections": _positive_int,
     "tcp_max_connections_per_client": _positive_int,
     "poll_interval_s": _positive_float,
+    "database_connect_timeout_s": _positive_float,
+    "database_statement_timeout_s": _positive_float,
+    "readiness_timeout_s": _positive_float,
     "node_name": str,
     "log_level": _one_of("debug", "info", "warning", "error"),
     "query_log": _bool,

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from geodns.redirect.service import RedirectService
     from geodns.settings import Settings
     from geodns.snapshot import SnapshotHolder
+    from geodns.store.reachability import ReachabilityProbe
     from geodns.store.repository import Store, Token
     from geodns.workers import WorkerPool
 
@@ -48,6 +49,7 @@ DEPRECATIONS_LOGGED: web.AppKey[set[str]] = web.AppKey("deprecations_logged")
 # set by the cleanup context that opens each one (geodns.app), in this order
 GEO: web.AppKey[GeoReader | None] = web.AppKey("geo")  # None: no GeoIP database
 STORE: web.AppKey[Store] = web.AppKey("store")
+READINESS: web.AppKey[ReachabilityProbe] = web.AppKey("readiness")  # /readyz asks the store
 PUBLISHER: web.AppKey[SnapshotPublisher] = web.AppKey("publisher")
 CHECKER: web.AppKey[HealthChecker] = web.AppKey("checker")  # the main process's checks
 RECORDER: web.AppKey[HealthRecorder] = web.AppKey("recorder")  # stores reports, redecides

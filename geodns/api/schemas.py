@@ -383,9 +383,11 @@ SCHEMAS: JSON = {
 
 
 SCHEMAS["Ready"] = obj(
-    ["ready", "checks", "data_plane"],
+    ["ready", "status", "checks", "reasons", "data_plane"],
     {
         "ready": BOOLEAN,
+        "status": {"type": "string", "enum": ["ready", "not_ready"]},
+        "reasons": {"type": "array", "items": STRING},
         "checks": obj(
             ["zones_loaded", "snapshot_built", "database_reachable"],
             {"zones_loaded": BOOLEAN, "snapshot_built": BOOLEAN, "database_reachable": BOOLEAN},

@@ -17,7 +17,7 @@ from geodns.errors import StoreUnavailable
 from geodns.pools.model import Member, Pool, member_to_document, to_document
 from geodns.store import tables as t
 from geodns.store.audit import write_audit
-from geodns.store.engine import open_engine, transaction
+from geodns.store.engine import StoreTimeouts, open_engine, transaction
 
 LOCAL_ACTOR = "local"  # audit actor of changes made outside the API (the command line)
 
@@ -29,9 +29,15 @@ class StoreCore:
         self._postgres = engine.dialect.name == "postgresql"
 
     @classmethod
-    async def open(cls, url: str, *, clock: Callable[[], datetime] | None = None) -> Self:
+    async def open(
+        cls,
+        url: str,
+        *,
+        clock: Callable[[], datetime] | None = None,
+        timeouts: StoreTimeouts | None = None,
+    ) -> Self:
         """Connect once to prove the database answers; StoreUnavailable if it does not."""
-        store = cls(open_engine(url), clock or (lambda: datetime.now(UTC)))
+        store = cls(open_engine(url, timeouts), clock or (lambda: datetime.now(UTC)))
         try:
             await store.ping()
         except BaseException:

@@ -20,7 +20,7 @@ from sqlalchemy.engine import Connection
 
 import geodns
 from geodns.errors import ConfigError
-from geodns.store.engine import open_engine, safe_url, transaction
+from geodns.store.engine import StoreTimeouts, open_engine, safe_url, transaction
 from geodns.store.tables import metadata
 
 log = logging.getLogger(__name__)
@@ -58,7 +58,8 @@ def alembic_config(url: str, script_location: Path | None = None) -> Config:
 async def upgrade(url: str, *, script_location: Path | None = None) -> None:
     """Apply every migration up to head (alembic upgrade head); StoreUnavailable."""
     config = alembic_config(url, script_location)
-    engine = open_engine(url)
+    # a migration rewrites whole tables: no statement bound (connecting still has one)
+    engine = open_engine(url, StoreTimeouts(statement_s=None))
     try:
         async with transaction(engine, write=True, what=f"migrate {safe_url(url)}") as conn:
 

@@ -38,7 +38,14 @@ from geodns.store.dnssec_keys import (
     ZoneSigning,
     read_signing,
 )
-from geodns.store.engine import DEFAULT_URL, database_url, open_engine, safe_url, transaction
+from geodns.store.engine import (
+    DEFAULT_URL,
+    StoreTimeouts,
+    database_url,
+    open_engine,
+    safe_url,
+    transaction,
+)
 from geodns.store.health_rows import (
     AddressState,
     FlapMemory,
@@ -80,6 +87,7 @@ __all__ = [  # what callers import from here (the engine helpers for older call 
     "Store",
     "StoreState",
     "StoredKey",
+    "StoreTimeouts",
     "Token",
     "Transition",
     "database_url",

@@ -1,10 +1,13 @@
 """Tell the caller when the store's generation moves: PostgreSQL LISTEN/NOTIFY, SQLite polling.
 
 Control plane: a background loop. It never raises: failures are logged at WARNING,
-backed off and retried until stop is set. On SQLite each poll first asks SQLite whether
-anything at all was committed since the last one (PRAGMA data_version, on a connection
-of its own, a few microseconds): the generation is read through the store only then, so
-an idle database costs the event loop, which also answers DNS, next to nothing.
+backed off and retried until stop is set. The backoff stops at RETRY_CEILING_S, so a
+node notices the database's return within that: it then reads the generation at once
+and LISTENs on a new connection (the old one may have died with the outage unnoticed).
+On SQLite each poll first asks SQLite whether anything at all was committed since the
+last one (PRAGMA data_version, on a connection of its own, a few microseconds): the
+generation is read through the store only then, so an idle database costs the event
+loop, which also answers DNS, next to nothing.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import asyncio
 import contextlib
 import logging
 import sqlite3
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import quote
@@ -26,7 +30,11 @@ from geodns.store.tables import NOTIFY_CHANNEL
 log = logging.getLogger(__name__)
 
 SAFETY_POLL_S = 5.0  # PostgreSQL: a notification lost with its connection is caught by this
-MAX_BACKOFF_S = 30.0
+# Issue 12 §5: a backoff up to 30 s left a node serving stale data that long after the
+# database returned. A retry is one refused connection (or one bounded by the connect
+# timeout): cheap enough twice a second, and a change reaches every node within ~1 s.
+RETRY_CEILING_S = 0.5
+STILL_FAILING_LOG_S = 30.0  # while failing, a WARNING at most this often per loop
 
 
 async def watch_changes(
@@ -38,6 +46,7 @@ async def watch_changes(
     stop: asyncio.Event,
     since: int | None = None,
     safety_poll_s: float = SAFETY_POLL_S,
+    connect_timeout_s: float = 3.0,
 ) -> None:
     """Call on_change(generation) each time the generation differs from the last one seen.
 
@@ -48,28 +57,33 @@ async def watch_changes(
     """
     postgres = database_url(url).get_backend_name() == "postgresql"
     poke = asyncio.Event()
-    listener = asyncio.create_task(_listen(url, poke, stop)) if postgres else None
+    relisten = asyncio.Event()  # the database is back: LISTEN again on a fresh connection
+    listener = (
+        asyncio.create_task(_listen(url, poke, relisten, stop, connect_timeout_s))
+        if postgres
+        else None
+    )
     interval = safety_poll_s if postgres else poll_interval_s
     commits = None if postgres else SqliteCommits.open(url)
     last = since
-    failures = 0
+    failing = _Failing("store watch")
     try:
         while not stop.is_set():
             wait_s = interval
             try:
                 # after a failure, read whatever SQLite says: the change is still unhandled
-                if failures or last is None or _moved(commits):
+                if failing.count or last is None or _moved(commits):
                     current = await store.generation()
+                    if failing.count:
+                        relisten.set()
                     if last is None:
                         last = current
                     elif current != last:
                         await on_change(current)
                         last = current  # only once handled: a failed on_change is retried
-                failures = 0
+                failing.over()
             except Exception as exc:  # background loop: log, back off, go on
-                failures += 1
-                wait_s = min(poll_interval_s * 2**failures, MAX_BACKOFF_S)
-                log.warning("store watch failed error=%s retry_s=%.1f", _describe(exc), wait_s)
+                wait_s = failing.again(exc, poll_interval_s)
             await _first(stop, poke, timeout_s=wait_s)
             poke.clear()
     finally:
@@ -79,6 +93,47 @@ async def watch_changes(
             listener.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await listener
+
+
+class _Failing:
+    """A background loop's run of failures: its backoff, and WARNINGs that do not flood
+    the log during a long outage (the first, then one every STILL_FAILING_LOG_S)."""
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+        self.count = 0
+        self._since = 0.0
+        self._logged = 0.0
+
+    def again(self, exc: BaseException, base_s: float) -> float:
+        """One more failure: log it if due; the seconds to wait before the next try."""
+        now = time.monotonic()
+        self.count += 1
+        wait_s: float = min(base_s * 2.0**self.count, RETRY_CEILING_S)
+        if self.count == 1:
+            self._since = self._logged = now
+            log.warning("%s failed error=%s retry_s=%.2f", self.what, _describe(exc), wait_s)
+        elif now - self._logged >= STILL_FAILING_LOG_S:
+            self._logged = now
+            log.warning(
+                "%s still failing failures=%d for_s=%.0f error=%s",
+                self.what,
+                self.count,
+                now - self._since,
+                _describe(exc),
+            )
+        return wait_s
+
+    def over(self) -> None:
+        """A success: the next failure starts a new run."""
+        if self.count:
+            log.info(
+                "%s recovered failures=%d after_s=%.1f",
+                self.what,
+                self.count,
+                time.monotonic() - self._since,
+            )
+        self.count = 0
 
 
 def _moved(commits: SqliteCommits | None) -> bool:
@@ -126,10 +181,20 @@ class SqliteCommits:
         self._connection.close()
 
 
-async def _listen(url: str, poke: asyncio.Event, stop: asyncio.Event) -> None:
-    """Hold a LISTEN connection open, reconnecting with backoff; poke on every NOTIFY."""
+async def _listen(
+    url: str,
+    poke: asyncio.Event,
+    relisten: asyncio.Event,
+    stop: asyncio.Event,
+    connect_timeout_s: float,
+) -> None:
+    """Hold a LISTEN connection open, reconnecting with backoff; poke on every NOTIFY.
+
+    relisten (set when the store answers again after failing) replaces the connection:
+    after an outage or a hang it may be dead without having noticed, and notifications
+    sent meanwhile never arrive on it."""
     dsn = database_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-    backoff_s = 0.5
+    failing = _Failing(f"change listener url={safe_url(url)}")
 
     def notified(*_args: Any) -> None:
         poke.set()
@@ -137,31 +202,27 @@ async def _listen(url: str, poke: asyncio.Event, stop: asyncio.Event) -> None:
     while not stop.is_set():
         connection: asyncpg.Connection | None = None
         try:
+            relisten.clear()
             connection = await asyncpg.connect(
-                dsn, timeout=10, server_settings={"application_name": "geodns-watch"}
+                dsn,
+                timeout=connect_timeout_s,
+                server_settings={"application_name": "geodns-watch"},
             )
             lost = asyncio.Event()
             connection.add_termination_listener(lambda _connection, lost=lost: lost.set())
             await connection.add_listener(NOTIFY_CHANNEL, notified)
             log.info("listening for changes channel=%s url=%s", NOTIFY_CHANNEL, safe_url(url))
+            failing.over()
             poke.set()  # anything committed while we were not listening
-            backoff_s = 0.5
-            await _first(stop, lost)
+            await _first(stop, lost, relisten)
             if lost.is_set() and not stop.is_set():
                 log.warning("change listener lost its connection url=%s", safe_url(url))
         except Exception as exc:  # background loop: log, back off, go on
-            log.warning(
-                "change listener failed url=%s error=%s retry_s=%.1f",
-                safe_url(url),
-                _describe(exc),
-                backoff_s,
-            )
-            await _first(stop, timeout_s=backoff_s)
-            backoff_s = min(backoff_s * 2, MAX_BACKOFF_S)
+            await _first(stop, relisten, timeout_s=failing.again(exc, 0.25))
         finally:
             if connection is not None and not connection.is_closed():
                 try:
-                    await asyncio.wait_for(connection.close(), timeout=2)
+                    await asyncio.wait_for(connection.close(), timeout=connect_timeout_s)
                 except Exception:  # closing a broken connection: nothing left to do
                     connection.terminate()
 

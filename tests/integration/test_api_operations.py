@@ -41,11 +41,13 @@ def test_healthz_and_readyz_answer_without_a_token(settings):
             200,
             {
                 "ready": True,
+                "status": "ready",
                 "checks": {
                     "zones_loaded": True,
                     "snapshot_built": True,
                     "database_reachable": True,
                 },
+                "reasons": [],
                 "data_plane": "native",  # settings_for leaves data_plane auto: built, so native
             },
         )

@@ -277,3 +277,19 @@ def test_data_plane_is_set_like_every_setting():
     assert load_settings({}, {"GEODNS_DATA_PLANE": "Native"}).data_plane == "native"
     flags = {"data_plane": "python"}
     assert load_settings(flags, {"GEODNS_DATA_PLANE": "native"}).data_plane == "python"
+
+
+def test_database_timeouts_default_to_a_few_seconds_as_the_store_s_own_do():
+    # issue 12 §5: every store call bounded; the settings and StoreTimeouts agree
+    from geodns.store.engine import StoreTimeouts
+
+    settings = load_settings({}, {})
+    assert settings.database_connect_timeout_s == StoreTimeouts().connect_s == 3.0
+    assert settings.database_statement_timeout_s == StoreTimeouts().statement_s == 5.0
+    assert settings.readiness_timeout_s == 1.0
+    environ = {"GEODNS_DATABASE_STATEMENT_TIMEOUT_S": "2.5", "GEODNS_READINESS_TIMEOUT_S": "0.3"}
+    tuned = load_settings({}, environ, "database_connect_timeout_s = 1")
+    assert (tuned.database_connect_timeout_s, tuned.database_statement_timeout_s) == (1.0, 2.5)
+    assert tuned.readiness_timeout_s == 0.3
+    with pytest.raises(ConfigError, match="database_statement_timeout_s: expected a positive"):
+        load_settings({}, {}, "database_statement_timeout_s = 0")
