@@ -70,6 +70,8 @@ class ServingSources:
     tcp: Callable[[], object | None] = lambda: None  # the listeners' TcpConnections
     data_plane: Callable[[], str | None] = lambda: None  # None: no DNS in this app
     native_counters: Callable[[], Mapping[str, Any] | None] = lambda: None  # the C loop's
+    # zone files refused since start, by zone (None: no publisher yet)
+    zone_load_failures: Callable[[], Mapping[str, int] | None] = lambda: None
 
 
 class Metrics:
@@ -151,6 +153,17 @@ class ServingCollector(Collector):
         native = sources.native_counters()
         if native is not None:
             yield from _native_metrics(native)
+        refused = sources.zone_load_failures()
+        if refused is not None:
+            failures = CounterMetricFamily(
+                "geodns_zone_load_failures",
+                "Zone file loads refused (start, SIGHUP or API reload), by zone; the zone's "
+                "previous data kept serving",
+                labels=["zone"],
+            )
+            for zone, count in sorted(refused.items()):
+                failures.add_metric([zone], count)
+            yield failures
         stats = sources.query_stats()
         if stats is None:
             return

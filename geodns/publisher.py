@@ -16,6 +16,7 @@ import asyncio
 import gc
 import logging
 import time
+from collections import Counter
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -23,6 +24,7 @@ from pathlib import Path
 from typing import Protocol
 
 from geodns.dns import names
+from geodns.dns.serial import serial_went_backwards
 from geodns.dns.zone import Zone
 from geodns.dns.zonefile import ZoneLoad, load_zone_dir, merge_reload
 from geodns.dnssec.rrsig import next_week_start
@@ -77,6 +79,7 @@ class SnapshotPublisher:
         self._geo = geo
         self._zones: dict[bytes, Zone] = {}
         self._zone_errors: dict[str, GeodnsError] = {}
+        self.zone_load_failures: Counter[str] = Counter()  # by zone name, since start
         self._store: ChangeSource | None = None
         self._checks: HealthChecker | None = None
         self._store_generation = -1  # what the pools and health reflect; -1: read everything
@@ -101,6 +104,21 @@ class SnapshotPublisher:
     def zone_errors(self) -> Mapping[str, GeodnsError]:
         """Each zone file the last load refused, by path."""
         return self._zone_errors
+
+    def zone_of(self, path: str) -> str:
+        """The zone a file serves (or would): the one kept from it, else its name; "*"
+        for the zones directory itself (unreadable: every zone kept its data)."""
+        kept = self.kept_zone(path)
+        if kept is not None:
+            return kept.origin_text
+        name = Path(path).name
+        if path == str(self._zones_dir) or not name.endswith(".zone"):
+            return "*"
+        return name[: -len(".zone")].rstrip(".") + "."
+
+    def kept_zone(self, path: str) -> Zone | None:
+        """The zone still served from before for a file the last load refused."""
+        return next((z for z in self._zones.values() if z.source == path), None)
 
     @property
     def pools(self) -> tuple[Pool, ...]:
@@ -128,13 +146,36 @@ class SnapshotPublisher:
             load = load_zone_dir(self._zones_dir)
         except ZoneFileError as exc:  # the directory itself is gone: keep every zone we have
             log.warning("zones not reloaded, serving the previous data\n%s", exc)
+            self._zone_errors = {str(self._zones_dir): exc}
+            self.zone_load_failures.update(z.origin_text for z in self._zones.values())
             return ZoneLoad({}, {str(self._zones_dir): exc})
-        self._zones = merge_reload(self._zones, load)
+        previous = self._zones
+        self._zones = merge_reload(previous, load)
         self._zone_errors = dict(load.errors)
         for path, error in load.errors.items():
-            kept = any(z.source == path for z in self._zones.values())
-            log.warning("zone refused file=%s kept_previous=%s\n%s", path, kept, error)
-        for zone in self._zones.values():
+            kept = self.kept_zone(path)
+            self.zone_load_failures[self.zone_of(path)] += 1
+            log.warning(
+                "zone refused file=%s kept_previous=%s zone=%s serving_serial=%s\n%s",
+                path,
+                kept is not None,
+                self.zone_of(path),
+                "none" if kept is None else kept.serial,
+                error,
+            )
+        # only what this load gave: a refused file's kept zone was not loaded (issue 12 §6)
+        for zone in sorted(load.zones.values(), key=lambda z: z.origin_text):
+            before = previous.get(zone.origin)
+            if before is not None and serial_went_backwards(before.serial, zone.serial):
+                log.warning(
+                    "zone serial went backwards zone=%s serial=%d previous=%d file=%s: "
+                    "secondaries and caches comparing serials (RFC 1982) keep the old "
+                    "data; give it a serial above the previous one",
+                    zone.origin_text,
+                    zone.serial,
+                    before.serial,
+                    zone.source,
+                )
             log.info(
                 "zone loaded zone=%s serial=%d records=%d",
                 zone.origin_text,

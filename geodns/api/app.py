@@ -18,6 +18,7 @@ from geodns.api.keys import (
     LISTENERS,
     METRICS,
     NATIVE_LOOP,
+    PUBLISHER,
     SETTINGS,
     SNAPSHOTS,
     STORE,
@@ -75,6 +76,10 @@ def serving_sources(app: web.Application) -> ServingSources:
         native = app.get(NATIVE_LOOP)
         return None if native is None else native.counters()
 
+    def zone_load_failures() -> Mapping[str, int] | None:
+        publisher = app.get(PUBLISHER)
+        return None if publisher is None else publisher.zone_load_failures
+
     return ServingSources(
         lambda: app[SNAPSHOTS].current,
         transitions,
@@ -83,6 +88,7 @@ def serving_sources(app: web.Application) -> ServingSources:
         tcp,
         lambda: app.get(DATA_PLANE),
         native_counters,
+        zone_load_failures,
     )
 
 

@@ -278,7 +278,11 @@ PATHS: JSON = {
     "/api/v1/zones/reload": {
         "post": op(
             "read the zone files again (a refused file keeps serving its previous data)",
-            {"200": body_of(ref("ZoneReload")), **COMMON},
+            {
+                "200": body_of(ref("ZoneReload")),
+                "422": error("a file was refused: each problem's where is file:line"),
+                **COMMON,
+            },
         )
     },
     "/api/v1/explain": {

@@ -383,11 +383,24 @@ SCHEMAS: JSON = {
 
 
 SCHEMAS["Ready"] = obj(
-    ["ready", "status", "checks", "reasons", "data_plane"],
+    ["ready", "status", "checks", "reasons", "zones_refused", "data_plane"],
     {
         "ready": BOOLEAN,
-        "status": {"type": "string", "enum": ["ready", "not_ready"]},
+        "status": {"type": "string", "enum": ["ready", "degraded", "not_ready"]},
         "reasons": {"type": "array", "items": STRING},
+        "zones_refused": {
+            "type": "array",
+            "items": obj(
+                ["file", "zone", "error", "problems", "serving_serial"],
+                {
+                    "file": STRING,
+                    "zone": STRING,
+                    "error": STRING,
+                    "problems": {"type": "array", "items": ref("Problem")},
+                    "serving_serial": {"type": ["integer", "null"]},
+                },
+            ),
+        },
         "checks": obj(
             ["zones_loaded", "snapshot_built", "database_reachable"],
             {"zones_loaded": BOOLEAN, "snapshot_built": BOOLEAN, "database_reachable": BOOLEAN},

@@ -1,9 +1,10 @@
 """/api/v1/zones: what the zone files loaded, and reloading them.
 
 Control plane. A reload that refuses a file keeps serving that file's previous data
-(SnapshotPublisher.load_zones); the response lists every refused file with its problems,
-still 200: the reload itself ran. reload_everywhere is the one reload command, which
-SIGHUP runs too: this process, then its --workers processes.
+(SnapshotPublisher.load_zones) and answers 422 with the API's error body, each problem's
+where "file:line" (issue 12 §6); the files that did load are served all the same.
+reload_everywhere is the one reload command, which SIGHUP runs too: this process, then
+its --workers processes.
 """
 
 from __future__ import annotations
@@ -12,12 +13,13 @@ from collections.abc import Mapping
 
 from aiohttp import web
 
-from geodns.api.http import JSON, caller, problem_documents
-from geodns.api.keys import PUBLISHER, WORKERS
+from geodns.api.http import JSON, caller, error_body, problem_documents
+from geodns.api.keys import PUBLISHER, REQUEST_ID, WORKERS
 from geodns.api.pools import store_of
 from geodns.dns.zone import Zone
 from geodns.dns.zonefile import ZoneLoad
-from geodns.errors import GeodnsError, ValidationError
+from geodns.errors import GeodnsError, Problem, ValidationError
+from geodns.publisher import SnapshotPublisher
 
 
 def zone_document(zone: Zone, error: GeodnsError | None) -> JSON:
@@ -36,6 +38,28 @@ def error_documents(errors: Mapping[str, GeodnsError]) -> list[JSON]:
         problems = error.problems if isinstance(error, ValidationError) else ()
         out.append({"file": path, "error": str(error), "problems": problem_documents(problems)})
     return out
+
+
+def refused_documents(publisher: SnapshotPublisher) -> list[JSON]:
+    """Each file the last load refused: its zone, what is served instead, and why."""
+    out = []
+    for document in error_documents(publisher.zone_errors):
+        kept = publisher.kept_zone(document["file"])
+        document["zone"] = publisher.zone_of(document["file"])
+        document["serving_serial"] = None if kept is None else kept.serial
+        out.append(document)
+    return out
+
+
+def problems_of(errors: Mapping[str, GeodnsError]) -> list[Problem]:
+    """Every problem of every refused file, where = "file:line"."""
+    problems: list[Problem] = []
+    for path, error in sorted(errors.items()):
+        if isinstance(error, ValidationError) and error.problems:
+            problems.extend(error.problems)
+        else:
+            problems.append(Problem(path, str(error)))
+    return problems
 
 
 def reload_everywhere(app: web.Application) -> ZoneLoad:
@@ -74,4 +98,13 @@ async def reload_zones(request: web.Request) -> web.Response:
         "errors": sorted(errors),
     }
     await store.record_audit(caller(request).name, "zones.reload", "zones", None, summary)
+    if errors:
+        publisher = request.app[PUBLISHER]
+        refused = ", ".join(f"{path} ({publisher.zone_of(path)})" for path in sorted(errors))
+        message = (
+            f"zone reload refused {len(errors)} file(s), their previous data still served: "
+            f"{refused}"
+        )
+        body = error_body(message, problems_of(errors), request[REQUEST_ID])
+        return web.json_response(body, status=422)
     return web.json_response(result)

@@ -48,6 +48,7 @@ def test_healthz_and_readyz_answer_without_a_token(settings):
                     "database_reachable": True,
                 },
                 "reasons": [],
+                "zones_refused": [],
                 "data_plane": "native",  # settings_for leaves data_plane auto: built, so native
             },
         )

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from api_client import Api, run_api, settings_for
+from api_client import Api, error_body, run_api, settings_for
 
 
 @pytest.fixture
@@ -50,22 +50,37 @@ def test_zones_lists_each_zone_with_serial_records_and_file(serve, workdir):
     serve(body)
 
 
-def test_a_reload_refusing_a_file_is_200_lists_why_and_keeps_the_old_zone(serve, workdir):
+def test_a_reload_refusing_a_file_is_422_with_file_line_problems_and_keeps_the_old_zone(
+    serve, workdir
+):
     other = workdir / "zones" / "other.test.zone"
 
     async def body(api: Api) -> None:
         other.write_text(other.read_text().replace(" 7 ", " 8 ") + "www A not-an-address\n")
         reply = await api.call("POST", "/api/v1/zones/reload", token="editor")
-        assert reply.status == 200
-        assert [z["name"] for z in reply.body["loaded"]] == ["example.test."]
-        [error] = reply.body["errors"]
+        # issue 12 §6: the API's error body, each problem where = "file:line"
+        assert (reply.status, reply.body) == (
+            422,
+            error_body(
+                "zone reload refused 1 file(s), their previous data still served: "
+                f"{other} (other.test.)",
+                [
+                    {
+                        "where": f"{other}:7",
+                        "message": 'A record at "www.other.test.": "not-an-address" is not '
+                        "an IPv4 address: write one like 192.0.2.1",
+                    }
+                ],
+            ),
+        )
+        zones = await api.call("GET", "/api/v1/zones")
+        [error] = zones.body["errors"]
         assert error["file"] == str(other)
-        assert error["problems"] == [
-            {
-                "where": f"{other}:7",
-                "message": 'A record at "www.other.test.": "not-an-address" is not an IPv4 '
-                "address: write one like 192.0.2.1",
-            }
+        assert error["problems"] == reply.body["problems"]
+        ready = await api.call("GET", "/readyz", token=None)
+        assert (ready.status, ready.body["status"]) == (200, "degraded")
+        assert ready.body["zones_refused"] == [
+            {**error, "zone": "other.test.", "serving_serial": 7}
         ]
         listed = await api.call("GET", "/api/v1/zones")
         kept = [z for z in listed.body["zones"] if z["name"] == "other.test."][0]
@@ -100,5 +115,32 @@ def test_a_reload_refusing_a_file_is_200_lists_why_and_keeps_the_old_zone(serve,
                 },
             ),
         ]
+
+    serve(body)
+
+
+def test_a_reload_of_a_vanished_zone_directory_is_422_degraded_and_serves_every_zone(
+    serve, workdir
+):
+    zones = workdir / "zones"
+
+    async def body(api: Api) -> None:
+        zones.rename(workdir / "moved")
+        reply = await api.call("POST", "/api/v1/zones/reload", token="editor")
+        assert reply.status == 422, reply
+        [problem] = reply.body["problems"]
+        assert problem["where"] == str(zones)
+        assert problem["message"].startswith("cannot list the zone directory")
+        ready = await api.call("GET", "/readyz", token=None)
+        assert (ready.status, ready.body["status"]) == (200, "degraded")
+        assert ready.body["reasons"] == [
+            f"zones {zones} not read: every zone serves its previous data"
+        ]
+        assert [z["zone"] for z in ready.body["zones_refused"]] == ["*"]
+        assert await api.addresses("www.other.test.") == {"192.0.2.200"}
+        (workdir / "moved").rename(zones)
+        assert (await api.call("POST", "/api/v1/zones/reload", token="editor")).status == 200
+        ready = await api.call("GET", "/readyz", token=None)
+        assert (ready.body["status"], ready.body["reasons"]) == ("ready", [])
 
     serve(body)
