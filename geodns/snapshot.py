@@ -329,7 +329,12 @@ class PoolNames:
         if self.dirty:
             zone = self.zone
             self.served = Zone(
-                zone.origin, dict(self.nodes), zone.cuts, zone.source, zone.origin_text
+                zone.origin,
+                dict(self.nodes),
+                zone.cuts,
+                zone.source,
+                zone.origin_text,
+                zone.dnames,
             )
             self.dirty = False
         return self.served

@@ -124,7 +124,10 @@ def _signed_items(items: list[Item], snapshot: Snapshot, covering: list[Item] | 
     for owner, rrset in items:
         zone = _signing_zone(rrset, snapshot)
         zone_signed = snapshot.signed.get(zone.origin) if zone is not None else None
-        if zone is None or zone_signed is None or not _authoritative(zone, rrset):
+        if zone is None or zone_signed is None or rrset.synthesised:
+            out.append((owner, rrset))  # RFC 6672 §5.3.1: a DNAME's CNAME goes unsigned
+            continue
+        if not _authoritative(zone, rrset):
             out.append((owner, rrset))
             continue
         out += _with_rrsig((owner, rrset), zone_signed)

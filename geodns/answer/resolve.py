@@ -1,9 +1,10 @@
 """(QueryContext, Snapshot) -> Answer: the authoritative algorithm of RFC 1034 §4.3.2.
 
 Pure: no I/O, no awaits, no randomness. Finds the zone, walks to the name, and returns
-what the reply holds: positive answers, CNAME chains inside our zones, wildcard synthesis
-(RFC 4592), referrals at zone cuts, NODATA / NXDOMAIN with the SOA (RFC 2308), and for a
-pool the prepared selection (everything decided but the draw). reply.py compiles the
+what the reply holds: positive answers, CNAME chains inside our zones, DNAME redirection
+with its synthesised CNAME (RFC 6672 §3.2), wildcard synthesis (RFC 4592), referrals at
+zone cuts, NODATA / NXDOMAIN with the SOA (RFC 2308), and for a pool the prepared
+selection (everything decided but the draw). reply.py compiles the
 Answer into bytes; the draw happens when a reply is sent.
 """
 
@@ -21,14 +22,15 @@ from geodns.dns.edns import (
     EDE_PROHIBITED,
     ExtendedError,
 )
-from geodns.dns.rcode import BADVERS, FORMERR, NOERROR, NOTIMP, NXDOMAIN, REFUSED
+from geodns.dns.rcode import BADVERS, FORMERR, NOERROR, NOTIMP, NXDOMAIN, REFUSED, YXDOMAIN
 from geodns.dns.zone import Found, Node, RRset, Zone, containing_zone
 from geodns.dnssec.signed import PoolSignatures
 from geodns.pools.compile import CompiledPool
 from geodns.pools.select import Client, Prepared, prepare
 from geodns.snapshot import Snapshot
 
-MAX_CNAME_CHAIN = 8  # hops followed inside our zones before we stop and answer what we have
+MAX_CNAME_CHAIN = 8  # hops (CNAME or DNAME) followed in our zones; then we answer what we have
+MAX_NAME_OCTETS = 255  # RFC 1035 §2.3.4
 
 Item = tuple[bytes, RRset]  # (owner name key, RRset): one RRset in a section
 
@@ -151,6 +153,16 @@ def answer_from_zone(
             assert result.node is not None
             refer(answer, zone, result.node)
             return
+        if result.found is Found.DNAME:
+            assert result.node is not None
+            target = redirect(answer, qname, result.node)
+            if target is None:
+                return
+            next_zone = containing_zone(snapshot.zones, target)
+            if next_zone is None or target in seen:
+                return  # as for a CNAME: out of our zones, or a loop
+            zone, qname = next_zone, target
+            continue
         if result.found is Found.NXDOMAIN:
             # RFC 6604 §3: after a CNAME the RCODE describes the last name in the chain
             answer.rcode = NXDOMAIN
@@ -189,6 +201,21 @@ def answer_from_zone(
         if rrset.targets:
             add_addresses(answer, snapshot, rrset.targets)
         return
+
+
+def redirect(answer: Answer, qname: bytes, owner: Node) -> bytes | None:
+    """RFC 6672 §3.2 step 3c: the DNAME, and a CNAME for qname synthesised from it (same
+    TTL, §3.1); the CNAME's target as a lowercase key, or None when substituting the
+    owner makes a name too long (YXDOMAIN, RFC 6672 §2.2)."""
+    dname = owner.rrsets[rdatatype.DNAME]
+    answer.answer.append((owner.name, dname))
+    target = qname[: len(qname) - len(owner.name)] + dname.rdatas[0]
+    if len(target) > MAX_NAME_OCTETS:
+        answer.rcode = YXDOMAIN
+        return None
+    cname = RRset(qname, rdatatype.CNAME, dname.ttl, (target,), synthesised=True)
+    answer.answer.append((qname, cname))
+    return target.lower()
 
 
 def answer_pool(

@@ -12,6 +12,7 @@ SERVFAIL = 2
 NXDOMAIN = 3
 NOTIMP = 4
 REFUSED = 5
+YXDOMAIN = 6  # RFC 2136 §2.2; a DNAME substitution too long (RFC 6672 §2.2)
 # extended RCODEs: the upper 8 of 12 bits travel in the OPT record's TTL (RFC 6891 §6.1.3)
 BADVERS = 16
 BADCOOKIE = 23  # RFC 7873 §8
@@ -23,6 +24,7 @@ _TEXT = {
     NXDOMAIN: "NXDOMAIN",
     NOTIMP: "NOTIMP",
     REFUSED: "REFUSED",
+    YXDOMAIN: "YXDOMAIN",
     BADVERS: "BADVERS",
     BADCOOKIE: "BADCOOKIE",
 }

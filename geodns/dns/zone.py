@@ -2,8 +2,8 @@
 
 Pure: no I/O. Built once per load (by zonefile.py, or by the snapshot builder when pool
 names join the tree); a query only reads it. lookup() is RFC 1034 §4.3.2 steps
-3a-3c for one zone: exact match, delegation below a cut, wildcard (RFC 4592) or
-name error.
+3a-3c for one zone: exact match, delegation below a cut, redirection below a DNAME
+(RFC 6672 §3.2), wildcard (RFC 4592) or name error.
 """
 
 from __future__ import annotations
@@ -63,6 +63,8 @@ class RRset:
     writes the RDATA itself, compressing those names.
     targets are the names additional-section processing looks up (RFC 1034 §3.6:
     NS, MX, SRV targets).
+    synthesised marks a CNAME made from a DNAME for one query (RFC 6672 §3.1): it has no
+    RRSIG of its own, validators synthesise it (RFC 6672 §5.3.1).
     """
 
     name: bytes
@@ -70,6 +72,7 @@ class RRset:
     ttl: int
     rdatas: tuple[bytes, ...]
     targets: tuple[bytes, ...] = ()
+    synthesised: bool = False
     tails: tuple[bytes, ...] = field(init=False)
     names_at: tuple[tuple[int, ...], ...] = field(init=False)
 
@@ -102,6 +105,7 @@ class Found(enum.Enum):
     EXACT = "exact"  # node is the qname's node (maybe empty: NODATA)
     WILDCARD = "wildcard"  # node is the wildcard that synthesises the qname
     DELEGATION = "delegation"  # node is the zone cut at or above qname
+    DNAME = "dname"  # node owns the DNAME strictly above qname (RFC 6672 §3.2)
     NXDOMAIN = "nxdomain"
 
 
@@ -120,6 +124,7 @@ class Zone:
     cuts: frozenset[bytes]  # delegation points: names below the apex that own NS
     source: str = ""
     origin_text: str = ""
+    dnames: frozenset[bytes] = frozenset()  # owners of a DNAME (RFC 6672), the apex too
     negative_soa: RRset = field(init=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -145,12 +150,23 @@ class Zone:
         return sum(len(rrset) for node in self.nodes.values() for rrset in node.rrsets.values())
 
     def lookup(self, qname: bytes, qtype: int) -> Lookup:
-        """Where qname (lowercase key, inside this zone) leads; RFC 1034 §4.3.2 step 3."""
-        if self.cuts:
-            for name in names.ancestors(qname, self.origin) + [qname]:
-                if name in self.cuts and not (name == qname and qtype == rdatatype.DS):
-                    # RFC 4035 §3.1.4.1: DS at a cut is the parent's; everything else is referred
+        """Where qname (lowercase key, inside this zone) leads; RFC 1034 §4.3.2 step 3.
+
+        Walking down from the apex, the first cut or DNAME owner above qname decides: a
+        cut refers (at the cut itself too, but for DS: RFC 4035 §3.1.4.1, the parent's), a
+        DNAME redirects the names below its owner, not the owner (RFC 6672 §3.2).
+        """
+        if self.cuts or self.dnames:
+            cuts, dnames = self.cuts, self.dnames
+            if qname != self.origin and self.origin in dnames:
+                return Lookup(Found.DNAME, self.nodes[self.origin])
+            for name in names.ancestors(qname, self.origin):
+                if name in cuts:
                     return Lookup(Found.DELEGATION, self.nodes[name])
+                if name in dnames:
+                    return Lookup(Found.DNAME, self.nodes[name])
+            if qname in cuts and qtype != rdatatype.DS:
+                return Lookup(Found.DELEGATION, self.nodes[qname])
         node = self.nodes.get(qname)
         if node is not None:
             return Lookup(Found.EXACT, node)
@@ -178,7 +194,8 @@ def build_zone(origin: bytes, rrsets: Iterable[RRset], source: str = "") -> Zone
         for above in names.ancestors(name, origin):
             nodes.setdefault(above, Node(above, {}))
     cuts = frozenset(n for n, types in by_name.items() if n != origin and rdatatype.NS in types)
-    return Zone(origin, nodes, cuts, source, names.to_text(origin))
+    dnames = frozenset(n for n, types in by_name.items() if rdatatype.DNAME in types)
+    return Zone(origin, nodes, cuts, source, names.to_text(origin), dnames)
 
 
 def containing_zone(zones: Mapping[bytes, Zone], key: bytes) -> Zone | None:
@@ -201,4 +218,8 @@ def placement_problem(zone: Zone, key: bytes) -> str | None:
     for cut in zone.cuts:
         if names.is_subdomain(key, cut):
             return f"below the delegation {names.to_text(cut)}"
+    for owner in zone.dnames:
+        if key != owner and names.is_subdomain(key, owner):
+            # RFC 6672 §2.4: no data below a DNAME; a query there is redirected
+            return f"below the DNAME at {names.to_text(owner)} (RFC 6672 §2.4)"
     return None

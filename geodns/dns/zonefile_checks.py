@@ -1,7 +1,8 @@
 """What a zone may hold, checked at load: RFC 1034/1035/2181 rules over the read records.
 
 Pure. Out-of-zone data, one SOA at the apex, NS at the apex, CNAME alone at its owner,
-nothing but glue below a zone cut; each problem at the record's "path:line".
+one DNAME at its owner and nothing below it, nothing but glue below a zone cut; each
+problem at the record's "path:line".
 """
 
 from __future__ import annotations
@@ -57,6 +58,7 @@ def check_records(
     ):
         problem(top, f'no NS at the zone apex "{zone}" (RFC 1034 §4.2.1): add @ NS records')
     _check_cnames(origin, inside, problem)
+    _check_dnames(inside, problem)
     _check_cuts(origin, inside, problem)
     return inside
 
@@ -91,10 +93,37 @@ def _check_cnames(origin: bytes, inside: list[Record], problem: Say) -> None:
                 continue
             seen.add(r.rtype)
             where = max(first, r, key=lambda x: x.seq).where
+            rfc = "RFC 6672 §2.4" if r.rtype == rdatatype.DNAME else "RFC 1034 §3.6.2"
+            problem(where, f'CNAME "{name}" beside {_article(r.rtype)} record ({rfc}): keep one')
+
+
+def _check_dnames(inside: list[Record], problem: Say) -> None:
+    """RFC 6672 §2.4: one DNAME at an owner, and no data at any name below it (a query
+    there is redirected, so such data could never be reached). A CNAME beside a DNAME is
+    _check_cnames' to report."""
+    first: dict[bytes, Record] = {}
+    for r in inside:
+        if r.rtype != rdatatype.DNAME:
+            continue
+        seen = first.setdefault(r.owner, r)
+        if seen is not r and seen.rdata.wire != r.rdata.wire:
             problem(
-                where,
-                f'CNAME "{name}" beside {_article(r.rtype)} record (RFC 1034 §3.6.2): keep one',
+                r.where,
+                f'second DNAME at "{names.to_text(r.owner)}" (first at {seen.where}) '
+                "(RFC 6672 §2.4): keep one",
             )
+    if not first:
+        return
+    for r in inside:
+        owner = next((a for a in names.ancestors(r.owner, names.ROOT) if a in first), None)
+        if owner is None:
+            continue
+        problem(
+            r.where,
+            f'{type_to_text(r.rtype)} record at "{names.to_text(r.owner)}" is below the '
+            f'DNAME at "{names.to_text(owner)}" ({first[owner].where}) (RFC 6672 §2.4): '
+            "queries there are redirected, so it can never be answered; remove it",
+        )
 
 
 def _check_cuts(origin: bytes, inside: list[Record], problem: Say) -> None:

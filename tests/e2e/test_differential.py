@@ -101,8 +101,32 @@ NAMES = [
     "closed.example.test.",
     "www.other.test.",
     "example.org.",
+    # DNAME (RFC 6672): the owner, below it (into our other zone, out of our zones, a
+    # loop), and a substitution too long (YXDOMAIN)
+    "moved.example.test.",
+    "www.moved.example.test.",
+    "nothing.moved.example.test.",
+    "x.away.example.test.",
+    "x.ping.example.test.",
+    f"{'c' * 63}.{'d' * 63}.long.example.test.",
 ]
-QTYPES = ["A", "AAAA", "ANY", "TXT", "MX", "NS", "SOA", "SRV", "CNAME", "DS", "TYPE999", "AXFR"]
+QTYPES = [
+    "A",
+    "AAAA",
+    "ANY",
+    "TXT",
+    "MX",
+    "NS",
+    "SOA",
+    "SRV",
+    "CNAME",
+    "DNAME",
+    "DS",
+    "NSEC",
+    "RRSIG",
+    "TYPE999",
+    "AXFR",
+]
 NETWORKS = [
     "2.2.3.0/24",
     "175.16.199.0/24",

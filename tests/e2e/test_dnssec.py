@@ -143,6 +143,7 @@ VALIDATED = [
     ("deep.x.wild.signed.test.", "TXT"),
     ("any.cw.signed.test.", "A"),
     ("secure.signed.test.", "DS"),
+    ("www.moved.signed.test.", "A"),  # RFC 6672 §5.3.1: the DNAME signed, its CNAME not
 ]
 DENIED = [
     ("nowhere.signed.test.", "A"),  # a name that does not exist: compact denial

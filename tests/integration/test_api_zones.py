@@ -31,7 +31,7 @@ def test_zones_lists_each_zone_with_serial_records_and_file(serve, workdir):
                     {
                         "name": "example.test.",
                         "serial": 2026112201,
-                        "records": 37,
+                        "records": 44,
                         "file": str(workdir / "zones" / "example.test.zone"),
                         "error": None,
                     },
