@@ -31,6 +31,9 @@ from geodns.snapshot import Snapshot
 
 MAX_CNAME_CHAIN = 8  # hops (CNAME or DNAME) followed in our zones; then we answer what we have
 MAX_NAME_OCTETS = 255  # RFC 1035 §2.3.4
+# RFC 1034 §4.3.2 step 3a: a CNAME is followed unless QTYPE matches it: CNAME itself,
+# ANY (which matches every type), and the DNSSEC types that live beside it (RFC 4035 §2.5)
+CNAME_OWN_TYPES = frozenset({rdatatype.CNAME, rdatatype.ANY, rdatatype.NSEC, rdatatype.RRSIG})
 
 Item = tuple[bytes, RRset]  # (owner name key, RRset): one RRset in a section
 
@@ -132,12 +135,23 @@ def resolve(
     if qtype == rdatatype.NXNAME:
         return refusal(FORMERR, NXNAME_ASKED)  # RFC 9824 §3.5: it lives in NSEC bitmaps only
     zone = containing_zone(snapshot.zones, query.qname)
+    if zone is not None and qtype == rdatatype.DS and query.qname == zone.origin:
+        zone = parent_side(snapshot, zone)
     if zone is None:
         # not ours: no recursion, no upward referral (RFC 8906 §3.1.4); RFC 8914 §4.21
         return refusal(REFUSED, NOT_AUTHORITATIVE)
     answer = Answer()
     answer_from_zone(answer, ctx, snapshot, zone, prepare_for)
     return answer
+
+
+def parent_side(snapshot: Snapshot, child: Zone) -> Zone:
+    """The zone that answers DS at child's apex: the parent, when we serve it and it
+    delegates to child (RFC 4035 §3.1.4.1: DS is the parent's data), else child."""
+    if child.origin == names.ROOT:
+        return child
+    parent = containing_zone(snapshot.zones, names.parent(child.origin))
+    return parent if parent is not None and child.origin in parent.cuts else child
 
 
 def answer_from_zone(
@@ -181,7 +195,7 @@ def answer_from_zone(
                 answer.authority.append(negative_soa(zone))
                 return
         cname = node.rrsets.get(rdatatype.CNAME)
-        if cname is not None and qtype != rdatatype.CNAME:
+        if cname is not None and qtype not in CNAME_OWN_TYPES:
             answer.answer.append((qname, cname))
             target = cname.rdatas[0].lower()
             next_zone = containing_zone(snapshot.zones, target)
@@ -255,7 +269,9 @@ def refer(answer: Answer, zone: Zone, cut: Node) -> None:
     (RFC 9471 §3); sibling glue (elsewhere in this zone) is optional.
     """
     ns = cut.rrsets[rdatatype.NS]
-    answer.aa = False
+    # RFC 1035 §4.1.1, RFC 6604 §2.1: AA describes the first owner in the answer; after a
+    # CNAME (or DNAME) of ours that led here, we are authoritative for that one
+    answer.aa = bool(answer.answer)
     answer.kind = Kind.REFERRAL
     answer.authority.append((cut.name, ns))
     sibling: list[Node] = []

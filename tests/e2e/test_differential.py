@@ -87,6 +87,7 @@ NAMES = [
     "dangling.example.test.",
     "outside.example.test.",
     "cross.example.test.",
+    "tochild.example.test.",  # a CNAME into a delegation: AA from its owner (RFC 6604 §2.1)
     "mail.example.test.",
     "x.wild.example.test.",
     "real.wild.example.test.",

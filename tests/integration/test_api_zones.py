@@ -31,7 +31,7 @@ def test_zones_lists_each_zone_with_serial_records_and_file(serve, workdir):
                     {
                         "name": "example.test.",
                         "serial": 2026112201,
-                        "records": 44,
+                        "records": 45,
                         "file": str(workdir / "zones" / "example.test.zone"),
                         "error": None,
                     },
