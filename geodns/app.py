@@ -11,9 +11,12 @@ process and its workers), SIGTERM/SIGINT stop cleanly.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
+import resource
 import signal
 import socket
+import ssl
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,6 +31,7 @@ from geodns.answer.native import NATIVE, NativeUdp, choose_data_plane
 from geodns.answer.querylog import QueryLogger
 from geodns.answer.server import Answer, TcpLimits, UdpReader, start_listeners
 from geodns.api.app import make_api, query_stats
+from geodns.api.connections import ApiConnections, ApiLimits, LimitedSite, tls_context
 from geodns.api.keys import (
     ANSWERER,
     CHECKER,
@@ -51,6 +55,7 @@ from geodns.api.keys import (
     WORKERS,
 )
 from geodns.api.zones import reload_everywhere
+from geodns.endpoints import format_endpoint
 from geodns.errors import ConfigError
 from geodns.geo import open_geo
 from geodns.health.checker import HealthChecker, HealthRecorder, first_report_timeout_s
@@ -268,19 +273,64 @@ def make_app(settings: Settings) -> web.Application:
     return app
 
 
+def raise_open_file_limit() -> None:
+    """Soft RLIMIT_NOFILE up to the hard limit: every DNS over TCP and API connection is a
+    descriptor, and the usual soft 1,024 is what a flood of held connections runs into."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == hard or soft == resource.RLIM_INFINITY:
+        log.info("open files limit=%d (the hard limit)", soft)
+        return
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    except (OSError, ValueError) as exc:
+        log.warning("open files limit stays %d, not raised to %d: %s", soft, hard, exc)
+        return
+    log.info("open files limit raised from=%d to=%d (the hard limit)", soft, hard)
+
+
+def api_tls(settings: Settings) -> ssl.SSLContext | None:
+    """The API's TLS context, or None for plain HTTP; ConfigError naming the files."""
+    if settings.api_tls_cert is None or settings.api_tls_key is None:
+        return None
+    try:
+        return tls_context(settings.api_tls_cert, settings.api_tls_key)
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError(
+            f"api_tls_cert {settings.api_tls_cert} / api_tls_key {settings.api_tls_key}: "
+            f"cannot load the certificate and key: {exc}"
+        ) from exc
+
+
+async def serve_api(runner: web.AppRunner, settings: Settings, tls: ssl.SSLContext | None) -> None:
+    """The API's site on settings.api, under its own connection limits."""
+    assert settings.api is not None
+    host, port = settings.api
+    limits = ApiLimits(settings.api_header_timeout_s, settings.api_max_connections)
+    site = LimitedSite(runner, host, port, ApiConnections(limits), ssl_context=tls)
+    await site.start()
+    scheme = "https" if tls is not None else "http"
+    for bound in runner.addresses:  # the real port when 0 asked for any
+        shown = f"[{bound[0]}]" if ":" in bound[0] else bound[0]
+        log.info("listening api=%s://%s:%d", scheme, shown, bound[1])
+    if tls is None and not ipaddress.ip_address(host).is_loopback:
+        log.warning(
+            "api listens on %s without TLS: tokens and pool data cross the network in "
+            "clear text; set api_tls_cert and api_tls_key, or listen on a loopback address",
+            format_endpoint(settings.api),
+        )
+
+
 async def serve(settings: Settings) -> None:
     """Run until SIGTERM or SIGINT; SIGHUP reloads the zone files."""
+    raise_open_file_limit()
+    api = settings.api is not None and not settings.worker
+    tls = api_tls(settings) if api else None  # a bad file is refused before anything binds
     app = make_app(settings)
     runner = web.AppRunner(app, handle_signals=False, access_log=None)
     await runner.setup()  # runs the cleanup contexts' start-up halves
     try:
-        if settings.api is not None and not settings.worker:
-            host, port = settings.api
-            site = web.TCPSite(runner, host, port, reuse_address=True)
-            await site.start()
-            for bound in runner.addresses:  # the real port when 0 asked for any
-                shown = f"[{bound[0]}]" if ":" in bound[0] else bound[0]
-                log.info("listening api=http://%s:%d", shown, bound[1])
+        if api:
+            await serve_api(runner, settings, tls)
         stopping = asyncio.Event()
         loop = asyncio.get_running_loop()
         loop.add_signal_handler(signal.SIGTERM, stopping.set)

@@ -1,5 +1,5 @@
 """The command-line flags of the open-internet defences, for `geodns serve`: DNS over
-TCP's limits, response rate limiting, the access lists.
+TCP's limits, response rate limiting, the access lists, the REST API's limits and TLS.
 
 Argument parsing only: each flag is the setting of the same name (README "Settings"),
 so it wins over GEODNS_* and the TOML file like every other flag.
@@ -80,6 +80,35 @@ def add_defence_flags(parser: argparse.ArgumentParser) -> None:
         choices=["refuse", "drop"],
         help="REFUSED with Extended DNS Error 18 (default), or no reply",
     )
+    api = parser.add_argument_group("the REST API's limits and TLS")
+    api.add_argument(
+        "--api-header-timeout-s",
+        type=float,
+        metavar="SECONDS",
+        help="the request line and headers must arrive within this of the connection opening "
+        "or the previous response; a trickle does not extend it; default 5",
+    )
+    api.add_argument(
+        "--api-body-timeout-s",
+        type=float,
+        metavar="SECONDS",
+        help="the whole request body must arrive within this of the headers; default 10",
+    )
+    api.add_argument(
+        "--api-max-connections",
+        type=int,
+        metavar="N",
+        help="concurrent API connections (apart from DNS); when full, the one waiting longest "
+        "for its request is closed, or with none waiting the new one gets 503; default 256",
+    )
+    api.add_argument("--api-tls-cert", metavar="PEM", help="certificate chain: serve HTTPS")
+    api.add_argument("--api-tls-key", metavar="PEM", help="the certificate's private key")
+    api.add_argument(
+        "--metrics-require-token",
+        action="store_const",
+        const=True,
+        help="/metrics asks for a bearer token (any role)",
+    )
 
 
 DEFENCE_FLAGS = (
@@ -103,4 +132,10 @@ DEFENCE_FLAGS = (
     "dns_allow",
     "dns_deny",
     "dns_deny_action",
+    "api_header_timeout_s",
+    "api_body_timeout_s",
+    "api_max_connections",
+    "api_tls_cert",
+    "api_tls_key",
+    "metrics_require_token",
 )

@@ -13,7 +13,6 @@ import ipaddress
 import math
 import os
 import re
-import socket
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -21,13 +20,17 @@ from pathlib import Path
 from typing import Any
 
 from geodns.dnssec.sealing import MIN_SECRET_CHARS
+from geodns.endpoints import (
+    API_PORT_DEFAULT,
+    DNS_PORT_DEFAULT,
+    Endpoint,
+    api_endpoint,
+    dns_endpoints,
+    format_endpoint,
+    http_endpoint,
+)
 from geodns.errors import ConfigError
 
-Endpoint = tuple[str, int]  # (host, port) as a socket binds it
-
-DNS_PORT_DEFAULT = 5300
-API_PORT_DEFAULT = 8053
-HTTP_PORT_DEFAULT = 8080
 ENV_PREFIX = "GEODNS_"
 # test-suite variables, the config path itself, the remote probe's token
 ENV_IGNORED = ("GEODNS_TEST_", "GEODNS_CONFIG", "GEODNS_PROBE_TOKEN")
@@ -87,6 +90,13 @@ class Settings:
     http_trusted_proxies: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
     http_idle_timeout_s: float = 10.0
     http_max_connections: int = 1000
+    # the REST API's own limits (geodns/api/connections.py), apart from DNS over TCP's
+    api_header_timeout_s: float = 5.0  # request line and headers, from connect or last reply
+    api_body_timeout_s: float = 10.0  # the whole body, from the end of the headers
+    api_max_connections: int = 256
+    api_tls_cert: str | None = None  # PEM certificate chain; with api_tls_key: HTTPS
+    api_tls_key: str | None = None
+    metrics_require_token: bool = False  # /metrics asks for a token (any role)
     # response rate limiting (BIND's rate-limit; geodns/answer/rrl.py): 0 = off
     rrl_responses_per_second: int = 0
     rrl_nodata_per_second: int | None = None  # None: the responses value
@@ -122,41 +132,6 @@ class Settings:
 
     def describe_dns(self) -> str:
         return " ".join(format_endpoint(e) for e in self.dns)
-
-
-def _endpoint(text: str, default_port: int) -> Endpoint:
-    """parse_endpoint with a message an operator can act on (names are not resolved)."""
-    try:
-        host, port = parse_endpoint(text, default_port)
-    except (OSError, ValueError):
-        _, _, given = text.rpartition(":")
-        port_text = given if given.isdigit() else str(default_port)
-        raise ValueError(
-            f"{text!r} is not ADDR:PORT with an IP address (names such as localhost are not "
-            f"resolved): write 127.0.0.1:{port_text} or [::1]:{port_text}"
-        ) from None
-    if not 0 <= port <= 65535:
-        raise ValueError(f"{text!r}: port {port} is not from 0 to 65535")
-    return host, port
-
-
-def _endpoints(value: Any) -> tuple[Endpoint, ...]:
-    items = value.split(",") if isinstance(value, str) else value
-    if not isinstance(items, list | tuple) or not items:
-        raise ValueError("expected one or more ADDR:PORT")
-    return tuple(_endpoint(str(item).strip(), DNS_PORT_DEFAULT) for item in items)
-
-
-def _api(value: Any) -> Endpoint | None:
-    if value in ("", "off", "none", False):
-        return None
-    return _endpoint(str(value), API_PORT_DEFAULT)
-
-
-def _http(value: Any) -> Endpoint | None:
-    if value in ("", "off", "none", False, None):
-        return None
-    return _endpoint(str(value), HTTP_PORT_DEFAULT)
 
 
 def _networks(value: Any) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
@@ -286,9 +261,9 @@ def _one_of(*choices: str) -> Callable[[Any], str]:
 
 
 PARSERS: dict[str, Callable[[Any], Any]] = {
-    "dns": _endpoints,
+    "dns": dns_endpoints,
     "zones": lambda v: Path(str(v)),
-    "api": _api,
+    "api": api_endpoint,
     "database_url": str,
     "geoip_db": _optional_str,
     "geoip_bundled": _bool,
@@ -309,11 +284,17 @@ PARSERS: dict[str, Callable[[Any], Any]] = {
     "flap_window_s": _positive_float,
     "flap_hold_s": _non_negative_float,
     "dnssec_key_secret": _secret,
-    "http": _http,
+    "http": http_endpoint,
     "http_pool_in_path": _bool,
     "http_trusted_proxies": _networks,
     "http_idle_timeout_s": _positive_float,
     "http_max_connections": _positive_int,
+    "api_header_timeout_s": _positive_float,
+    "api_body_timeout_s": _positive_float,
+    "api_max_connections": _positive_int,
+    "api_tls_cert": _optional_str,
+    "api_tls_key": _optional_str,
+    "metrics_require_token": _bool,
     "rrl_responses_per_second": _non_negative_int,
     "rrl_nodata_per_second": _optional_rate,
     "rrl_nxdomains_per_second": _optional_rate,
@@ -407,6 +388,8 @@ def load_settings(
             values[key] = PARSERS[key](raw)
         except (ValueError, TypeError, OSError) as exc:
             problems.append(f"{origin}: {exc}")
+    if bool(values.get("api_tls_cert")) != bool(values.get("api_tls_key")):
+        problems.append("api_tls_cert and api_tls_key: give both (HTTPS) or neither (HTTP)")
     if len(problems) == 1:  # one cause, one line
         raise ConfigError(f"invalid setting: {problems[0]}")
     if problems:
@@ -430,21 +413,3 @@ def as_environment(key: str, value: Any) -> str:
     if isinstance(value, list | tuple):
         return ",".join(str(item) for item in value)
     return str(value)
-
-
-def format_endpoint(endpoint: Endpoint) -> str:
-    host, port = endpoint
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-
-
-def parse_endpoint(text: str, default_port: int) -> Endpoint:
-    """'127.0.0.1:5300', '[::1]:5300', '::1', '127.0.0.1' -> (host, port)."""
-    if text.startswith("["):
-        host, _, rest = text[1:].partition("]")
-        port = rest[1:] if rest.startswith(":") else ""
-    elif text.count(":") == 1:
-        host, port = text.split(":")
-    else:
-        host, port = text, ""
-    socket.inet_pton(socket.AF_INET6 if ":" in host else socket.AF_INET, host)
-    return host, int(port) if port else default_port

@@ -19,7 +19,8 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
-from geodns.settings import ENV_PREFIX, Endpoint, Settings, as_environment, format_endpoint
+from geodns.endpoints import Endpoint, format_endpoint
+from geodns.settings import ENV_PREFIX, Settings, as_environment
 
 log = logging.getLogger(__name__)
 RESTART_DELAY_S = 1.0

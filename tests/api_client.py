@@ -24,6 +24,7 @@ import dns.message
 from aiohttp import web
 from harness import MAXMIND, SERVE_ZONES
 
+from geodns.api.connections import ApiConnections, ApiLimits, LimitedSite
 from geodns.api.keys import LISTENERS, STORE
 from geodns.app import make_app
 from geodns.auth import issue_token
@@ -149,7 +150,9 @@ async def serve_api(
             if exc.errno != errno.EADDRINUSE or attempt == BIND_ATTEMPTS - 1:
                 raise
     try:
-        site = web.TCPSite(runner, "127.0.0.1", 0)
+        # the site `geodns serve` runs: its connection limits see every API test
+        limits = ApiLimits(settings.api_header_timeout_s, settings.api_max_connections)
+        site = LimitedSite(runner, "127.0.0.1", 0, ApiConnections(limits))
         await site.start()
         host, port = runner.addresses[0][:2]
         store = app[STORE]

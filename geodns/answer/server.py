@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import cast
 
 from geodns.answer.context import Transport
-from geodns.settings import Endpoint, format_endpoint
+from geodns.endpoints import Endpoint, format_endpoint
 
 log = logging.getLogger(__name__)
 

@@ -9,8 +9,10 @@ from typing import Any
 from aiohttp import web
 
 from geodns.answer.stats import QueryStats
+from geodns.api.auth_failures import AuthFailures
 from geodns.api.keys import (
     ANSWERER,
+    AUTH_FAILURES,
     CLOCK,
     DATA_PLANE,
     DECIDER,
@@ -18,13 +20,21 @@ from geodns.api.keys import (
     LISTENERS,
     METRICS,
     NATIVE_LOOP,
+    PERMISSIONS,
     PUBLISHER,
     SETTINGS,
     SNAPSHOTS,
     STORE,
 )
-from geodns.api.middlewares import count_requests, error_bodies, request_ids, require_token
-from geodns.api.routes import add_routes
+from geodns.api.middlewares import (
+    count_requests,
+    error_bodies,
+    hold_connection,
+    read_bodies,
+    request_ids,
+    require_token,
+)
+from geodns.api.routes import ANY_ROLE, add_routes
 from geodns.health.damping import FlapDamper
 from geodns.health.decider import HealthDecider
 from geodns.metrics import Metrics, ServingSources
@@ -96,7 +106,14 @@ def make_api(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -> 
     """The API of these settings; the cleanup contexts that open what it serves (store,
     publisher, checker, listeners) are geodns.app's."""
     app = web.Application(
-        middlewares=[request_ids, count_requests, error_bodies, require_token],
+        middlewares=[
+            hold_connection,
+            request_ids,
+            count_requests,
+            error_bodies,
+            require_token,
+            read_bodies,
+        ],
         client_max_size=MAX_BODY_BYTES,
     )
     app[SETTINGS] = settings
@@ -104,6 +121,9 @@ def make_api(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -> 
     app[DECIDER] = decider_for(settings)
     app[CLOCK] = clock
     app[DEPRECATIONS_LOGGED] = set()
+    app[AUTH_FAILURES] = AuthFailures()
     app[METRICS] = Metrics(serving_sources(app))
     add_routes(app)
+    if settings.metrics_require_token:
+        app[PERMISSIONS][("GET", "/metrics")] = ANY_ROLE
     return app

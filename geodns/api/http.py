@@ -24,6 +24,9 @@ from geodns.store.repository import Token
 log = logging.getLogger(__name__)
 JSON = dict[str, Any]
 MAX_LIMIT = 1000
+# arrays and objects inside one another: a pool document needs 4; beyond this a body is
+# refused before any code walks it (Python's parser itself gives up near 1,000)
+MAX_JSON_DEPTH = 32
 
 
 class HttpError(GeodnsError):
@@ -72,13 +75,34 @@ def caller(request: web.Request) -> Token:
     return request[CALLER]
 
 
+def json_depth(value: Any) -> int:
+    """How deeply arrays and objects nest in value (a scalar: 0), without recursion."""
+    deepest = 0
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        children = item.values() if isinstance(item, dict) else item
+        if isinstance(item, dict | list):
+            deepest = max(deepest, depth)
+            stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return deepest
+
+
+TOO_DEEP = f"body nests arrays and objects more than {MAX_JSON_DEPTH} deep (the limit)"
+
+
 async def read_object(request: web.Request) -> JSON:
-    """The body as a JSON object; HttpError 400 when it is not JSON or not an object."""
+    """The body as a JSON object; HttpError 400 when it is not JSON, nests too deeply or
+    is not an object."""
     raw = await request.read()
     try:
         body = json.loads(raw)
+    except RecursionError:
+        raise HttpError(400, TOO_DEEP) from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise HttpError(400, f"body is not valid JSON: {exc}") from exc
+    if json_depth(body) > MAX_JSON_DEPTH:
+        raise HttpError(400, TOO_DEEP)
     if not isinstance(body, dict):
         kind = type(body).__name__ if body is not None else "null"
         raise HttpError(400, f"body must be a JSON object, got {kind}")

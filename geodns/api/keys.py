@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from geodns.answer.cache import CachingAnswerer
     from geodns.answer.native import NativeUdp
     from geodns.answer.server import Listeners
+    from geodns.api.auth_failures import AuthFailures
     from geodns.geo import GeoReader
     from geodns.health.checker import HealthChecker, HealthRecorder
     from geodns.health.decider import HealthDecider
@@ -43,6 +44,8 @@ RATES: web.AppKey[Rates] = web.AppKey("rates")  # the console's per-pool and mem
 HEARTBEAT: web.AppKey[Heartbeat] = web.AppKey("heartbeat")  # this node's, in the store
 # (method, path template) -> roles allowed; None: public, no token needed
 PERMISSIONS: web.AppKey[dict[tuple[str, str], frozenset[str] | None]] = web.AppKey("permissions")
+# bad tokens per client address: 429 after too many (geodns.api.auth_failures)
+AUTH_FAILURES: web.AppKey[AuthFailures] = web.AppKey("auth_failures")
 # the deprecated field spellings this process has logged already (each once)
 DEPRECATIONS_LOGGED: web.AppKey[set[str]] = web.AppKey("deprecations_logged")
 

@@ -1,4 +1,5 @@
-"""The API's middlewares, outermost first: request ids, request metrics, error bodies, tokens.
+"""The API's middlewares, outermost first: the connection's head deadline, request ids,
+request metrics, error bodies, tokens (with a limit on bad ones), the body's deadline.
 
 Control plane. error_bodies is the one place the API catches Exception: anything a handler
 did not mean to raise becomes a 500 with the request id, logged with its traceback. Every
@@ -9,6 +10,7 @@ error, whatever its status, has one body (error_body): {"error": what went wrong
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import time
@@ -18,8 +20,18 @@ from collections.abc import Mapping, Sequence
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from geodns.api.connections import connection_of
 from geodns.api.http import HttpError, error_body
-from geodns.api.keys import CALLER, METRICS, PERMISSIONS, REQUEST_ID, STORE
+from geodns.api.keys import (
+    AUTH_FAILURES,
+    CALLER,
+    CLOCK,
+    METRICS,
+    PERMISSIONS,
+    REQUEST_ID,
+    SETTINGS,
+    STORE,
+)
 from geodns.auth import authenticate
 from geodns.errors import (
     Conflict,
@@ -44,6 +56,19 @@ def route_of(request: web.Request) -> str:
     if resource is None or request.match_info.http_exception is not None:
         return "unmatched"
     return resource.canonical
+
+
+@web.middleware
+async def hold_connection(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """The head is in: the connection's head deadline stops until the response is made."""
+    connection = connection_of(request)
+    if connection is None:
+        return await handler(request)
+    connection.request_started()
+    try:
+        return await handler(request)
+    finally:
+        connection.request_finished()
 
 
 @web.middleware
@@ -138,8 +163,24 @@ async def require_token(request: web.Request, handler: Handler) -> web.StreamRes
     store = request.app.get(STORE)
     if store is None:
         raise StoreUnavailable("the store is not open yet")
+    failures, address = request.app[AUTH_FAILURES], request.remote or ""
+    now = request.app[CLOCK]().timestamp()
+    if (wait_s := failures.retry_after_s(address, now)) is not None:
+        raise HttpError(
+            429,
+            f"too many bad tokens from {address}: more than {failures.limit - 1} within "
+            f"{failures.window_s:g} s; retry after {wait_s} s",
+            {"Retry-After": str(wait_s)},
+        )
     found = await authenticate(store, token.strip())
     if found is None:
+        if failures.failed(address, now):  # once per address and window
+            log.warning(
+                "api bad tokens address=%s failures=%d window_s=%g: 429 until the window ends",
+                address,
+                failures.limit,
+                failures.window_s,
+            )
         raise HttpError(
             401,
             "unknown or revoked token",
@@ -154,4 +195,29 @@ async def require_token(request: web.Request, handler: Handler) -> web.StreamRes
             f"{key[1]} needs one of: {allowed}",
         )
     request[CALLER] = found
+    return await handler(request)
+
+
+@web.middleware
+async def read_bodies(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Read the whole body before the handler, within api_body_timeout_s of the head: a
+    client trickling it cannot hold the request longer (408, and the connection closes).
+    Handlers then read it from memory; more than the size limit is a 413 here."""
+    if request.body_exists:
+        timeout_s = request.app[SETTINGS].api_body_timeout_s
+        try:
+            async with asyncio.timeout(timeout_s):
+                await request.read()
+        except ConnectionResetError:  # the client left mid-body: nobody to answer
+            log.debug("api client left before its body arrived route=%s", request.path)
+            return error_response(request, 400, "connection closed before the body arrived")
+        except TimeoutError:
+            message = f"request body not received within {timeout_s:g} s of its headers"
+            response = error_response(request, 408, message)
+            response.force_close()  # the rest of the body is not worth waiting for:
+            connection = connection_of(request)
+            if connection is not None:  # nor reading, so the connection closes at once
+                connection.drop_input()
+                request.content.feed_eof()
+            return response
     return await handler(request)

@@ -11,6 +11,7 @@ from geodns.api.http import (
     error_body,
     etag,
     if_match,
+    json_depth,
     merge_patch,
     problem_documents,
 )
@@ -68,3 +69,19 @@ def test_if_match_gives_the_versions_a_write_may_replace(header, versions) -> No
     assert if_match(request) == versions
     if versions:
         assert all(etag(v) in header for v in versions)
+
+
+@pytest.mark.parametrize(
+    ("value", "depth"),
+    [(0, 0), ([], 1), ({"a": [1, {"b": []}]}, 4), ([[0], [[[0]]]], 4), ({"a": "[[["}, 1)],
+    ids=["scalar", "empty-list", "mixed", "widest-branch-is-not-deepest", "text-is-not-nesting"],
+)
+def test_json_depth_counts_arrays_and_objects_inside_one_another(value, depth):
+    assert json_depth(value) == depth
+
+
+def test_json_depth_walks_what_recursion_could_not():
+    value: object = 0
+    for _ in range(100_000):
+        value = [value]
+    assert json_depth(value) == 100_000
