@@ -270,7 +270,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--ttl",
         type=float,
         metavar="SECONDS",
-        help="how long a report counts; default 3 x interval + timeout",
+        help="seconds a report counts (1-86400); default 3 x interval + timeout; cron: > period",
     )
     probe.add_argument("--host", help="Host header (and TLS name) for http/https checks")
     probe.add_argument("--body-contains", metavar="TEXT", help="required substring of the body")
@@ -280,7 +280,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_false",
         help="accept any certificate for https checks",
     )
-    probe.add_argument("--once", action="store_true", help="one round, then exit (for cron)")
+    probe.add_argument("--once", action="store_true", help="one round, then exit (cron: see --ttl)")
     probe.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
     return parser
 

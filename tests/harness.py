@@ -27,7 +27,7 @@ LISTEN_DNS = re.compile(r"listening dns=(\S+):(\d+) ")
 LISTEN_DATA_PLANE = re.compile(r"listening dns=\S+ transport=\S+ data_plane=(\w+)")
 # who answers UDP, as --data-plane names them; the server fixtures run once with each
 DATA_PLANES = ("python", "native")
-LISTEN_API = re.compile(r"listening api=(http://\S+)")
+LISTEN_API = re.compile(r"listening api=(https?://\S+)")
 
 
 def clean_environ(extra: dict[str, str] | None = None) -> dict[str, str]:

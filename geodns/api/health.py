@@ -15,7 +15,7 @@ from typing import Any
 from aiohttp import web
 
 from geodns.api.http import JSON, caller, read_object
-from geodns.api.keys import CLOCK, DECIDER, RECORDER
+from geodns.api.keys import CLOCK, DECIDER, PUBLISHER, RECORDER
 from geodns.api.pools import publish, store_of
 from geodns.errors import Problem, ValidationError
 from geodns.health.damping import hold_end
@@ -28,6 +28,10 @@ DEFAULT_TTL_S = 60.0
 TTL_S = (1.0, 86400.0)  # a report outlives its probe by at most a day
 MAX_REPORTS = 1000
 MAX_REASON = 500
+UNKNOWN_ADDRESS = (
+    "no pool has this address: the report is kept and counts once a pool does; until "
+    "then it changes no answer (a typo, or a probe checking a pool's old members?)"
+)
 
 
 def service(request: web.Request) -> HealthService:
@@ -124,21 +128,20 @@ async def post_reports(request: web.Request) -> web.Response:
         recorder.due_by(min((c.due for c in changes if c.due is not None), default=None))
     if any(change.changed for change in changes):
         await publish(request)
-    return web.json_response(
-        {
-            "probe": probe,
-            "accepted": len(reports),
-            "addresses": [
-                {
-                    "address": c.address,
-                    "status": "down" if c.down else "up",
-                    "reason": c.reason,
-                    "transition": c.transition,
-                }
-                for c in changes
-            ],
+    pooled = {member.address for pool in request.app[PUBLISHER].pools for member in pool.members}
+    addresses = []
+    for c in changes:
+        shown: JSON = {
+            "address": c.address,
+            "status": "down" if c.down else "up",
+            "reason": c.reason,
+            "transition": c.transition,
         }
-    )
+        if c.address not in pooled:  # kept all the same: a pool may take it in later
+            shown["unknown_address"] = True
+            shown["message"] = UNKNOWN_ADDRESS
+        addresses.append(shown)
+    return web.json_response({"probe": probe, "accepted": len(reports), "addresses": addresses})
 
 
 async def get_failed(request: web.Request) -> web.Response:

@@ -66,11 +66,13 @@ IF_MATCH = {
 COMMON = {
     "401": error("no token, or an unknown or revoked one"),
     "403": error("the token's role may not do this"),
+    "429": error("10 bad tokens from this address within a minute: Retry-After says when"),
     "503": error("the database is unreachable"),
 }
 READ_ERRORS = {**COMMON, "404": error("no such pool, member or route")}
 BODY_ERRORS = {
-    "400": error("the body is not a JSON object"),
+    "400": error("the body is not a JSON object, or nests more than 32 deep"),
+    "408": error("the body did not arrive within api_body_timeout_s of the headers"),
     "413": error("the body is over 1 MiB"),
     "422": error("every invalid field and why, one problem each"),
 }
@@ -327,7 +329,12 @@ PATHS: JSON = {
     "/api/v1/tokens/{name}": {
         "delete": op(
             "revoke a token",
-            {"204": NO_CONTENT, **COMMON, "404": error("no such token")},
+            {
+                "204": NO_CONTENT,
+                **COMMON,
+                "404": error("no such token"),
+                "409": error("the last admin token: create another one first"),
+            },
             params=[path_param("name", "token name")],
         )
     },

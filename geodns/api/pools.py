@@ -26,7 +26,7 @@ from geodns.api.http import (
     warn_deprecated,
 )
 from geodns.api.keys import PUBLISHER, SNAPSHOTS, STORE
-from geodns.dns import names
+from geodns.dns import names, rdatatype
 from geodns.dns.zone import containing_zone, placement_problem
 from geodns.errors import Problem, StaleVersion, ValidationError
 from geodns.pools.check_fields import spelled_with_units
@@ -38,6 +38,8 @@ from geodns.store.repository import Store
 T = TypeVar("T")
 POOLS = "/api/v1/pools"
 WRITE_ATTEMPTS = 3  # read-validate-write rounds before a writer without If-Match gives up
+REPLACE_STATIC = "replace_static"  # a create may take a name the zone file answers
+STATIC_TYPES = ((rdatatype.A, "A"), (rdatatype.AAAA, "AAAA"))
 
 
 def store_of(request: web.Request) -> Store:
@@ -146,9 +148,46 @@ async def list_pools(request: web.Request) -> web.Response:
     return page(request, "pools", [to_document(p) for p in shown], cursor)
 
 
+def replacing_static(doc: JSON) -> tuple[JSON, bool]:
+    """doc without its replace_static flag (a word about this request, never stored), and
+    the flag's value; ValidationError when it is not true or false."""
+    if REPLACE_STATIC not in doc:
+        return doc, False
+    value = doc[REPLACE_STATIC]
+    if not isinstance(value, bool):
+        problem = Problem(REPLACE_STATIC, f"must be true or false, got {value!r}")
+        raise ValidationError("pool request", [problem])
+    return {k: v for k, v in doc.items() if k != REPLACE_STATIC}, value
+
+
+def static_problems(request: web.Request, pool: Pool) -> list[Problem]:
+    """A pool at a name whose zone file has A or AAAA records would answer instead of
+    them, silently: say so unless the request says it means it (422 naming the field)."""
+    zones = request.app[PUBLISHER].zones  # the zone files' own data, without pools
+    key = names.from_text(pool.name)
+    zone = containing_zone(zones, key)
+    node = zone.nodes.get(key) if zone is not None else None
+    if zone is None or node is None:
+        return []
+    static = [text for rtype, text in STATIC_TYPES if rtype in node.rrsets]
+    if not static:
+        return []
+    return [
+        Problem(
+            "name",
+            f"{pool.name} has static {' and '.join(static)} records in {zone.source}: the "
+            f'pool would answer instead of them; send "{REPLACE_STATIC}": true to mean '
+            "that, or pick another name",
+        )
+    ]
+
+
 async def create_pool(request: web.Request) -> web.Response:
     notes: list[Problem] = []
-    pool = validate(request, await read_object(request), notes)
+    doc, replace_static = replacing_static(await read_object(request))
+    pool = validate(request, doc, notes)
+    if not replace_static and (problems := static_problems(request, pool)):
+        raise ValidationError(f"pool {pool.name}", problems)
     version = await store_of(request).create_pool(pool, actor=caller(request).name)
     await publish(request)
     response = pool_response(pool, version, 201)

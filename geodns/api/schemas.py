@@ -168,7 +168,15 @@ SCHEMAS: JSON = {
             "addresses": array(
                 obj(
                     ["address", "status", "reason", "transition"],
-                    {"address": STRING, "status": STATUS, "reason": STRING, "transition": BOOLEAN},
+                    {
+                        "address": STRING,
+                        "status": STATUS,
+                        "reason": STRING,
+                        "transition": BOOLEAN,
+                        # only when no pool has the address: kept, but it changes no answer
+                        "unknown_address": {"type": "boolean", "enum": [True]},
+                        "message": STRING,
+                    },
                 )
             ),
         },
@@ -416,5 +424,13 @@ def optional(schema: JSON, *required: str) -> JSON:
 
 
 SCHEMAS["PoolInput"] = optional(SCHEMAS["Pool"], "name")
+SCHEMAS["PoolInput"]["properties"] = {
+    **SCHEMAS["Pool"]["properties"],
+    "replace_static": {
+        "type": "boolean",
+        "description": "true: take a name whose zone file has A/AAAA records, the pool "
+        "answering instead of them (without it, such a name is a 422); not stored",
+    },
+}
 SCHEMAS["PoolReplacement"] = optional(SCHEMAS["Pool"])  # the URL names the pool
 SCHEMAS["MemberInput"] = optional(SCHEMAS["Member"])  # the URL names the address

@@ -48,5 +48,8 @@ async def create_token(request: web.Request) -> web.Response:
 
 
 async def revoke_token(request: web.Request) -> web.Response:
-    await store_of(request).revoke_token(request.match_info["name"], actor=caller(request).name)
+    # the API keeps one admin token: without one, only the local CLI could manage tokens
+    await store_of(request).revoke_token(
+        request.match_info["name"], actor=caller(request).name, keep_an_admin=True
+    )
     return web.Response(status=204)

@@ -16,6 +16,8 @@ from geodns.errors import Conflict, NotFound
 from geodns.store import tables as t
 from geodns.store.core import LOCAL_ACTOR, StoreCore
 
+ADMIN_ROLE = "admin"  # geodns.auth.Role.ADMIN: the store does not import the API's roles
+
 
 @dataclass(frozen=True, slots=True)
 class Token:
@@ -50,11 +52,25 @@ class TokenMethods(StoreCore):
         async with self._read() as conn:
             return await all_tokens(conn)
 
-    async def revoke_token(self, name: str, *, actor: str = LOCAL_ACTOR) -> None:
-        """Delete the token: requests carrying it fail from now on. NotFound."""
+    async def revoke_token(
+        self, name: str, *, actor: str = LOCAL_ACTOR, keep_an_admin: bool = False
+    ) -> None:
+        """Delete the token: requests carrying it fail from now on. NotFound; with
+        keep_an_admin, Conflict when it is the last admin token (decided under the
+        writers' lock, so two revocations at once cannot both pass)."""
         async with self._write(f"token {name}") as conn:
             before = await token_by_name(conn, name)
-            if before is None or not await delete_token(conn, name):
+            if before is None:
+                raise NotFound(f"no token {name}")
+            if keep_an_admin and before.role == ADMIN_ROLE:
+                admins = [token for token in await all_tokens(conn) if token.role == ADMIN_ROLE]
+                if len(admins) == 1:
+                    raise Conflict(
+                        f"token {name} is the last admin token: revoking it would leave "
+                        "nobody to manage tokens; create another admin token first (or "
+                        "revoke it locally: geodns token revoke NAME)"
+                    )
+            if not await delete_token(conn, name):
                 raise NotFound(f"no token {name}")
             doc = {"name": name, "role": before.role}
             await self._audit(conn, actor, "token.revoke", f"tokens/{name}", doc, None)

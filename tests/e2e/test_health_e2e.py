@@ -554,6 +554,12 @@ def test_geodns_probe_once_reports_a_dead_backend_and_it_leaves_the_answers_issu
     assert vote is not None
     assert (vote["status"], vote["reason"], vote["live"]) == ("down", "connect refused", True)
     assert any(r["User-Agent"].startswith("geodns/") for r in alive.requests)
+    # from cron: the report must outlive the time to the next run (issue 12 §6)
+    cron = geodns_command(*probe, "--ttl", "660", "--token", health.tokens["probe-cli"])
+    assert cron.returncode == 0, cron.stderr
+    assert {json.loads(line)["ttl"] for line in cron.stdout.splitlines()} == {660.0}
+    vote = health.vote("127.0.0.23", "probe-cli")
+    assert vote is not None and vote["ttl"] == 660.0
 
     refused = geodns_command(*probe, "--token", "gdns_" + "x" * 43)
     assert refused.returncode != 0 and refused.stdout == ""

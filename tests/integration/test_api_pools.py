@@ -278,7 +278,7 @@ def test_missing_pools_are_404(serve):
 
 def test_list_filters_by_zone_and_pages_with_an_opaque_cursor(serve):
     async def body(api: Api) -> None:
-        names = [f"p{i}.example.test" for i in range(5)] + ["www.other.test"]
+        names = [f"p{i}.example.test" for i in range(5)] + ["lb.other.test"]
         for name in names:
             doc = {"name": name, "members": [{"address": "192.0.2.1"}]}
             assert (await api.call("POST", "/api/v1/pools", doc)).status == 201
