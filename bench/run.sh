@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
 # geodns's benchmark: geodns beside gdnsd, PowerDNS (LUA records), Knot and a dnslib server,
-# all serving the scenario of bench/README.md, measured one after another in the same run.
+# all serving the scenario of bench/README.md, measured one after another in the same run;
+# and signed: geodns's zone signed online beside PowerDNS's LUA record in a signed zone and
+# Knot's onlinesign module, asked with DO set.
 #
 # usage: bench/run.sh [SECONDS] [ROUNDS] [TARGET...]
 #   SECONDS  length of one round (default 10, at least 3)
 #   ROUNDS   rounds per case; the table shows the median round (default 3)
-#   TARGET   geodns geodns-py gdnsd pdns knot dnslib (default: all six, in that order);
-#            geodns is geodns on its native data plane (the C loop), geodns-py on the Python one
+#   TARGET   geodns geodns-py gdnsd pdns knot dnslib pdnssign knotsign (default: all eight, in
+#            that order); geodns is geodns on its native data plane (the C loop), geodns-py on
+#            the Python one; both sign the zone (its DO cases); pdnssign is PowerDNS with the
+#            zone signed (pdnsutil secure-zone), knotsign Knot with mod-onlinesign
 # environment:
 #   HALF_PEAK="geodns knot"  targets whose cases are measured once more at a limited rate
 #                       (dnsperf -Q) for p99 latency: geodns at half its own median qps, the
@@ -31,7 +35,7 @@ keep_marker='<!-- run.sh keeps everything below this line -->'
 secs=${1:-10}
 rounds=${2:-3}
 shift $(($# < 2 ? $# : 2))
-targets=(geodns geodns-py gdnsd pdns knot dnslib)
+targets=(geodns geodns-py gdnsd pdns knot dnslib pdnssign knotsign)
 [ $# = 0 ] || targets=("$@")
 half_peak=${HALF_PEAK-geodns knot}
 [ "$half_peak" = all ] && half_peak="${targets[*]}"
@@ -90,18 +94,25 @@ write_query_files() {  # dnsperf loops over its input file; one name per case
   for _ in $(seq 1000); do echo "www.example.test A"; done >"$work/pool.q"
 }
 
+query_file() {  # CASE -> its dnsperf input: static and static-dnssec ask the static name, the
+                # pool cases the pool's (ECS or DO only change the options)
+  case $1 in static*) echo "$work/static.q" ;; *) echo "$work/pool.q" ;; esac
+}
+
 # --- targets ---------------------------------------------------------------------------------
 
 target_info() {  # NAME -> sets addr port cases
   port=5300
   case $1 in
-    geodns) addr=127.0.0.10 cases="static pool pool-ecs" ;;
-    geodns-py) addr=127.0.0.15 cases="static pool pool-ecs" ;;
+    geodns) addr=127.0.0.10 cases="static pool pool-ecs static-dnssec pool-dnssec" ;;
+    geodns-py) addr=127.0.0.15 cases="static pool pool-ecs static-dnssec pool-dnssec" ;;
     gdnsd)  addr=127.0.0.11 cases="static pool pool-ecs" ;;
     pdns)   addr=127.0.0.12 cases="static pool pool-ecs" ;;
     dnslib) addr=127.0.0.13 cases="static" ;;
     knot)   addr=127.0.0.14 cases="static" ;;
-    *) log "unknown target $1 (geodns geodns-py gdnsd pdns knot dnslib)"; exit 2 ;;
+    pdnssign) addr=127.0.0.16 cases="static-dnssec pool-dnssec" ;;
+    knotsign) addr=127.0.0.17 cases="static-dnssec" ;;
+    *) log "unknown target $1 (geodns geodns-py gdnsd pdns knot dnslib pdnssign knotsign)"; exit 2 ;;
   esac
 }
 
@@ -117,15 +128,24 @@ start_geodns() { serve_geodns native; }
 start_geodns-py() { serve_geodns python; }
 
 serve_geodns() {  # DATA_PLANE
-  local db="sqlite+aiosqlite:///$work/geodns-$1.db"
+  local db="sqlite+aiosqlite:///$work/geodns-$1.db" secret
   mkdir -p "$work/zones"
   cp "$bench/example.test.zone" "$work/zones/"
   note_command "GEODNS_LOG_LEVEL=warning $venv/bin/geodns pools apply $bench/pools.yaml --database $db --zones $work/zones"
   GEODNS_LOG_LEVEL=warning "$venv/bin/geodns" pools apply "$bench/pools.yaml" \
     --database "$db" --zones "$work/zones" >"$work/apply.log" 2>&1 ||
     { log "geodns pools apply failed:"; cat "$work/apply.log" >&2; exit 1; }
-  launch env GEODNS_LOG_LEVEL=warning "$venv/bin/geodns" serve --dns "$addr:$port" --api off \
-    --zones "$work/zones" --database "$db" --geoip-db "$bench/loopback-geo.mmdb" --data-plane "$1"
+  # the zone is signed (a CSK, ECDSAP256SHA256): queries without DO get the answers they
+  # would get unsigned, the DO cases get them signed. The secret is this run's own.
+  secret=$("$venv/bin/geodns" dnssec secret)
+  note_command "GEODNS_DNSSEC_KEY_SECRET=\$(geodns dnssec secret) GEODNS_LOG_LEVEL=warning $venv/bin/geodns dnssec enable example.test --database $db --zones $work/zones"
+  GEODNS_DNSSEC_KEY_SECRET=$secret GEODNS_LOG_LEVEL=warning "$venv/bin/geodns" dnssec enable \
+    example.test --database "$db" --zones "$work/zones" >"$work/apply.log" 2>&1 ||
+    { log "geodns dnssec enable failed:"; cat "$work/apply.log" >&2; exit 1; }
+  note_command "# geodns serve has the same GEODNS_DNSSEC_KEY_SECRET in its environment"
+  GEODNS_DNSSEC_KEY_SECRET=$secret launch env GEODNS_LOG_LEVEL=warning "$venv/bin/geodns" serve \
+    --dns "$addr:$port" --api off --zones "$work/zones" --database "$db" \
+    --geoip-db "$bench/loopback-geo.mmdb" --data-plane "$1"
 }
 
 start_gdnsd() {
@@ -137,21 +157,41 @@ start_gdnsd() {
   launch gdnsd -c "$dir" start
 }
 
-start_pdns() {
-  local dir=$work/pdns f
+start_pdns() { serve_pdns; }
+
+start_pdnssign() {
+  # the same PowerDNS, its zone signed: the bind backend keeps keys in a DNSSEC database
+  # (pdnsutil create-bind-db), secure-zone makes a key (ECDSAP256SHA256, as geodns's), and
+  # the LUA record's answers are signed as they are made
+  serve_pdns "bind-dnssec-db=$work/pdnssign/bind-dnssec.sqlite3" || return 1
+}
+
+serve_pdns() {  # [EXTRA SETTING]: into pdns.conf
+  local dir=$work/$name f
   mkdir -p "$dir"
   for f in pdns.conf named.conf geo-zones.yaml; do
-    sed "s#@WORK@#$dir#g" "$bench/peers/pdns/$f" >"$dir/$f"
+    sed "s#@WORK@#$dir#g; s#@ADDR@#$addr#g; s#@PORT@#$port#g" "$bench/peers/pdns/$f" >"$dir/$f"
   done
+  [ $# = 0 ] || printf '%s\n' "$@" >>"$dir/pdns.conf"
   cat "$bench/example.test.zone" "$bench/peers/pdns/www.lua-record" >"$dir/example.test.zone"
   cp "$bench/loopback-geo.mmdb" "$dir/"
+  if [ $# != 0 ]; then
+    note_command "pdnsutil --config-dir=$dir create-bind-db $dir/bind-dnssec.sqlite3"
+    note_command "pdnsutil --config-dir=$dir secure-zone example.test"
+    { pdnsutil --config-dir="$dir" create-bind-db "$dir/bind-dnssec.sqlite3" &&
+      pdnsutil --config-dir="$dir" secure-zone example.test; } >"$work/pdnsutil.log" 2>&1 ||
+      { log "pdnsutil failed:"; tail -20 "$work/pdnsutil.log" >&2; exit 1; }
+  fi
   launch pdns_server --config-dir="$dir"
 }
 
-start_knot() {
-  local dir=$work/knot
+start_knot() { serve_knot knot.conf; }
+start_knotsign() { serve_knot knot-onlinesign.conf; }
+
+serve_knot() {  # CONFIG in bench/peers
+  local dir=$work/$name
   mkdir -p "$dir"
-  sed "s#@WORK@#$dir#g" "$bench/peers/knot.conf" >"$dir/knot.conf"
+  sed "s#@WORK@#$dir#g" "$bench/peers/$1" >"$dir/knot.conf"
   cp "$bench/example.test.zone" "$dir/"
   launch knotd -c "$dir/knot.conf"
 }
@@ -166,6 +206,8 @@ version_of() {
     gdnsd)  echo "gdnsd $(dpkg-query -W -f='${Version}' gdnsd)" ;;
     pdns)   echo "PowerDNS Authoritative $(dpkg-query -W -f='${Version}' pdns-server) (bind + geoip backends, LUA records shared)" ;;
     knot)   echo "Knot DNS $(dpkg-query -W -f='${Version}' knot)" ;;
+    pdnssign) echo "PowerDNS Authoritative $(dpkg-query -W -f='${Version}' pdns-server) (as pdns, the zone signed: pdnsutil secure-zone, bind-dnssec-db)" ;;
+    knotsign) echo "Knot DNS $(dpkg-query -W -f='${Version}' knot) (mod-onlinesign, ECDSAP256SHA256 CSK)" ;;
     dnslib) echo "dnslib $("$python" -c 'import dnslib; print(dnslib.version)') DNSServer on $("$python" -V)" ;;
   esac
 }
@@ -215,6 +257,48 @@ check_regions() {
   fi
 }
 
+check_signed() {
+  # The signed cases: with DO (dig +dnssec) the answer carries its RRSIG, and delv, with
+  # the zone's DNSKEY as trust anchor, validates it: the static name, and the pool from each
+  # region's address (whose members it must be). The anchor is the DNSKEY as served, so
+  # this proves the signatures match the key the server publishes (the lead's delegation
+  # test is the e2e suite's).
+  local anchors=$work/$name.anchors spec src region got sig valid bad=0 a qname
+  dig +short +time=1 +tries=1 @"$addr" -p "$port" example.test DNSKEY |
+    awk '/^25[67] 3 / {k = ""; for (i = 4; i <= NF; i++) k = k $i
+                       printf "  example.test. static-key %s %s %s \"%s\";\n", $1, $2, $3, k}' \
+      >"$anchors.keys"
+  if [ ! -s "$anchors.keys" ]; then
+    log "$name: no DNSKEY at example.test; stopping"
+    exit 1
+  fi
+  { echo "trust-anchors {"; cat "$anchors.keys"; echo "};"; } >"$anchors"
+  local specs=(127.0.0.1=static)
+  case $cases in *pool-dnssec*) specs+=(127.0.1.1=1 127.0.2.1=2 127.0.3.1=3 127.0.4.1=4) ;; esac
+  for spec in "${specs[@]}"; do
+    src=${spec%=*} region=${spec#*=}
+    qname=www.example.test
+    [ "$region" = static ] && qname=static.example.test
+    # dig +short +dnssec: the addresses, then the RRSIG as "A 13 3 TTL ... TAG SIGNER SIG"
+    got=$(dig +short +dnssec +time=1 +tries=1 -b "$src" @"$addr" -p "$port" "$qname" A |
+          { grep -v '^;' || true; })
+    sig=$(awk '$1 == "A" && NF > 8 {printf "%sRRSIG(A alg %s tag %s)", s, $2, $7; s = " "}' <<<"$got")
+    got=$(awk '$0 ~ /^[0-9.]+$/' <<<"$got" | sort | tr '\n' ' ' | sed 's/ $//')
+    valid=$(timeout 10 delv -b "$src" @"$addr" -p "$port" -a "$anchors" +root=example.test \
+              "$qname" A 2>&1 | sed -n 's/^; \(fully validated\|unsigned answer\|resolution failed.*\|validation failed.*\)$/\1/p' | head -1)
+    printf '%-8s dig +dnssec -b %-9s %-19s A -> %s %s; delv: %s\n' "$name" "$src" "$qname" \
+      "${got:-(nothing)}" "${sig:-(no RRSIG)}" "${valid:-(no answer)}" | tee -a "$work/checks"
+    [ -n "$got" ] && [ -n "$sig" ] && [ "$valid" = "fully validated" ] || bad=1
+    for a in $got; do
+      case $region:$a in static:192.0.2.1 | [1-4]:192.0.2.${region}[12]) ;; *) bad=1 ;; esac
+    done
+  done
+  if [ $bad != 0 ]; then
+    log "$name: a signed answer is missing its RRSIG, does not validate or is not the client's region; stopping"
+    exit 1
+  fi
+}
+
 # --- measuring -------------------------------------------------------------------------------
 
 cpu_ticks() {
@@ -237,8 +321,11 @@ ECS=(00011800030000 00011800020000 00011800040000 00011800050000)
 
 generator_args() {  # CASE R -> the dnsperf arguments of generator R
   local c=$1 r=$2
-  local src=(-a "127.0.$r.1") data=$work/${c%-ecs}.q
+  local src=(-a "127.0.$r.1") data
+  data=$(query_file "$c")
   [ "$c" = pool-ecs ] && src=(-a 127.0.0.1 -E "8:${ECS[r - 1]}")
+  # the -dnssec cases: DO set (dnsperf -D, with EDNS), each from its region's address
+  case $c in *-dnssec) src+=(-D) ;; esac
   echo -s "$addr" -p "$port" "${src[@]}" -d "$data" -c 2 -q 64 -t 1
 }
 
@@ -299,7 +386,7 @@ note_generator_commands() {  # the dnsperf command lines of one case, once per r
   local c=$1 r
   grep -qx "# case $c:.*" "$work/commands" && return 0
   note_command "# case $c: the four generators, here against $name (the same for every server at its address);"
-  note_command "# $(basename "$work")/${c%-ecs}.q holds 1000 lines \"$(head -1 "$work/${c%-ecs}.q")\""
+  note_command "# $(basename "$work")/$(basename "$(query_file "$c")") holds 1000 lines \"$(head -1 "$(query_file "$c")")\""
   for r in 1 2 3 4; do
     note_command "taskset -c 1 dnsperf $(generator_args "$c" "$r") -l $secs$([ $r = 1 ] && echo ' -v')"
   done
@@ -323,6 +410,7 @@ run_target() {
   "start_$t"
   wait_ready
   case $cases in *pool*) check_regions ;; esac
+  case $cases in *-dnssec*) check_signed ;; esac
   for c in $cases; do
     note_generator_commands "$c"
     for r in $(seq "$rounds"); do
@@ -364,20 +452,26 @@ ratio_lines() {  # the geodns/peer ratios, one line each
   # qps: as measured; per cpu0 and per server cpu: each side's qps divided by its CPU 0 busy
   # fraction, or by its own process CPU fraction (see "Figures" in RESULTS.md). Targets:
   # issue 11 (gdnsd, Knot) for the native data plane; the earlier ones for both.
-  local spec c peer target g u s gq gu gs pq pu ps ours
+  # Issue 13 (signed): geodns's signed pool against PowerDNS's signed LUA record, and
+  # against geodns's own unsigned pool (the fifth field: the case of the denominator).
+  local spec c peer target g u s gq gu gs pq pu ps ours pc
   for spec in static:knot:1.0:geodns pool:gdnsd:1.0:geodns pool-ecs:gdnsd:1.0:geodns \
               pool:pdns:2.0:geodns pool-ecs:pdns:2.0:geodns static:dnslib:15:geodns \
               static:knot:0.5:geodns-py pool:pdns:2.0:geodns-py pool-ecs:pdns:2.0:geodns-py \
-              static:dnslib:15:geodns-py; do
-    IFS=: read -r c peer target ours <<<"$spec"
+              static:dnslib:15:geodns-py \
+              pool-dnssec:pdnssign:2.0:geodns pool-dnssec:geodns:0.5:geodns:pool \
+              static-dnssec:knotsign:-:geodns pool-dnssec:pdnssign:-:geodns-py \
+              pool-dnssec:geodns-py:-:geodns-py:pool static-dnssec:knotsign:-:geodns-py; do
+    IFS=: read -r c peer target ours pc <<<"$spec"
     read -r gq _ _ _ gu _ gs < <(median_row "$ours" "$c"; echo)
-    read -r pq _ _ _ pu _ ps < <(median_row "$peer" "$c"; echo)
+    read -r pq _ _ _ pu _ ps < <(median_row "$peer" "${pc:-$c}"; echo)
     [ -n "${gq:-}" ] && [ -n "${pq:-}" ] || continue
     g=$(ratio "${gq:-}" "${pq:-}")
     u=$(ratio "$(per_core "${gq:-}" "${gu:-}")" "$(per_core "${pq:-}" "${pu:-}")")
     s=$(ratio "$(per_core "${gq:-}" "${gs:-}")" "$(per_core "${pq:-}" "${ps:-}")")
-    printf '%-8s %9s/%-6s  qps %5s  per cpu0 %5s  per server cpu %5s  target >= %s\n' \
-      "$c" "$ours" "$peer" "$g" "$u" "$s" "$target"
+    [ -n "$pc" ] && peer="$peer $pc"
+    printf '%-13s %9s/%-11s  qps %5s  per cpu0 %5s  per server cpu %5s  target %s\n' \
+      "$c" "$ours" "$peer" "$g" "$u" "$s" "$([ "$target" = - ] && echo none || echo ">= $target")"
   done
   if [ -s "$work/halfpeak" ]; then
     # with Knot's p99 at the same offered rate beside it: the part the machine adds
@@ -445,7 +539,7 @@ write_results() {
     echo "(utime + stime); qps/cpu0 and qps/server cpu: qps divided by that busy fraction, the"
     echo "estimate of one core's capacity when the generators (CPU 1 near 100%), not the server,"
     echo "were the limit."
-    for c in static pool pool-ecs; do
+    for c in static pool pool-ecs static-dnssec pool-dnssec; do
       grep -q " $c " "$work/rounds" 2>/dev/null || continue
       echo
       echo "### $c"

@@ -77,8 +77,7 @@ class Reply:
         drawn = [records[m.index] for m in members]
         signatures = self.signatures
         if signatures is not None:
-            owner = self.signed_owner
-            drawn += [owner + tail for tail in signatures.tails(members)]
+            drawn += signatures.records(members, self.signed_owner)
         return b"".join((qid, self.head, *drawn, self.tail))
 
 

@@ -40,9 +40,14 @@ def member_mask(members: Iterable[CompiledMember]) -> int:
 class PoolSignatures:
     """The RRSIGs of one pool's answers of one type, by the set of members drawn.
 
-    One table serves every reply of the pool while the snapshot lives (and the next
-    snapshots too, while the pool, keys and week stay the same). Bounded: full, it
-    forgets its oldest entry.
+    Compact: the RRSIG record tails (TYPE onwards) of every set signed so far sit in one
+    bytearray, a slot of record_size octets per set (one tail per signing key, each of
+    tail_size octets, whatever is drawn), and by_mask gives a set's slot; at 100,000
+    pools a tuple of bytes objects per set cost twice the signatures' own size (see
+    bench/RESULTS.md, DNSSEC). The native loop is handed the same bytes. One table
+    serves every reply of the pool while the snapshot lives (and the next snapshots too,
+    while the pool, keys and week stay the same). Bounded: full, it reuses the slot of
+    its oldest set.
     """
 
     __slots__ = (
@@ -53,8 +58,10 @@ class PoolSignatures:
         "ttl",
         "now_s",
         "by_mask",
+        "blob",
         "tail_size",
         "count",
+        "record_size",
     )
 
     def __init__(self, signer: ZoneSigner, pool: CompiledPool, rtype: int, now_s: float) -> None:
@@ -64,21 +71,36 @@ class PoolSignatures:
         self.rtype = rtype
         self.ttl = pool.pool.ttl
         self.now_s = now_s
-        self.by_mask: dict[int, tuple[bytes, ...]] = {}
+        self.by_mask: dict[int, int] = {}  # member mask -> slot; insertion order is age
+        self.blob = bytearray()
         keys = signer.keys.signing
         self.count = len(keys)  # RRSIG records per answer: one per signing key
         # every RRSIG of one key has the same length: 18 fixed octets, the signer, 64 octets
         self.tail_size = 10 + 18 + len(signer.origin) + 64
+        self.record_size = self.count * self.tail_size
 
-    def tails(self, members: Sequence[CompiledMember]) -> tuple[bytes, ...]:
-        """The RRSIG record tails for this drawn set (signed now if never seen)."""
+    def slot(self, members: Sequence[CompiledMember]) -> int:
+        """The offset in blob of this drawn set's RRSIG tails (signed now if never seen)."""
         mask = member_mask(members)
         found = self.by_mask.get(mask)
         if found is None:
             found = self._sign(mask, members)
-        return found
+        return found * self.record_size
 
-    def _sign(self, mask: int, members: Sequence[CompiledMember]) -> tuple[bytes, ...]:
+    def tails(self, members: Sequence[CompiledMember]) -> tuple[bytes, ...]:
+        """The RRSIG record tails for this drawn set, one per signing key."""
+        at, size = self.slot(members), self.tail_size
+        blob = self.blob
+        return tuple(bytes(blob[at + i * size : at + (i + 1) * size]) for i in range(self.count))
+
+    def records(self, members: Sequence[CompiledMember], owner: bytes) -> list[bytes]:
+        """The RRSIG records of this drawn set as a reply carries them, owned by owner."""
+        at = self.slot(members)
+        if self.count == 1:
+            return [owner + self.blob[at : at + self.tail_size]]
+        return [owner + tail for tail in self.tails(members)]
+
+    def _sign(self, mask: int, members: Sequence[CompiledMember]) -> int:
         rdatas = [m.tail[10:] for m in members]  # after TYPE CLASS TTL RDLENGTH
         signed = self.signer.sign_uncached(
             self.signer.keys.signing,
@@ -88,12 +110,19 @@ class PoolSignatures:
             rdatas,
             self.signer.validity(self.now_s),
         )
-        tails = tuple(rrsig_tail(self.ttl, rdata) for rdata in signed)
+        record = b"".join(rrsig_tail(self.ttl, rdata) for rdata in signed)
+        if len(record) != self.record_size:
+            raise ValueError(f"an RRSIG of {len(record)} octets, not {self.record_size}")
         by_mask = self.by_mask
         if len(by_mask) >= MAX_DRAWN_SETS:
-            del by_mask[next(iter(by_mask))]
-        by_mask[mask] = tails
-        return tails
+            slot = by_mask.pop(next(iter(by_mask)))  # the oldest set's slot, reused
+            at = slot * self.record_size
+            self.blob[at : at + self.record_size] = record
+        else:
+            slot = len(by_mask)
+            self.blob += record
+        by_mask[mask] = slot
+        return slot
 
     def precompute(self, sets: Iterable[Sequence[CompiledMember]], budget: int) -> int:
         """Sign up to budget of these drawn sets not signed yet; returns how many it signed."""
