@@ -14,9 +14,16 @@ setup(
                 "geodns/answer/_native.c",
                 "geodns/answer/_native_defences.c",
                 "geodns/answer/_native_rrl.c",
+                "geodns/answer/_native_signed.c",
             ],
-            depends=["geodns/answer/_native_defences.h"],
-            extra_compile_args=["-std=gnu11", "-O2", "-Wall", "-Wextra", "-Wno-missing-field-initializers"],
+            depends=["geodns/answer/_native_defences.h", "geodns/answer/_native_signed.h"],
+            extra_compile_args=[
+                "-std=gnu11",
+                "-O2",
+                "-Wall",
+                "-Wextra",
+                "-Wno-missing-field-initializers",
+            ],
             optional=True,
         )
     ]

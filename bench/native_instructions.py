@@ -7,7 +7,10 @@
 The scenario is bench/run.sh's, through a real loopback UDP socket: "static" asks
 static.example.test A from 127.0.0.1, "pool" asks www.example.test A from the loopback
 client networks (the pool depends on the client: a per-network entry, a weighted draw),
-"pool-ecs" asks it with the ECS options of bench/run.sh. Each case runs twice under
+"pool-ecs" asks it with the ECS options of bench/run.sh; "static-dnssec" and
+"pool-dnssec" ask as "static" and "pool" with DO set (EDNS, dnsperf -D in bench/run.sh)
+of the zone signed with a fresh CSK (ECDSAP256SHA256), every pool set signed ahead as the
+control plane does between queries. Each case runs twice under
 valgrind --tool=callgrind --toggle-collect=Engine_serve (only the C loop's own user-space
 instructions count: recvmmsg and sendmmsg up to the system call, lookup, draw, render;
 the kernel's work is not seen), with two query counts; instructions per query is the
@@ -29,7 +32,7 @@ from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
-CASES = ("static", "pool", "pool-ecs")
+CASES = ("static", "pool", "pool-ecs", "static-dnssec", "pool-dnssec")
 BATCH = 256
 
 
@@ -41,9 +44,12 @@ def inner(case: str, count: int, rrl: int) -> None:
 
     from geodns.answer.native import NativeUdp
 
-    cache, _ = build(ROOT, rrl)
+    signed = case.endswith("-dnssec")
+    cache = signed_cache() if signed else build(ROOT, rrl)[0]
     native = NativeUdp(cache, seed=bytes(16))  # type: ignore[arg-type]
-    asked = queries(case)
+    asked = queries(case.removesuffix("-dnssec"))
+    if signed:
+        asked = [(with_do(wire), source) for wire, source in asked]
     server = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     server.bind(("127.0.0.1", 0))
     server.setblocking(False)
@@ -74,6 +80,48 @@ def inner(case: str, count: int, rrl: int) -> None:
                 pass
     counters = native.counters()
     print(f"hits={counters['hits']} misses={counters['misses']}", file=sys.stderr)
+
+
+def with_do(wire: bytes) -> bytes:
+    import dns.flags
+    import dns.message
+
+    message = dns.message.from_wire(wire)
+    message.use_edns(0, dns.flags.DO, 1232)
+    return message.to_wire()
+
+
+def signed_cache() -> object:
+    """bench/run.sh's scenario with example.test signed, every pool set signed ahead."""
+    import random
+    import time
+
+    from geodns.answer.cache import CachingAnswerer
+    from geodns.dns import names
+    from geodns.dns.zonefile import load_zone_dir
+    from geodns.dnssec.keys import Algorithm, generate_private_key, load_signing_key
+    from geodns.dnssec.publish import ZoneKeySet
+    from geodns.dnssec.signer import ZoneKeys
+    from geodns.geo import open_geo
+    from geodns.pools.model import HealthView
+    from geodns.pools_file import load_pools_file
+    from geodns.snapshot import SnapshotBuilder, SnapshotHolder, empty_snapshot
+
+    origin = names.from_text("example.test.")
+    algorithm = Algorithm.ECDSAP256SHA256
+    key = load_signing_key(algorithm, generate_private_key(algorithm))
+    keys = ZoneKeys((key,), (), (key,), (key,))
+    builder = SnapshotBuilder()
+    builder.set_zones(load_zone_dir(BENCH).zones)
+    builder.apply(load_pools_file(BENCH / "pools.yaml"))
+    builder.set_signing({origin: ZoneKeySet(origin, (key.public,), (key.public,), 3600, keys)})
+    geo = open_geo(str(BENCH / "loopback-geo.mmdb"))
+    snapshot = builder.build(1, HealthView(), geo, now_s=time.time())
+    while builder.signing.pending:
+        builder.signing.precompute(1000)
+    holder = SnapshotHolder(empty_snapshot())
+    holder.publish(snapshot)
+    return CachingAnswerer(holder, random.Random(1))
 
 
 def instructions(case: str, count: int, rrl: int) -> int:

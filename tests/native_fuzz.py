@@ -7,7 +7,9 @@ and UBSan and preloads their runtime); it is loaded as geodns.answer._native bef
 anything imports that name. Then PACKETS packets go through it: valid queries over the
 test zones and pools (so the C table hits and draws), mutated ones (flipped, overwritten,
 truncated, extended, counts changed), short ones, from IPv4, IPv6 and IPv4-mapped
-sources; a tenth of them through a real UDP socket and the recvmmsg/sendmmsg loop, the
+sources, and one in twenty DO queries of a signed zone's pools (signed draws: C appends
+the drawn set's RRSIG, or misses to Python for a set not signed yet); a tenth of them
+through a real UDP socket and the recvmmsg/sendmmsg loop, the
 rest through the same lookup and miss path without one. The table is small, so it evicts
 and resets all along, and a new snapshot is published now and then, with new access lists
 (some sources denied, refused in C or dropped, so mutated packets reach the refusal's
@@ -27,7 +29,10 @@ import logging
 import random
 import socket
 import sys
+import time
 from pathlib import Path
+
+import dns.message
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 SOURCES = ["127.0.0.1", "2.2.3.4", "175.16.199.7", "10.1.2.3", "::1", "2001:218::5"]
@@ -84,12 +89,22 @@ def bad_specs(rng: random.Random, engine_module: object) -> int:
         b"h" * 10, b"t" * 5000, (), (b"r" * 16,), (b"a", b"bb"), (1,), (-1,), (2**33,),
         tuple([b"r" * 16] * 1025), tuple(range(1025)),
     ]  # fmt: skip
+    signed_parts: list[object] = [
+        None, (), ((1, 2), b"s" * 8, 4), ((2, 1), b"s" * 8, 4), ((0,), b"s" * 4, 4),
+        ((1 << 40,), b"s" * 4, 4), ((1,), b"s" * 3, 4), ((1,), b"s" * 5000, 5000),
+        ((1,), b"", 0), ((-1,), b"s", 1), (("x",), b"s", 1), ((1,), "s", 1), ((1,), b"s", -1),
+        (tuple(range(1, 4098)), b"", 0),
+    ]  # fmt: skip
     refused = 0
     for _ in range(20000):
-        size = rng.choice([0, 1, 2, 3, 4, 10, 11, 12])
+        size = rng.choice([0, 1, 2, 3, 4, 10, 11, 12, 13, 15, 16])
         spec = tuple(rng.choice(values) for _ in range(size))
         if size and rng.random() < 0.5:
             spec = (rng.choice([0, 1]), *spec[1:])
+        if size == 16 and rng.random() < 0.7:
+            # a well-formed draw (RRL fields last) with a bad signed part, or a good one
+            spec = (1, -1, 0, b"h" * 12, b"t", (b"r" * 16, b"q" * 16), (1, 2), 1, 1, 0, 0, (0, 1))
+            spec = (*spec, rng.choice(signed_parts), 0, 0, None)
         reply = rng.choice([b"\x00" * 12, b"", b"\x00" * 3, b"\x00" * 5000, None, "no"])
         engine.reset()  # else what was kept answers, and the handler is not asked again
         try:
@@ -168,6 +183,7 @@ def main() -> int:
     load_engine_module(module_path)
     logging.getLogger("geodns").setLevel(logging.ERROR)  # not the rrl start/stop lines
     from answer_queries import generated_queries, make_holder
+    from signed_world import ORIGIN, POOLS, World, key_set, new_key
 
     from geodns.answer import _native
     from geodns.answer.acl import AccessList, DenyAction
@@ -175,7 +191,8 @@ def main() -> int:
     from geodns.answer.context import Transport
     from geodns.answer.native import NativeUdp
     from geodns.answer.rrl import RrlConfig
-    from geodns.snapshot import build_snapshot
+    from geodns.pools.model import Policy
+    from geodns.snapshot import SnapshotHolder, build_snapshot, empty_snapshot
 
     rng = random.Random(seed)
     holder = make_holder()
@@ -190,6 +207,21 @@ def main() -> int:
     )
     generated = generated_queries(3000, seed)
     corpus = [data for data, _, transport in generated if transport is Transport.UDP]
+    # a signed zone's pools, asked with DO: signed draws in the C table
+    signed_holder = SnapshotHolder(empty_snapshot())
+    signed_holder.publish(World({ORIGIN: key_set([new_key()])}).build(time.time()))
+    signed_native = NativeUdp(
+        CachingAnswerer(signed_holder, random.Random(seed)),
+        max_entries=1024,
+        max_bytes=1 << 20,
+        seed=rng.randbytes(16),
+    )
+    signed_corpus = [
+        dns.message.make_query(pool.name, qtype, use_edns=0, want_dnssec=True).to_wire()
+        for pool in POOLS
+        if pool.policy is not Policy.NEAREST and len(pool.members) <= 8  # C's signed draws
+        for qtype in ("A", "AAAA")
+    ]
     server = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     server.bind(("127.0.0.1", 0))
     server.setblocking(False)
@@ -228,11 +260,17 @@ def main() -> int:
                     break
             done += SOCKET_BATCH
             continue
+        if done % 20 == 0:  # one in twenty of the rest: the signed zone's
+            if signed_native.answer(packets(rng, signed_corpus), rng.choice(SOURCES)) is not None:
+                replies += 1
+            done += 1
+            continue
         if native.answer(packets(rng, corpus), rng.choice(SOURCES)) is not None:
             replies += 1
         done += 1
     counters = native.counters()
     limited = limited_so_far + limited_now(native)
+    signed_counters = signed_native.counters()
     refused = bad_specs(rng, _native)
     access_refused = bad_access(rng, _native)
     rrl_refused = bad_rrl(rng, _native)
@@ -243,6 +281,8 @@ def main() -> int:
                 "through_socket": sent,
                 "replies": replies,
                 "hits": counters["hits"],
+                "signed_hits": signed_counters["hits"],
+                "signed_misses": signed_counters["misses"],
                 "misses": counters["misses"],
                 "evictions": counters["evictions"],
                 "resets": counters["resets"],

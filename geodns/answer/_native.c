@@ -23,6 +23,8 @@
 #include <sys/socket.h>
 #include <time.h>
 
+#include "_native_signed.h"
+
 #define BATCH_MAX 256
 #define RECV_SIZE 65536             /* the largest UDP payload: never truncated */
 #define SEND_SIZE 4096              /* a rendered hit; UDP replies are <= 1232 bytes */
@@ -65,6 +67,7 @@ typedef struct Entry {
                                    fixed reply's members */
     uint32_t n_members;
     const unsigned char *key, *head, *records, *tail, *data, *slip;
+    SignedSets *sigs;           /* a signed draw: the RRSIG records of each drawn set */
     Table *clients;             /* E_CLIENTS: child entries by client network */
     uint64_t scopes4;           /* E_CLIENTS: bit s set when a child was kept at scope s */
     uint64_t scopes6[3];
@@ -169,6 +172,7 @@ static void table_free(Engine *e, Table *t);
 static void entry_free(Engine *e, Entry *entry) {
     if (entry->clients != NULL)
         table_free(e, entry->clients);
+    signed_sets_free(entry->sigs);
     e->bytes -= entry->size;
     PyMem_Free(entry);
 }
@@ -302,7 +306,10 @@ static Entry *clients_get(Engine *e, const Entry *c, const Source *s) {
 
 static inline uint32_t drawn(const Entry *x) { return x->count < x->n ? x->count : x->n; }
 
-/* The reply to query (whose first two bytes are its ID) into out, which holds SEND_SIZE. */
+static inline uint64_t position_bit(size_t i) { return i < 64 ? 1ULL << i : 0; }
+
+/* The reply to query (whose first two bytes are its ID) into out, which holds SEND_SIZE;
+ * 0 when it is a signed draw whose drawn set is not signed yet (then Python answers). */
 static size_t render(Engine *e, const Entry *x, const unsigned char *query, unsigned char *out) {
     out[0] = query[0];
     out[1] = query[1];
@@ -312,7 +319,9 @@ static size_t render(Engine *e, const Entry *x, const unsigned char *query, unsi
             e->member_hits[x->members[i]]++;
         return 2 + (size_t)x->data_len;
     }
-    const int counted = x->n_members == x->n;  /* a member slot per record */
+    /* a member slot per record; a signed draw counts its members once its set is found */
+    const int counted = x->n_members == x->n && x->sigs == NULL;
+    uint64_t picked = 0;  /* the drawn positions, for a signed draw's RRSIG lookup */
     unsigned char *p = out + 2;
     memcpy(p, x->head, x->head_len);
     p += x->head_len;
@@ -321,12 +330,14 @@ static size_t render(Engine *e, const Entry *x, const unsigned char *query, unsi
         uint64_t start = x->rotation < e->n_rotations ? e->rotations[x->rotation]++ % n : 0;
         for (uint32_t i = 0; i < k; i++) {
             size_t r = (size_t)((start + i) % n);
+            picked |= position_bit(r);
             memcpy(p, x->records + r * rec, rec);
             p += rec;
             if (counted)
                 e->member_hits[x->members[r]]++;
         }
     } else if (n == 1) {
+        picked = 1;
         memcpy(p, x->records, rec);
         p += rec;
         if (counted)
@@ -351,6 +362,7 @@ static size_t render(Engine *e, const Entry *x, const unsigned char *query, unsi
                     point -= weights[j];
                 }
             }
+            picked |= position_bit(left[j]);
             memcpy(p, x->records + (size_t)left[j] * rec, rec);
             p += rec;
             if (counted)
@@ -360,6 +372,19 @@ static size_t render(Engine *e, const Entry *x, const unsigned char *query, unsi
             memmove(weights + j, weights + j + 1, (remaining - j) * sizeof(uint64_t));
             memmove(left + j, left + j + 1, (remaining - j) * sizeof(uint16_t));
         }
+    }
+    if (x->sigs != NULL) {
+        /* the drawn set's RRSIGs follow its records, as Reply.assemble writes them; the
+         * counts and the size (checked when kept) already include them */
+        const unsigned char *sig = signed_sets_find(x->sigs, picked);
+        if (sig == NULL)
+            return 0;
+        memcpy(p, sig, x->sigs->record_len);
+        p += x->sigs->record_len;
+        if (x->n_members == x->n)
+            for (uint32_t i = 0; i < n && i < 64; i++)
+                if (picked & (1ULL << i))
+                    e->member_hits[x->members[i]]++;
     }
     memcpy(p, x->tail, x->tail_len);
     p += x->tail_len;
@@ -409,10 +434,12 @@ static int grow_counts(uint64_t **array, size_t *n, size_t want) {
 
 /* spec is (kind, scope, stats_slot, ..., rrl_key, rrl_category, slip):
  *   (0, scope, slot, data, members, ...)                  every byte after the ID fixed
- *   (1, scope, slot, head, tail, records, weights, count, draw, rotation, start, members, ...)
+ *   (1, scope, slot, head, tail, records, weights, count, draw, rotation, start, members,
+ *    [signed,] ...)
  * rrl_key: the reply's RRL key id; rrl_category its rate's index; slip: the bytes after the
  * ID of its slipped (TC) form, or None (an error: dropped when limited).
  * members: counter slots, one per record of a draw, or the members a fixed reply holds.
+ * signed: a signed draw's sets, (masks, records, record_len) (_native_signed.h), or None.
  * rotation: the pool's round-robin counter (one per pool and snapshot), set to start,
  * the value the Python path's own rotation would have given next.
  * scope -1: the reply holds for every client sending these bytes; scope >= 0: for the
@@ -432,7 +459,8 @@ static Entry *entry_from_spec(Engine *e, PyObject *spec, const unsigned char *ke
     Py_ssize_t head_len = 0, tail_len = 0, data_len = 0, rec_len = 0, n = 0;
     long count = 0, draw = 0, rotation = 0;
     unsigned long long start = 0;
-    PyObject *records = NULL, *weights = NULL, *members = NULL;
+    PyObject *records = NULL, *weights = NULL, *members = NULL, *signed_spec = Py_None;
+    size_t room = 0;
     if (kind == E_FIXED) {
         if (PyTuple_GET_SIZE(spec) != 8) {
             PyErr_SetString(PyExc_TypeError, "a fixed entry has 8 fields");
@@ -446,10 +474,12 @@ static Entry *entry_from_spec(Engine *e, PyObject *spec, const unsigned char *ke
         }
         members = PyTuple_GET_ITEM(spec, 4);
     } else {
-        if (PyTuple_GET_SIZE(spec) != 15) {
-            PyErr_SetString(PyExc_TypeError, "a drawn entry has 15 fields");
+        if (PyTuple_GET_SIZE(spec) != 15 && PyTuple_GET_SIZE(spec) != 16) {
+            PyErr_SetString(PyExc_TypeError, "a drawn entry has 15 fields, or 16 when signed");
             return NULL;
         }
+        if (PyTuple_GET_SIZE(spec) == 16)
+            signed_spec = PyTuple_GET_ITEM(spec, 12);
         members = PyTuple_GET_ITEM(spec, 11);
         if (bytes_of(PyTuple_GET_ITEM(spec, 3), "head", &head, &head_len) < 0 ||
             bytes_of(PyTuple_GET_ITEM(spec, 4), "tail", &tail, &tail_len) < 0)
@@ -498,6 +528,7 @@ static Entry *entry_from_spec(Engine *e, PyObject *spec, const unsigned char *ke
             PyErr_SetString(PyExc_ValueError, "a drawn reply of this size cannot be kept");
             return NULL;
         }
+        room = SEND_SIZE - (2 + (size_t)head_len + k * (size_t)rec_len + (size_t)tail_len);
     }
     if (!PyTuple_Check(members) || PyTuple_GET_SIZE(members) > MAX_MEMBERS) {
         PyErr_Format(PyExc_TypeError, "members: a tuple of at most %d slots", MAX_MEMBERS);
@@ -612,6 +643,16 @@ static Entry *entry_from_spec(Engine *e, PyObject *spec, const unsigned char *ke
         (draw == DRAW_ROTATE && grow_counts(&e->rotations, &e->n_rotations, (size_t)rotation + 1) < 0)) {
         PyMem_Free(x);
         return NULL;
+    }
+    if (signed_spec != Py_None) {  /* last: the failures above need not free it */
+        size_t sigs_size = 0;
+        x->sigs = signed_sets_from_spec(signed_spec, (uint32_t)n, room, &sigs_size);
+        if (x->sigs == NULL) {
+            PyMem_Free(x);
+            return NULL;
+        }
+        size += sigs_size;  /* the entry's bytes include its signatures */
+        x->size = size;
     }
     if (draw == DRAW_ROTATE)
         e->rotations[rotation] = start;
@@ -773,12 +814,12 @@ static int handle(Engine *e, const unsigned char *query, size_t len, const struc
                     return RENDERED;
                 }
             }
-            if (x != NULL) {
-                *out_len = render(e, x, query, out);
+            if (x != NULL && (*out_len = render(e, x, query, out)) != 0) {
                 e->slot_hits[x->stats_slot]++;
                 e->hits++;
                 return RENDERED;
             }
+            /* else not kept, or a signed draw of a set not signed yet: Python's turn */
         }
     }
 python:
@@ -1299,6 +1340,7 @@ PyMODINIT_FUNC PyInit__native(void) {
         PyModule_AddIntConstant(m, "DRAW_WEIGHTED", DRAW_WEIGHTED) < 0 ||
         PyModule_AddIntConstant(m, "DRAW_ROTATE", DRAW_ROTATE) < 0 ||
         PyModule_AddIntConstant(m, "MAX_MEMBERS", MAX_MEMBERS) < 0 ||
+        PyModule_AddIntConstant(m, "SIGNED_MAX_MEMBERS", SIGNED_MAX_MEMBERS) < 0 ||
         PyModule_AddIntConstant(m, "MAX_KEY", MAX_KEY) < 0 ||
         PyModule_AddIntConstant(m, "SEND_SIZE", SEND_SIZE) < 0 ||
         PyModule_AddIntConstant(m, "REFUSED_QTYPES", REFUSED_QTYPES) < 0) {

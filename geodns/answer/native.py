@@ -14,7 +14,8 @@ import dataclasses
 import logging
 import os
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from math import comb
 from types import ModuleType
 from typing import Any
 
@@ -23,10 +24,12 @@ from geodns.answer.cache import CachingAnswerer, Drawn, Fixed, StatsKey
 from geodns.answer.context import Transport
 from geodns.answer.defences import Defences
 from geodns.answer.native_rrl import NativeLimiter
+from geodns.answer.reply import Reply
 from geodns.answer.rrl import RateLimiter, RrlConfig
 from geodns.answer.stats import LATENCY_BUCKETS_S, QueryStats
 from geodns.dns.rcode import REFUSED
 from geodns.errors import ConfigError
+from geodns.pools.compile import CompiledMember
 from geodns.pools.draw import ROTATE, WEIGHTED
 from geodns.snapshot import Snapshot
 
@@ -43,6 +46,7 @@ DATA_PLANES = (AUTO, NATIVE, PYTHON)
 UDP = Transport.UDP.value
 BATCH = 64  # datagrams per recvmmsg / sendmmsg
 BUDGET = 512  # datagrams per wake-up of the event loop; then its other callbacks run
+SIGNED_SETS = 256  # a signed draw goes to C when it can return at most this many sets
 NOT_BUILT = (
     "the native data plane is not built (geodns/answer/_native.c needs a C compiler and the "
     "Python headers: apt-get install build-essential python3-dev, then reinstall geodns, "
@@ -73,6 +77,40 @@ def choose_data_plane(setting: str) -> str:
 def describe_data_plane() -> str:
     """For geodns --version: the data plane the default setting (auto) serves on."""
     return NATIVE if _native is not None else f"{PYTHON} ({NOT_BUILT})"
+
+
+def signed_sets(reply: Reply, members: Sequence[CompiledMember]) -> tuple[Any, ...]:
+    """A signed draw's RRSIGs as _native_signed.c keeps them: (masks, records, record_len).
+
+    A mask is a drawn set over the positions of members (the draw's, which C numbers its
+    records by); records holds each set's RRSIG records, owned as Reply.assemble writes
+    them, in ascending mask order. Only the sets signed so far: C misses to Python on the
+    others, and Python signs the set and hands this over again.
+    """
+    table = reply.signatures
+    assert table is not None
+    position = {m.index: i for i, m in enumerate(members)}
+    owner = reply.signed_owner
+    tail_size, blob = table.tail_size, table.blob
+    found: list[tuple[int, int]] = []
+    for mask, slot in table.by_mask.items():
+        drawn, left = 0, mask
+        while left:
+            low = left & -left
+            at = position.get(low.bit_length() - 1)
+            if at is None:
+                break  # a set of another group of the pool: never drawn here
+            drawn |= 1 << at
+            left ^= low
+        else:
+            found.append((drawn, slot * table.record_size))
+    found.sort()
+    records = b"".join(
+        owner + blob[at + i * tail_size : at + (i + 1) * tail_size]
+        for _, at in found
+        for i in range(table.count)
+    )
+    return tuple(m for m, _ in found), records, table.count * (len(owner) + tail_size)
 
 
 class NativeUdp:
@@ -208,9 +246,16 @@ class NativeUdp:
         assert type(entry) is Drawn
         draw = entry.draw
         members = draw.members
-        if len(members) > _native.MAX_MEMBERS or entry.signed is not None:
-            return None  # signed draws: the drawn set's RRSIGs are looked up in Python
-        records = tuple(entry.records[m.index] for m in members)
+        if len(members) > _native.MAX_MEMBERS:
+            return None
+        if entry.signed is not None:
+            if (
+                len(members) > _native.SIGNED_MAX_MEMBERS
+                or comb(len(members), draw.size) > SIGNED_SETS
+            ):
+                # so many sets that most draws would find theirs unsigned yet (a miss, and
+                # this table handed over again): such a pool signs in Python
+                return None
         start = 0
         if draw.kind == WEIGHTED:
             weights = draw.weights or [m.member.weight for m in members]
@@ -223,21 +268,23 @@ class NativeUdp:
             start = next(draw.pool.round_robin)
         else:
             return None  # nearest: ordered by distance in Python, every time
-        return (
+        spec: Spec = (
             _native.DRAWN,
             entry.scope,
             slot,
             entry.head,
             entry.tail,
-            records,
+            tuple(entry.records[m.index] for m in members),
             tuple(weights),
             draw.count,
             kind,
             rotation,
             start,
             tuple(self._member_slot(m.stats_key) for m in members),
-            *rrl,
         )
+        if entry.signed is not None:  # a signed draw: its sets before the RRL fields
+            spec = (*spec, signed_sets(entry.signed, members))
+        return (*spec, *rrl)
 
     def counters(self) -> dict[str, Any]:
         """The C engine's own counters: hits, misses, table entries and bytes, errors."""

@@ -15,6 +15,13 @@ so that when each packet arrives cannot make the two disagree; the limiting itse
 compared check by check in tests/unit/answer/test_native_rrl.py) and access lists that
 deny one of the two loopback sources the packets are sent from: the same bytes again, the
 REFUSED + EDE 18 replies included.
+
+Signed (issue 13): two servers, one per plane, sign one zone with the one key of their
+shared database; DO queries get the same bytes where nothing is drawn (RFC 6979 ECDSA
+and the fixed validity window make signatures deterministic), the same message apart
+from the drawn members and their RRSIG where it is, and every reply of either plane
+validates (dns.dnssec.validate against the served DNSKEY). The C loop must have served
+the signed draws itself, not only Python behind it.
 """
 
 from __future__ import annotations
@@ -23,6 +30,9 @@ import random
 import select
 import shutil
 import socket
+import subprocess
+import sys
+import time
 import urllib.request
 from collections import Counter
 from collections.abc import Iterator
@@ -32,10 +42,23 @@ import dns.edns
 import dns.exception
 import dns.flags
 import dns.message
+import dns.name
+import dns.query
 import dns.rcode
 import dns.rdatatype
+import dns.rrset
 import pytest
-from harness import DATA, MAXMIND, SERVE_ZONES, GeodnsProcess, apply_pools, start_geodns
+from dnssec_checks import validate_message
+from harness import (
+    DATA,
+    MAXMIND,
+    ROOT,
+    SERVE_ZONES,
+    GeodnsProcess,
+    apply_pools,
+    clean_environ,
+    start_geodns,
+)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -245,7 +268,7 @@ def exchange(
     return replies
 
 
-def same_message_but_the_draw(ours: bytes, theirs: bytes) -> bool:
+def same_message_but_the_draw(ours: bytes, theirs: bytes, drawn: set[str] = DRAWN) -> bool:
     """Both replies are one message apart from which pool members the answer holds."""
     a, b = dns.message.from_wire(ours), dns.message.from_wire(theirs)
     if (a.id, a.flags, a.rcode(), a.question, a.authority, a.additional) != (
@@ -257,7 +280,7 @@ def same_message_but_the_draw(ours: bytes, theirs: bytes) -> bool:
         b.additional,
     ) or (a.opt, a.edns, a.ednsflags, a.payload) != (b.opt, b.edns, b.ednsflags, b.payload):
         return False
-    if a.question[0].name.to_text().lower() not in DRAWN:
+    if a.question[0].name.to_text().lower() not in drawn:
         return False
 
     def shape(m: dns.message.Message) -> list[tuple[str, int, int, int]]:
@@ -391,3 +414,132 @@ def test_drawn_answers_are_the_same_set_with_shares_within_one_point(servers, na
     assert set(ours) == set(theirs)
     for answer in theirs:
         assert abs(ours[answer] / n_ours - theirs[answer] / n_theirs) < 0.01
+
+
+SIGNED_ZONE = "signed.test."
+SIGNED_SECRET = "differential-" + "s" * 32
+# beside tests/data/dnssec/pools.yaml: draws the C loop signs (sets it looks up by mask)
+SIGNED_EXTRA_POOLS = """
+  - name: rr.signed.test
+    policy: round_robin
+    max_answers: 2
+    members:
+      - {address: 192.0.2.101}
+      - {address: 192.0.2.102}
+      - {address: 192.0.2.103}
+  - name: shares.signed.test
+    max_answers: 2
+    members:
+      - {address: 192.0.2.111, weight: 300}
+      - {address: 192.0.2.112, weight: 100}
+      - {address: 192.0.2.113, weight: 100}
+      - {address: 192.0.2.114, weight: 50}
+"""
+# to-pool: a CNAME to weighted, so its answer is drawn too
+SIGNED_DRAWN = {"weighted.signed.test.", "rr.signed.test.", "shares.signed.test."}
+SIGNED_DRAWN |= {"to-pool.signed.test."}
+SIGNED_NAMES = [
+    *sorted(SIGNED_DRAWN),
+    "geo.signed.test.",
+    "failover.signed.test.",
+    "www.signed.test.",
+    "x.wild.signed.test.",
+    "nowhere.signed.test.",
+    "secure.signed.test.",
+]
+SIGNED_QUERIES = 6000
+
+
+@pytest.fixture(scope="module")
+def signed_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, GeodnsProcess]]:
+    workdir = tmp_path_factory.mktemp("differential-signed")
+    zones = workdir / "zones"
+    shutil.copytree(DATA / "dnssec", zones, ignore=shutil.ignore_patterns("*.yaml"))
+    pools = workdir / "pools.yaml"
+    pools.write_text((DATA / "dnssec" / "pools.yaml").read_text() + SIGNED_EXTRA_POOLS)
+    database = f"sqlite+aiosqlite:///{workdir / 'geodns.db'}"
+    apply_pools(database, zones, pools)
+    enabled = subprocess.run(
+        [sys.executable, "-m", "geodns", "dnssec", "enable", SIGNED_ZONE, "--zones", str(zones)],
+        capture_output=True,
+        text=True,
+        env=clean_environ(
+            {"GEODNS_DATABASE_URL": database, "GEODNS_DNSSEC_KEY_SECRET": SIGNED_SECRET}
+        ),
+        cwd=ROOT,
+        timeout=60,
+    )
+    assert enabled.returncode == 0, enabled.stderr
+    started: dict[str, GeodnsProcess] = {}
+    try:
+        for plane in ("native", "python"):
+            started[plane] = start_geodns(
+                [
+                    *("--dns", "127.0.0.1:0", "--api", "127.0.0.1:0", "--zones", str(zones)),
+                    *("--database", database, "--data-plane", plane),
+                    *("--geoip-db", str(MAXMIND / "GeoIP2-City-Test.mmdb")),
+                ],
+                env={"GEODNS_DNSSEC_KEY_SECRET": SIGNED_SECRET},
+                ready_name=SIGNED_ZONE,
+            )
+        yield started
+    finally:
+        for server in started.values():
+            server.stop()
+
+
+def signed_query(rng: random.Random) -> bytes:
+    name = rng.choice(SIGNED_NAMES)
+    options = [dns.edns.ECSOption(*rng.choice([("2.2.3.0", 24), ("81.2.69.0", 24)]))]
+    message = dns.message.make_query(
+        name,
+        rng.choice(["A", "A", "A", "AAAA", "MX"]),
+        use_edns=0,
+        want_dnssec=True,
+        options=options if rng.random() < 0.3 else [],
+        payload=rng.choice([512, 1232, 4096]),
+    )
+    return message.to_wire()
+
+
+def served_dnskey(server: GeodnsProcess) -> dict[dns.name.Name, dns.rrset.RRset]:
+    query = dns.message.make_query(SIGNED_ZONE, "DNSKEY", use_edns=0, want_dnssec=True)
+    reply = dns.query.udp(query, server.host, port=server.port, timeout=5)
+    [dnskey] = [r for r in reply.answer if r.rdtype == dns.rdatatype.DNSKEY]
+    return {dnskey.name: dnskey}
+
+
+def test_signed_answers_differ_between_planes_only_in_the_draw_and_all_validate(signed_servers):
+    rng = random.Random(13)
+    queries = [signed_query(rng) for _ in range(SIGNED_QUERIES)]
+    native, python = signed_servers["native"], signed_servers["python"]
+    keys = served_dnskey(python)
+    assert served_dnskey(native) == keys  # one key, from the shared database
+    hits_before = native_hits(native)
+    ours = exchange((native.host, native.port), queries)
+    theirs = exchange((python.host, python.port), queries)
+    now = time.time()
+    identical = drawn = 0
+    sets: dict[str, set[frozenset[str]]] = {"native": set(), "python": set()}
+    for packet, mine, reference in zip(queries, ours, theirs, strict=True):
+        assert mine is not None and reference is not None, packet
+        for plane, wire in (("native", mine), ("python", reference)):
+            message = dns.message.from_wire(wire)
+            if message.flags & dns.flags.TC:
+                continue  # RFC 6891 §7: too big for the payload; nothing to validate
+            good, unsigned = validate_message(message, keys, now)
+            # RFC 4035 §2.2: a referral's NS and glue are the child's, never signed here
+            unsigned = [u for u in unsigned if not u[0].endswith("secure.signed.test.")]
+            assert good and unsigned == [], (plane, message)
+            name = message.question[0].name.to_text()
+            if name in SIGNED_DRAWN and message.answer:
+                sets[plane].add(frozenset(r.to_text() for r in message.answer[0]))
+        if mine == reference:
+            identical += 1
+            continue
+        assert same_message_but_the_draw(mine, reference, SIGNED_DRAWN), (packet, mine, reference)
+        drawn += 1
+    assert identical > 0.3 * len(queries) and drawn > 0.1 * len(queries)
+    assert sets["native"] == sets["python"]  # every drawn set, signed, from either plane
+    # most signed draws answered by the C loop itself
+    assert native_hits(native) - hits_before > 0.5 * len(queries)
