@@ -112,6 +112,8 @@ async def open_store(app: web.Application) -> AsyncIterator[None]:
         settings.database_connect_timeout_s, settings.database_statement_timeout_s
     )
     store = await Store.open(url, timeouts=timeouts)
+    if settings.cookies and await store.ensure_cookie_secret():
+        log.info("dns cookie secret created: every node sharing this database uses it")
     app[STORE] = store
     app[READINESS] = probe = ReachabilityProbe(store.generation, settings.readiness_timeout_s)
     yield

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from geodns import __version__
+from geodns.cookies_command import add_cookies_parser, cookies_command
 from geodns.defence_options import DEFENCE_FLAGS, add_defence_flags
 from geodns.dnssec_command import add_dnssec_parser, dnssec_command
 from geodns.errors import ConfigError, GeodnsError
@@ -236,6 +237,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_setting_flags(revoke, dns=False)
 
     add_dnssec_parser(commands, add_setting_flags)
+    add_cookies_parser(commands, add_setting_flags)
 
     probe = commands.add_parser(
         "probe",
@@ -347,12 +349,9 @@ def run_command(args: argparse.Namespace, settings: Settings) -> int:
             return EXIT_OK
         print(asyncio.run(pools_file.export_yaml(settings)), end="")
         return EXIT_OK
-    if args.command == "dnssec":
-        for line in asyncio.run(dnssec_command(args, settings)):
-            print(line)
-        return EXIT_OK
-    if args.command == "token":
-        for line in asyncio.run(token_command(args, settings)):
+    printed = {"dnssec": dnssec_command, "token": token_command, "cookies": cookies_command}
+    if args.command in printed:
+        for line in asyncio.run(printed[args.command](args, settings)):
             print(line)
         return EXIT_OK
     if args.command == "probe":

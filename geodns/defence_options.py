@@ -109,6 +109,22 @@ def add_defence_flags(parser: argparse.ArgumentParser) -> None:
         const=True,
         help="/metrics asks for a bearer token (any role)",
     )
+    ident = parser.add_argument_group("DNS cookies (RFC 7873, RFC 9018) and NSID (RFC 5001)")
+    ident.add_argument(
+        "--cookies",
+        type=str,
+        choices=["on", "off"],
+        help="server cookies in replies to queries with a client cookie; default on",
+    )
+    ident.add_argument(
+        "--require-server-cookie",
+        action="store_const",
+        const=True,
+        help="answer BADCOOKIE over UDP to a client cookie without a valid server cookie",
+    )
+    ident.add_argument(
+        "--nsid", metavar="TEXT", help="name server identifier sent when asked; 'hostname'"
+    )
 
 
 DEFENCE_FLAGS = (
@@ -138,4 +154,7 @@ DEFENCE_FLAGS = (
     "api_tls_cert",
     "api_tls_key",
     "metrics_require_token",
+    "cookies",
+    "require_server_cookie",
+    "nsid",
 )

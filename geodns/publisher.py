@@ -345,9 +345,12 @@ class SnapshotPublisher:
             self._health = dict(changes.health)
             self._down = {address: h.reason for address, h in self._health.items() if h.down}
             self._signing = changes.signing or ()
+            self._builder.cookie_secrets = changes.cookie_secrets
             return
         if changes.signing is not None:
             self._signing = changes.signing
+        if changes.cookie_secrets is not None:
+            self._builder.cookie_secrets = changes.cookie_secrets
         self._builder.apply(changes.pools_changed, changes.pools_deleted)
         for address, health in changes.health.items():
             self._health[address] = health

@@ -115,6 +115,9 @@ class Settings:
     dns_allow: tuple[str, ...] = ()
     dns_deny: tuple[str, ...] = ()
     dns_deny_action: str = "refuse"  # REFUSED with EDE 18, or "drop"
+    cookies: bool = True  # DNS cookies (RFC 7873, server cookies as RFC 9018)
+    require_server_cookie: bool = False  # UDP: BADCOOKIE without a valid server cookie
+    nsid: str | None = None  # RFC 5001's identifier, sent when asked; "hostname": the host name
     layers: Layers = field(default_factory=Layers, compare=False, repr=False)
     data_plane: str = "auto"  # who answers UDP: native (the C loop), python, auto: native if built
 
@@ -311,6 +314,9 @@ PARSERS: dict[str, Callable[[Any], Any]] = {
     "dns_allow": _cidr_list,
     "dns_deny": _cidr_list,
     "dns_deny_action": _one_of("refuse", "drop"),
+    "cookies": _bool,
+    "require_server_cookie": _bool,
+    "nsid": _optional_str,
     "data_plane": _one_of("auto", "native", "python"),
 }
 # Spellings from before the unit joined the name: still read (TOML key, GEODNS_* name, flag),

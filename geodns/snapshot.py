@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from geodns.dns import names
+from geodns.dns.cookie import CookieSecrets
 from geodns.dns.zone import Node, RRset, Zone, containing_zone, placement_problem
 from geodns.dnssec.publish import KEY_TYPES, SigningBuilder, ZoneKeySet
 from geodns.dnssec.signed import SignedZone
@@ -40,6 +41,7 @@ class Snapshot:
     problems: tuple[str, ...] = ()  # pools kept in the database but not served, and why
     source_pools: tuple[Pool, ...] = field(default=(), repr=False)
     signed: Mapping[bytes, SignedZone] = field(default_factory=dict)  # origin -> how to sign
+    cookie_secrets: CookieSecrets | None = None  # the store's; None: no server cookies yet
 
 
 class SnapshotHolder:
@@ -151,6 +153,7 @@ class SnapshotBuilder:
         self._published: tuple[ServedPools, tuple[str, ...], tuple[Pool, ...]]
         self._published = (NO_POOLS, (), ())
         self.signing = SigningBuilder()
+        self.cookie_secrets: CookieSecrets | None = None  # as read from the store
 
     @property
     def pools(self) -> Mapping[bytes, Pool]:
@@ -246,6 +249,7 @@ class SnapshotBuilder:
             problems,
             source_pools,
             signed,
+            self.cookie_secrets,
         )
 
     def _place(self, key: bytes, pool: Pool) -> None:

@@ -6,7 +6,9 @@ MODULE.so is a build of geodns/answer/_native.c (the test builds it with Address
 and UBSan and preloads their runtime); it is loaded as geodns.answer._native before
 anything imports that name. Then PACKETS packets go through it: valid queries over the
 test zones and pools (so the C table hits and draws), mutated ones (flipped, overwritten,
-truncated, extended, counts changed), short ones, from IPv4, IPv6 and IPv4-mapped
+truncated, extended, counts changed), queries with COOKIE options (a client cookie, a
+server cookie back, malformed lengths) and NSID, whose replies get a fresh cookie as they
+are sent and are never kept in the C table, short ones, from IPv4, IPv6 and IPv4-mapped
 sources, and one in twenty DO queries of a signed zone's pools (signed draws: C appends
 the drawn set's RRSIG, or misses to Python for a set not signed yet); a tenth of them
 through a real UDP socket and the recvmmsg/sendmmsg loop, the
@@ -76,6 +78,30 @@ def packets(rng: random.Random, corpus: list[bytes]) -> bytes:
     if kind < 0.97:
         return mutate(rng, rng.choice(corpus))
     return rng.randbytes(rng.randrange(0, 40))
+
+
+def cookie_corpus(rng: random.Random, count: int) -> list[bytes]:
+    """Queries with COOKIE options of every length (8, 16, 24, 40 and malformed ones),
+    NSID, ECS beside them, and the server cookies a node made for them."""
+    import dns.edns
+    import dns.message
+    from answer_queries import NAMES
+
+    out = []
+    for _ in range(count):
+        length = rng.choice([8, 8, 16, 24, 40, 0, 7, 9, 15, 41])
+        options: list[dns.edns.Option] = [
+            dns.edns.GenericOption(dns.edns.OptionType.COOKIE, rng.randbytes(length))
+        ]
+        if rng.random() < 0.3:
+            options.append(dns.edns.NSIDOption(b""))
+        if rng.random() < 0.3:
+            options.append(dns.edns.ECSOption("2.2.3.0", 24))
+        rng.shuffle(options)
+        query = dns.message.make_query(rng.choice(NAMES), "A", use_edns=0, options=options)
+        query.id = rng.randrange(65536)
+        out.append(query.to_wire())
+    return out
 
 
 def bad_specs(rng: random.Random, engine_module: object) -> int:
@@ -182,6 +208,8 @@ def main() -> int:
     module_path, count, seed = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
     load_engine_module(module_path)
     logging.getLogger("geodns").setLevel(logging.ERROR)  # not the rrl start/stop lines
+    import dataclasses
+
     from answer_queries import generated_queries, make_holder
     from signed_world import ORIGIN, POOLS, World, key_set, new_key
 
@@ -189,14 +217,21 @@ def main() -> int:
     from geodns.answer.acl import AccessList, DenyAction
     from geodns.answer.cache import CachingAnswerer
     from geodns.answer.context import Transport
+    from geodns.answer.defences import Defences
     from geodns.answer.native import NativeUdp
+    from geodns.answer.options import ReplyOptions
     from geodns.answer.rrl import RrlConfig
+    from geodns.dns.cookie import CookieSecrets
     from geodns.pools.model import Policy
     from geodns.snapshot import SnapshotHolder, build_snapshot, empty_snapshot
 
     rng = random.Random(seed)
     holder = make_holder()
-    cache = CachingAnswerer(holder, random.Random(seed))
+    secrets = CookieSecrets(rng.randbytes(16), rng.randbytes(16), 2.0**32)
+    holder.current = dataclasses.replace(holder.current, cookie_secrets=secrets)
+    cache = CachingAnswerer(
+        holder, random.Random(seed), defences=Defences(options=ReplyOptions(nsid=b"fuzz"))
+    )
     clock = [0.0]
     cache.defences.clock = lambda: clock[0] / 50  # fifty packets a second: some keys limited
     native = NativeUdp(
@@ -207,6 +242,7 @@ def main() -> int:
     )
     generated = generated_queries(3000, seed)
     corpus = [data for data, _, transport in generated if transport is Transport.UDP]
+    corpus += cookie_corpus(rng, len(corpus) // 5)
     # a signed zone's pools, asked with DO: signed draws in the C table
     signed_holder = SnapshotHolder(empty_snapshot())
     signed_holder.publish(World({ORIGIN: key_set([new_key()])}).build(time.time()))
@@ -237,9 +273,10 @@ def main() -> int:
         if done % 100_000 == 0:
             generation += 1
             base = holder.current
-            holder.publish(
-                build_snapshot(generation + 1, base.zones, base.source_pools, base.health, base.geo)
+            fresh = build_snapshot(
+                generation + 1, base.zones, base.source_pools, base.health, base.geo
             )
+            holder.publish(dataclasses.replace(fresh, cookie_secrets=secrets))
             deny, allow, action = ACCESS[generation % len(ACCESS)]
             cache.defences.access = AccessList(allow, deny) or None
             cache.defences.deny_action = DenyAction(action)

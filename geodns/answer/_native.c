@@ -9,8 +9,9 @@
  * next identical query is a hit. The table holds one snapshot's replies: reset() empties
  * it in one step when the Python side publishes a new snapshot.
  *
- * This module never parses DNS: Python decides every answer, C only copies bytes and
- * draws. Every length is checked against its buffer; the table is bounded in entries and
+ * This module never decodes DNS: Python decides every answer, C only copies bytes and
+ * draws (it walks a query's lengths once, to never keep a reply that gets per-client
+ * options at send time: asks_send_time_options). Every length is checked against its buffer; the table is bounded in entries and
  * in bytes, so a flood of random names cannot grow it; a hit allocates nothing.
  */
 #include "_native_defences.h"
@@ -739,6 +740,69 @@ static int keep(Engine *e, PyObject *spec, const unsigned char *query, size_t le
     return 0;
 }
 
+/* --- send-time options ------------------------------------------------------------- */
+
+#define OPTION_NSID 3    /* RFC 5001 */
+#define OPTION_COOKIE 10 /* RFC 7873 */
+
+/* Offset after the name at off (labels, ending in a zero or a pointer), or 0 when it runs
+ * past len. Only lengths are read: the Python path has judged the name already. */
+static size_t name_end(const unsigned char *p, size_t len, size_t off) {
+    while (off < len) {
+        unsigned char l = p[off];
+        if (l == 0)
+            return off + 1;
+        if ((l & 0xC0) == 0xC0)
+            return off + 2 <= len ? off + 2 : 0;
+        if (l > 63)
+            return 0;
+        off += (size_t)l + 1;
+    }
+    return 0;
+}
+
+/* Whether a reply to this query gets options at send time (a COOKIE with a fresh server
+ * cookie for this client, NSID), which a kept reply would lack: then it is never kept, and
+ * every such query goes to Python. 1 as well when the packet cannot be walked. */
+static int asks_send_time_options(const unsigned char *p, size_t len) {
+    if (len < 12)
+        return 1;
+    unsigned records = ((unsigned)p[6] << 8 | p[7]) + ((unsigned)p[8] << 8 | p[9]) +
+                       ((unsigned)p[10] << 8 | p[11]);
+    size_t qd = (unsigned)p[4] << 8 | p[5];
+    size_t off = 12;
+    for (size_t i = 0; i < qd; i++) {
+        off = name_end(p, len, off);
+        if (off == 0 || off + 4 > len)
+            return 1;
+        off += 4;
+    }
+    for (unsigned i = 0; i < records; i++) {
+        off = name_end(p, len, off);
+        if (off == 0 || off + 10 > len)
+            return 1;
+        unsigned type = (unsigned)p[off] << 8 | p[off + 1];
+        size_t rdlen = (size_t)p[off + 8] << 8 | p[off + 9];
+        off += 10;
+        if (rdlen > len - off)
+            return 1;
+        if (type == 41) { /* OPT: walk its options */
+            size_t o = off, end = off + rdlen;
+            while (o + 4 <= end) {
+                unsigned code = (unsigned)p[o] << 8 | p[o + 1];
+                size_t olen = (size_t)p[o + 2] << 8 | p[o + 3];
+                if (code == OPTION_COOKIE || code == OPTION_NSID)
+                    return 1;
+                if (olen > end - o - 4)
+                    return 1;
+                o += 4 + olen;
+            }
+        }
+        off += rdlen;
+    }
+    return 0;
+}
+
 /* --- one packet ---------------------------------------------------------------------- */
 
 static PyObject *host_text(const struct sockaddr *sa) {
@@ -848,7 +912,7 @@ python:
         goto failed;
     }
     if (spec != Py_None && !e->pass_all && !denied && len >= 12 && len - 2 <= MAX_KEY &&
-        keep(e, spec, query, len, hash, sa) < 0) {
+        !asks_send_time_options(query, len) && keep(e, spec, query, len, hash, sa) < 0) {
         if (strict) {
             Py_DECREF(result);
             return -1;

@@ -9,6 +9,10 @@ depend on, and live as long as the snapshot they were compiled from:
 - a pool's selection (Prepared) by the client network it holds for, so a new ECS
   address inside a known scope network only compiles a reply.
 
+A query carrying COOKIE or NSID options is kept by its bytes without them (and the room
+they take): the reply is the same for every client, and the send-time options (a fresh
+cookie for this client) are added to it as it is sent (options.py), never stored.
+
 A fixed reply is stored whole and only gets the new ID; a drawn one draws again. Every
 first sight goes through PacketAnswerer, the reference path: tests compare the two byte
 for byte. Every table is bounded: a flood of random names or addresses cannot grow it.
@@ -28,6 +32,7 @@ from geodns.answer.reply import Reply
 from geodns.answer.resolve import NO_CLIENT, client_for
 from geodns.answer.stats import LATENCY_SAMPLE_EVERY, MEMBER_SAMPLE_EVERY, QueryStats
 from geodns.dns.rcode import SERVFAIL
+from geodns.dns.wire import SendTimeOptions, find_send_time_options
 from geodns.pools.compile import BITS, CompiledMember, CompiledPool
 from geodns.pools.draw import FIXED, Draw
 from geodns.pools.select import Prepared, prepare
@@ -92,7 +97,7 @@ class Fixed:
     client-dependent pool asked without ECS), as the native table keeps it too.
     """
 
-    __slots__ = ("data", "stats_key", "members", "rrl_key", "slip", "scope")
+    __slots__ = ("data", "stats_key", "members", "rrl_key", "slip", "scope", "opt_rdata")
 
     def __init__(
         self,
@@ -105,6 +110,7 @@ class Fixed:
         self.data, self.stats_key, self.members = data, stats_key, members
         self.rrl_key, self.slip = outcome.rrl_key, outcome.slip
         self.scope = scope
+        self.opt_rdata = outcome.reply.opt_rdata if outcome.reply is not None else -1
 
 
 class Drawn:
@@ -122,6 +128,7 @@ class Drawn:
         "slip",
         "signed",
         "scope",
+        "opt_rdata",
     )
 
     def __init__(
@@ -137,6 +144,7 @@ class Drawn:
         self.rrl_key, self.slip = outcome.rrl_key, outcome.slip
         self.signed = reply if reply.signatures is not None else None
         self.scope = scope
+        self.opt_rdata = reply.opt_rdata
 
 
 class PerClient:
@@ -207,6 +215,8 @@ class CachingAnswerer:
             return self.full.respond(data, source, transport, snapshot).data  # denied
         key = data[2:] + (b"T" if transport is Transport.TCP else b"U")
         entry = self._entries.get(key)
+        if entry is None and (options := find_send_time_options(data)) is not None:
+            return self._answer_asking(options, data, source, transport, snapshot)
         if type(entry) is PerClient:
             found = entry.by_source.get(source) or entry.get(source)
             if found is None:
@@ -236,6 +246,51 @@ class CachingAnswerer:
             count_members(stats, members)
         return out
 
+    def _answer_asking(
+        self,
+        options: SendTimeOptions,
+        data: bytes,
+        source: str,
+        transport: Transport,
+        snapshot: Snapshot,
+    ) -> bytes | None:
+        """A query with COOKIE or NSID options: the shared reply (kept by the query's bytes
+        without them), then the send-time options for this client."""
+        defences = self.defences
+        asked = defences.options.asked(
+            options.client_cookie,
+            options.server_cookie,
+            options.nsid,
+            source,
+            snapshot.cookie_secrets,
+        )
+        if defences.options.refuses(asked, transport is UDP):
+            return self.full.respond(data, source, transport, snapshot).data  # BADCOOKIE
+        room = asked.reserve if asked is not None else 0
+        key = options.key + (b"T" if transport is Transport.TCP else b"U") + asking_mark(room)
+        entry = self._entries.get(key)
+        if type(entry) is PerClient:
+            found = entry.by_source.get(source) or entry.get(source)
+            if found is None:
+                return self._first_sight(key, data, source, transport, snapshot, entry, True)[0]
+            entry = found
+        if type(entry) is not Fixed and type(entry) is not Drawn:
+            return self._first_sight(key, data, source, transport, snapshot, None, True)[0]
+        out, members = render_entry(entry, data[:2], self.rng)
+        proven = asked is not None and asked.server_cookie_valid  # never rate limited
+        if defences.limiter is not None and transport is UDP and not proven:
+            limited = defences.limit(out, entry.rrl_key, entry.slip, source, transport)
+            if limited is None:
+                return None
+            out = limited
+        stats = self.stats
+        stats.answered[entry.stats_key] += 1
+        if members and not stats.sample_countdown % MEMBER_SAMPLE_EVERY:
+            count_members(stats, members)
+        if asked is None:
+            return out
+        return defences.options.append(out, entry.opt_rdata, asked, source, snapshot.cookie_secrets)
+
     def answer_entry(
         self, data: bytes, source: str, transport: Transport
     ) -> tuple[bytes | None, Fixed | Drawn | None]:
@@ -250,6 +305,9 @@ class CachingAnswerer:
             return self._answer(data, source, transport), None
         key = data[2:] + (b"T" if transport is Transport.TCP else b"U")
         entry = self._entries.get(key)
+        if entry is None and find_send_time_options(data) is not None:
+            # a fresh cookie for this client, or NSID: C would send the reply without them
+            return self._answer(data, source, transport), None
         if type(entry) is PerClient:
             found = entry.by_source.get(source) or entry.get(source)
             if found is None:
@@ -274,12 +332,18 @@ class CachingAnswerer:
         transport: Transport,
         snapshot: Snapshot,
         per_client: PerClient | None,
+        asking: bool = False,
     ) -> tuple[bytes | None, Fixed | Drawn | None]:
+        """asking: key is the query's without its send-time options (_answer_asking)."""
         outcome = self.full.respond(data, source, transport, snapshot, self._prepare)
         query, answer, reply = outcome.query, outcome.answer, outcome.reply
         rendered = outcome.rendered
         if query is None or answer is None or reply is None or rendered is None:
             # dropped, FORMERR (not worth a slot) or a failure: never kept
+            return outcome.data, None
+        if outcome.asked is not None and not asking:
+            # send-time options on a query find_send_time_options cannot read: never kept
+            # under its own bytes, whose next sight would then get the reply without them
             return outcome.data, None
         if answer.rcode == SERVFAIL:
             return outcome.data, None
@@ -337,6 +401,26 @@ class CachingAnswerer:
             prepared = prepare(pool, qtype, client_for(pool, network, snapshot), snapshot.health)
             known.put(network, prepared.scope_prefix, prepared)
         return prepared
+
+
+def asking_mark(room: int) -> bytes:
+    """What ends the key of a query kept without its send-time options: the room they
+    take, and a last byte no other key ends with (those end in T or U)."""
+    return room.to_bytes(2, "big") + b"O"
+
+
+def render_entry(
+    entry: Fixed | Drawn, qid: bytes, rng: random.Random
+) -> tuple[bytes, Sequence[CompiledMember]]:
+    """The entry's reply with this ID (drawn again for a Drawn), and the members it holds."""
+    if type(entry) is Fixed:
+        return qid + entry.data, entry.members
+    assert type(entry) is Drawn
+    members = entry.draw(rng)
+    if entry.signed is not None:
+        return entry.signed.assemble(qid, members), members
+    records = entry.records
+    return b"".join((qid, entry.head, *[records[m.index] for m in members], entry.tail)), members
 
 
 def count_members(stats: QueryStats, members: Sequence[CompiledMember]) -> None:

@@ -37,13 +37,14 @@ class QueryContext:
     query: Query
     source: str  # the packet's source address as the socket gave it
     transport: Transport
+    reserve: int = 0  # bytes the send-time options (COOKIE, NSID) add: kept free
 
     @property
     def size_limit(self) -> int:
         if self.transport is Transport.TCP:
-            return MAX_TCP_MESSAGE
+            return MAX_TCP_MESSAGE - self.reserve
         edns = self.query.edns
-        return NO_EDNS_UDP_LIMIT if edns is None else edns.udp_limit
+        return (NO_EDNS_UDP_LIMIT if edns is None else edns.udp_limit) - self.reserve
 
     def client_network(self) -> ClientNetwork:
         """ECS when the query carried it (RFC 7871 §7.1.2), else the source address.

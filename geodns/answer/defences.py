@@ -7,7 +7,9 @@ CachingAnswerer (the front) call the same methods, so a reply is the same bytes 
 1. who may ask (acl.py), before anything is decoded: denied sources are dropped, or
    answered REFUSED with EDE 18;
 2. the answer is computed (or found in the cache);
-3. response rate limiting (rrl.py) on UDP: send, drop, or send the slip form instead.
+3. response rate limiting (rrl.py) on UDP: send, drop, or send the slip form instead;
+   a query with a valid server cookie (options.py) is never limited, nor is TCP;
+4. the send-time options (options.py): COOKIE and NSID added to the reply's OPT.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from dataclasses import dataclass, field
 
 from geodns.answer.acl import AccessList, DenyAction
 from geodns.answer.context import QueryContext, Transport
+from geodns.answer.options import ReplyOptions, nsid_payload
 from geodns.answer.reply import compile_reply
 from geodns.answer.resolve import Answer, Kind
 from geodns.answer.rrl import (
@@ -45,6 +48,7 @@ class Defences:
     limiter: Limiter | None = None  # None: RRL is off; the native plane's is in C
     clock: Callable[[], float] = time.time  # seconds; RRL counts whole ones, as BIND does
     denied: Counter[str] = field(default_factory=Counter)  # by action
+    options: ReplyOptions = field(default_factory=ReplyOptions)  # COOKIE, NSID
 
     def limit(
         self, out: bytes, key: bytes, slip: bytes | None, source: str, transport: Transport
@@ -110,4 +114,7 @@ def defences_from(settings: Settings) -> Defences:
         access=access_list(settings),
         deny_action=DenyAction(settings.dns_deny_action),
         limiter=RateLimiter(config) if config.enabled else None,
+        options=ReplyOptions(
+            settings.cookies, settings.require_server_cookie, nsid_payload(settings.nsid)
+        ),
     )

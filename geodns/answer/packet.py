@@ -1,9 +1,11 @@
-"""Bytes in, bytes out, the reference way: decode, resolve, secure (DO), compile_reply, render.
+"""Bytes in, bytes out, the reference way: decode, resolve, secure (DO), compile_reply,
+render, then the send-time options (COOKIE, NSID: options.py).
 
 Pure apart from logging: no awaits, no I/O. The one place a query's failure is caught:
 a malformed packet gets FORMERR or is dropped; a bug while answering gets SERVFAIL,
 counted, and logged at most once a second per cause, so the server keeps serving
-whatever arrives. cache.py answers repeats from what this path compiled.
+whatever arrives. cache.py answers repeats from what this path compiled (the reply as
+rendered, before the send-time options: it is shared by every client).
 """
 
 from __future__ import annotations
@@ -15,19 +17,22 @@ from geodns.answer.acl import DenyAction
 from geodns.answer.context import QueryContext, Transport
 from geodns.answer.defences import Defences, rrl_key, slip_form
 from geodns.answer.dnssec import secure
+from geodns.answer.options import Asked
 from geodns.answer.reply import (
     Reply,
     compile_reply,
-    encode_error,
     encode_formerr,
-    encode_servfail,
+    error_reply,
 )
 from geodns.answer.resolve import PROHIBITED, Answer, PreparePool, prepare_pool, resolve
 from geodns.answer.rrl import ERROR_KEY
 from geodns.answer.stats import QueryStats
-from geodns.dns.rcode import FORMERR, REFUSED, SERVFAIL
+from geodns.dns.edns import ExtendedError
+from geodns.dns.rcode import BADCOOKIE, FORMERR, REFUSED, SERVFAIL
 from geodns.dns.wire import FormError, NotAQuery, Query, ShortHeader, decode_query
 from geodns.snapshot import Snapshot, SnapshotHolder
+
+UDP = Transport.UDP
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +47,7 @@ class Outcome:
     rendered: bytes | None = None  # the reply before the defences had their say
     rrl_key: bytes = ERROR_KEY  # what RRL counts it as
     slip: bytes | None = None  # its slip form after the ID (None: dropped when limited)
+    asked: Asked | None = None  # the send-time options it got (then not kept as it was sent)
 
 
 DROPPED = Outcome(None)
@@ -91,10 +97,18 @@ class PacketAnswerer:
             if formerr is not None:
                 stats.answered[(FORMERR, 0, transport.value, "")] += 1
             return Outcome(formerr)
+        edns = query.edns
+        asked = None
+        if edns is not None and (edns.client_cookie is not None or edns.nsid):
+            asked = defences.options.asked(
+                edns.client_cookie, edns.server_cookie, edns.nsid, source, snapshot.cookie_secrets
+            )
+            if asked is not None and defences.options.refuses(asked, transport is UDP):
+                return self._bad_cookie(query, source, transport, snapshot, asked)
         try:
-            ctx = QueryContext(query, source, transport)
+            ctx = QueryContext(query, source, transport, asked.reserve if asked else 0)
             answer = resolve(ctx, snapshot, prepare_for)
-            if query.edns is not None and query.edns.do:
+            if edns is not None and edns.do:
                 answer = secure(answer, query, snapshot)
             reply = compile_reply(query, answer, ctx.size_limit)
             out = reply.render(data[:2], self.rng)
@@ -103,15 +117,51 @@ class PacketAnswerer:
                 key, slip = rrl_key(ctx, answer), slip_form(query, answer)
         except Exception as exc:  # a bug: still answer
             stats.note_failure(type(exc).__name__, exc)
-            servfail = defences.limit(encode_servfail(query), ERROR_KEY, None, source, transport)
-            if servfail is not None:
+            failed = self._error(query, SERVFAIL, None, source, transport, snapshot, asked)
+            if failed is not None:
                 stats.answered[(SERVFAIL, query.qtype, transport.value, "")] += 1
-            return Outcome(servfail, query)
-        sent = defences.limit(out, key, slip, source, transport)
+            return Outcome(failed, query)
+        if asked is not None and asked.server_cookie_valid:
+            sent: bytes | None = out  # RFC 7873 §5.3: the address is proven, never limited
+        else:
+            sent = defences.limit(out, key, slip, source, transport)
         if sent is not None:
             pool = answer.pool.pool.name if answer.pool is not None else ""
             stats.answered[(answer.rcode, query.qtype, transport.value, pool)] += 1
-        return Outcome(sent, query, answer, reply, ctx, out, key, slip)
+            if asked is not None:
+                sent = defences.options.append(
+                    sent, reply.opt_rdata, asked, source, snapshot.cookie_secrets
+                )
+        return Outcome(sent, query, answer, reply, ctx, out, key, slip, asked)
+
+    def _error(
+        self,
+        query: Query,
+        rcode: int,
+        why: ExtendedError | None,
+        source: str,
+        transport: Transport,
+        snapshot: Snapshot,
+        asked: Asked | None,
+    ) -> bytes | None:
+        """An error reply as RRL lets it go, with the send-time options when asked."""
+        reply = error_reply(query, rcode, why)
+        out = query.id.to_bytes(2, "big") + reply.head + reply.tail
+        sent = self.defences.limit(out, ERROR_KEY, None, source, transport)
+        if sent is not None and asked is not None:
+            sent = self.defences.options.append(
+                sent, reply.opt_rdata, asked, source, snapshot.cookie_secrets
+            )
+        return sent
+
+    def _bad_cookie(
+        self, query: Query, source: str, transport: Transport, snapshot: Snapshot, asked: Asked
+    ) -> Outcome:
+        """BADCOOKIE (RFC 7873 §5.2.3, §5.2.4) with a fresh cookie: the client retries with it."""
+        sent = self._error(query, BADCOOKIE, None, source, transport, snapshot, asked)
+        if sent is not None:
+            self.stats.answered[(BADCOOKIE, query.qtype, transport.value, "")] += 1
+        return Outcome(sent, query, asked=asked)
 
     def _deny(self, data: bytes, source: str, transport: Transport) -> Outcome:
         """A source dns_deny (or dns_allow) shuts out: dropped, or REFUSED with EDE 18
@@ -125,8 +175,15 @@ class PacketAnswerer:
             query = decode_query(data)
         except FormError:
             return DROPPED  # nothing worth saying to a shut-out source's malformed packet
-        refused = encode_error(query, REFUSED, PROHIBITED)
-        sent = defences.limit(refused, ERROR_KEY, None, source, transport)
+        edns = query.edns
+        asked = None
+        if edns is not None and (edns.client_cookie is not None or edns.nsid):
+            asked = defences.options.asked(
+                edns.client_cookie, edns.server_cookie, edns.nsid, source, None
+            )  # a shut-out source gets no cookie: nothing it sends back would count
+        sent = self._error(
+            query, REFUSED, PROHIBITED, source, transport, self.holder.current, asked
+        )
         if sent is not None:
             self.stats.answered[(REFUSED, query.qtype, transport.value, "")] += 1
         return Outcome(sent, query)

@@ -38,6 +38,7 @@ HEADER = struct.Struct("!HHHHHH")
 COUNTS = struct.Struct("!HHHH")
 COPIED_FLAGS = OPCODE_MASK | FLAG_RD | FLAG_CD  # RFC 1035 §4.1.1: opcode, RD; RFC 6840 §5.9: CD
 QUESTION_OFFSET = 12
+OPT_FIXED = 11  # an OPT record before its RDATA: root name, TYPE, CLASS, TTL, RDLENGTH
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +61,7 @@ class Reply:
     fits: bool = True
     signatures: PoolSignatures | None = None
     signed_owner: bytes = b""  # the drawn records' owner as written: a pointer
+    opt_rdata: int = -1  # the OPT's RDATA size (the OPT ends every reply); -1: no OPT
 
     @property
     def fixed(self) -> bytes | None:
@@ -131,6 +133,7 @@ def compile_reply(query: Query, answer: Answer, limit: int) -> Reply:
     opt = b""
     if query.edns is not None:
         opt = encode_opt(query.edns, answer.rcode >> 4, answer.scope_prefix, answer.extended_error)
+    opt_size = len(opt) - OPT_FIXED if opt else -1
     writer = _Writer(query)
     answers = writer.section(answer.answer)
     ancount = sum(count for _, count in answers)
@@ -165,7 +168,7 @@ def compile_reply(query: Query, answer: Answer, limit: int) -> Reply:
         keep -= 1
         size -= len(additional[keep][0])
     if size > limit:
-        return _truncated(query, flags, opt)
+        return _truncated(query, flags, opt, opt_size)
     additional = additional[:keep]
     counts = COUNTS.pack(
         1,
@@ -175,21 +178,27 @@ def compile_reply(query: Query, answer: Answer, limit: int) -> Reply:
     )
     head = b"".join((flags.to_bytes(2, "big"), counts, query.question, *[b for b, _ in answers]))
     tail = b"".join((*[b for b, _ in authority], *[b for b, _ in additional], opt))
-    return Reply(head, tail, draw, records, signatures=signatures, signed_owner=owner)
+    return Reply(
+        head, tail, draw, records, signatures=signatures, signed_owner=owner, opt_rdata=opt_size
+    )
 
 
-def _truncated(query: Query, flags: int, opt: bytes) -> Reply:
+def _truncated(query: Query, flags: int, opt: bytes, opt_size: int) -> Reply:
     """RFC 1035 §4.2.1, RFC 7766 §5: the header (and OPT) with TC; the client retries over
     TCP. No partial RRsets (RFC 2181 §9)."""
     counts = COUNTS.pack(1, 0, 0, 1 if opt else 0)
     head = (flags | FLAG_TC).to_bytes(2, "big") + counts + query.question
-    return Reply(head, opt, fits=False)
+    return Reply(head, opt, fits=False, opt_rdata=opt_size)
+
+
+def error_reply(query: Query, rcode: int, extended_error: ExtendedError | None = None) -> Reply:
+    """A reply with no records: REFUSED, NOTIMP, SERVFAIL, BADCOOKIE... with the question
+    and OPT (and the Extended DNS Error, RFC 8914, when the query had EDNS)."""
+    return compile_reply(query, refusal(rcode, extended_error), 65535)
 
 
 def encode_error(query: Query, rcode: int, extended_error: ExtendedError | None = None) -> bytes:
-    """A reply with no records: REFUSED, NOTIMP, SERVFAIL... with the question and OPT
-    (and the Extended DNS Error, RFC 8914, when the query had EDNS)."""
-    reply = compile_reply(query, refusal(rcode, extended_error), 65535)
+    reply = error_reply(query, rcode, extended_error)
     return query.id.to_bytes(2, "big") + reply.head + reply.tail
 
 

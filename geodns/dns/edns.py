@@ -1,9 +1,10 @@
-"""EDNS(0) OPT, Client Subnet and Extended DNS Error values and their encoding
-(RFC 6891, RFC 7871, RFC 8914).
+"""EDNS(0) OPT, Client Subnet, Extended DNS Error, COOKIE and NSID values and their
+encoding (RFC 6891, RFC 7871, RFC 8914, RFC 7873, RFC 5001).
 
 Pure: no I/O. wire.py decodes the OPT record of a query into an Edns; answer/reply.py
 asks encode_opt() for the reply's OPT record, with an ExtendedError when the Answer
-carries one.
+carries one. COOKIE and NSID are added to a compiled reply's OPT at send time
+(answer/options.py), so one compiled reply serves every client.
 """
 
 from __future__ import annotations
@@ -13,7 +14,11 @@ from dataclasses import dataclass
 
 from geodns.dns import rdatatype
 
+OPTION_NSID = 3  # RFC 5001 §2.3
 OPTION_ECS = 8
+OPTION_COOKIE = 10  # RFC 7873 §4
+CLIENT_COOKIE_SIZE = 8  # RFC 7873 §4: exactly 8 bytes
+SERVER_COOKIE_MIN, SERVER_COOKIE_MAX = 8, 32  # RFC 7873 §4: 8 to 32 bytes when present
 OPTION_EDE = 15  # RFC 8914 §2
 OUR_UDP_PAYLOAD = 1232  # the DNS flag day 2020 figure: fits common MTUs without fragmenting
 FLAG_DO = 0x8000
@@ -77,11 +82,19 @@ class Edns:
     ext_rcode: int
     client_subnet: ClientSubnet | None = None
     co: bool = False  # Compact Answers OK (RFC 9824 §4), copied into the reply
+    client_cookie: bytes | None = None  # RFC 7873 §4: 8 bytes when the query had a COOKIE
+    server_cookie: bytes = b""  # what the client sent back of ours (8 to 32 bytes), or b""
+    nsid: bool = False  # RFC 5001 §2.1: the query asks for the server's identifier
 
     @property
     def udp_limit(self) -> int:
         # RFC 6891 §6.2.5: values below 512 are treated as 512; we never send more than we offer
         return min(max(self.payload, 512), OUR_UDP_PAYLOAD)
+
+
+def encode_option(code: int, body: bytes) -> bytes:
+    """One option: OPTION-CODE, OPTION-LENGTH, OPTION-DATA (RFC 6891 §6.1.2)."""
+    return struct.pack("!HH", code, len(body)) + body
 
 
 def encode_opt(

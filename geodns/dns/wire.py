@@ -12,7 +12,17 @@ import struct
 from dataclasses import dataclass
 
 from geodns.dns import rdatatype
-from geodns.dns.edns import FAMILY_BITS, OPTION_ECS, ClientSubnet, Edns
+from geodns.dns.edns import (
+    CLIENT_COOKIE_SIZE,
+    FAMILY_BITS,
+    OPTION_COOKIE,
+    OPTION_ECS,
+    OPTION_NSID,
+    SERVER_COOKIE_MAX,
+    SERVER_COOKIE_MIN,
+    ClientSubnet,
+    Edns,
+)
 from geodns.errors import GeodnsError
 
 HEADER = struct.Struct("!HHHHHH")
@@ -65,6 +75,10 @@ class BadOpt(FormError):
 
 class BadClientSubnet(BadOpt):
     """An ECS option that breaks RFC 7871 §6 (family, prefix or address bits)."""
+
+
+class BadCookie(BadOpt):
+    """A COOKIE option of a length RFC 7873 §5.2.2 calls malformed, or a second one."""
 
 
 class TrailingData(FormError):
@@ -185,11 +199,11 @@ def read_records(
 ) -> tuple[Edns | None, int]:
     """Walk the answer, authority and additional sections; return the OPT, if any.
 
-    A malformed Client Subnet option is raised only after every record was walked, with
-    the OPT read without it, so that the FORMERR can carry an OPT (RFC 6891 §7).
+    A malformed Client Subnet or COOKIE option is raised only after every record was
+    walked, with the OPT read without it, so that the FORMERR can carry an OPT (RFC 6891 §7).
     """
     edns: Edns | None = None
-    bad_subnet: BadClientSubnet | None = None
+    bad_option: BadOpt | None = None
     size = len(data)
     for index in range(before_additional + additional):
         if offset >= size:
@@ -209,23 +223,27 @@ def read_records(
                 raise BadOpt("more than one OPT record (RFC 6891 §6.1.1)")
             if data[name_start] != 0:
                 raise BadOpt("OPT owner is not the root (RFC 6891 §6.1.2)")
-            edns, bad_subnet = decode_opt(data, offset, rdlength, rclass, ttl)
+            edns, bad_option = decode_opt(data, offset, rdlength, rclass, ttl)
         offset += rdlength
-    if bad_subnet is not None:
-        bad_subnet.edns = edns
-        raise bad_subnet
+    if bad_option is not None:
+        bad_option.edns = edns
+        raise bad_option
     return edns, offset
 
 
 def decode_opt(
     data: bytes, offset: int, rdlength: int, payload: int, ttl: int
-) -> tuple[Edns, BadClientSubnet | None]:
-    """The OPT record's values; a malformed Client Subnet option is returned beside them
-    (the Edns then has no client subnet), any other malformation raises BadOpt."""
+) -> tuple[Edns, BadOpt | None]:
+    """The OPT record's values; a malformed Client Subnet or COOKIE option is returned
+    beside them (the Edns then has neither), any other malformation raises BadOpt."""
     end = offset + rdlength
     ecs: ClientSubnet | None = None
     bad_subnet: BadClientSubnet | None = None
+    bad_cookie: BadCookie | None = None
     seen_subnet = False
+    client_cookie: bytes | None = None
+    server_cookie = b""
+    nsid = False
     while offset < end:
         if offset + 4 > end:
             raise BadOpt("option header overruns the OPT RDATA (RFC 6891 §6.1.2)")
@@ -241,6 +259,19 @@ def decode_opt(
             except BadClientSubnet as exc:
                 bad_subnet, ecs = bad_subnet or exc, None
             seen_subnet = True
+        elif code == OPTION_COOKIE:
+            if bad_cookie is None and client_cookie is not None:
+                bad_cookie = BadCookie("more than one COOKIE option (RFC 7873 §5.2.2)")
+            elif bad_cookie is None and not cookie_length_valid(length):
+                bad_cookie = BadCookie(
+                    f"COOKIE option of {length} bytes: a client cookie is 8, a server cookie "
+                    "8 to 32 more (RFC 7873 §5.2.2)"
+                )
+            else:
+                client_cookie = data[offset : offset + CLIENT_COOKIE_SIZE]
+                server_cookie = data[offset + CLIENT_COOKIE_SIZE : offset + length]
+        elif code == OPTION_NSID:
+            nsid = True  # RFC 5001 §2.1: the payload of a query's NSID is empty; not read
         offset += length  # unknown options are ignored (RFC 6891 §6.1.2)
     edns = Edns(
         payload=payload,
@@ -249,8 +280,17 @@ def decode_opt(
         ext_rcode=ttl >> 24,
         client_subnet=None if bad_subnet is not None else ecs,
         co=bool(ttl & 0x4000),
+        client_cookie=None if bad_cookie is not None else client_cookie,
+        server_cookie=b"" if bad_cookie is not None else server_cookie,
+        nsid=nsid,
     )
-    return edns, bad_subnet
+    return edns, bad_subnet or bad_cookie
+
+
+def cookie_length_valid(length: int) -> bool:
+    """RFC 7873 §5.2.2: 8 (a client cookie) or 16 to 40 (and a server cookie of 8 to 32)."""
+    server = length - CLIENT_COOKIE_SIZE
+    return server == 0 or SERVER_COOKIE_MIN <= server <= SERVER_COOKIE_MAX
 
 
 def decode_client_subnet(body: bytes) -> ClientSubnet:
@@ -274,3 +314,70 @@ def decode_client_subnet(body: bytes) -> ClientSubnet:
         # RFC 7871 §6: "In queries, it MUST be set to 0"; a query that sets it is malformed
         raise BadClientSubnet(f"Client Subnet scope prefix /{scope} in a query: it must be 0")
     return ClientSubnet(family, source, scope, address)
+
+
+@dataclass(frozen=True, slots=True)
+class SendTimeOptions:
+    """What a query asks of the options a reply gets at send time (COOKIE, NSID), found
+    without decoding it, and the query without them: the key its shared reply is kept by."""
+
+    key: bytes  # the query after its ID, less its COOKIE and NSID options (OPT RDLEN fixed)
+    client_cookie: bytes | None
+    server_cookie: bytes
+    nsid: bool
+
+
+PLAIN_COUNTS = b"\x00\x01\x00\x00\x00\x00\x00\x01"  # one question, the OPT record alone
+
+
+def find_send_time_options(data: bytes) -> SendTimeOptions | None:
+    """The COOKIE and NSID options of a plain query (one question, then only the OPT
+    record); None when it has neither, or is not plain, or anything looks wrong: the full
+    decoder (decode_query) then decides, as it does for every first sight."""
+    size = len(data)
+    if size < 28 or data[4:12] != PLAIN_COUNTS:
+        return None
+    offset = 12
+    while True:  # the question name: labels only, as read_question_name requires
+        if offset >= size:
+            return None
+        length = data[offset]
+        if length == 0:
+            break
+        if length > 63:
+            return None
+        offset += length + 1
+    opt = offset + 5  # after the root label, QTYPE and QCLASS
+    if opt + 11 > size or data[opt : opt + 3] != b"\x00\x00\x29":
+        return None
+    start = opt + 11
+    if start + int.from_bytes(data[opt + 9 : start], "big") != size:
+        return None
+    kept: list[bytes] = []
+    client_cookie: bytes | None = None
+    server_cookie = b""
+    nsid = False
+    offset = start
+    while offset < size:
+        if offset + 4 > size:
+            return None
+        code, length = OPTION_HEAD.unpack_from(data, offset)
+        body = offset + 4
+        end = body + length
+        if end > size:
+            return None
+        if code == OPTION_COOKIE:
+            if client_cookie is not None or not cookie_length_valid(length):
+                return None
+            client_cookie = data[body : body + CLIENT_COOKIE_SIZE]
+            server_cookie = data[body + CLIENT_COOKIE_SIZE : end]
+        elif code == OPTION_NSID:
+            nsid = True
+        else:
+            kept.append(data[offset:end])
+        offset = end
+    if client_cookie is None and not nsid:
+        return None
+    options = b"".join(kept)
+    key = data[2 : opt + 9] + len(options).to_bytes(2, "big") + options
+    return SendTimeOptions(key, client_cookie, server_cookie, nsid)

@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from geodns.dns.cookie import CookieSecrets
 from geodns.errors import StoreUnavailable
 from geodns.pools.model import AddressHealth, Pool
 from geodns.store import tables as t
@@ -46,6 +47,8 @@ class Changes:
     # every signed zone with its keys, when any zone's keys changed (always when complete);
     # None: no key changed since that generation
     signing: tuple[ZoneSigning, ...] | None = None
+    # the DNS cookie secrets when they changed (always when complete, if there are any)
+    cookie_secrets: CookieSecrets | None = None
 
     @property
     def empty(self) -> bool:
@@ -55,6 +58,7 @@ class Changes:
             or self.pools_deleted
             or self.health
             or self.signing is not None
+            or self.cookie_secrets is not None
         )
 
 

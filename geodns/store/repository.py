@@ -30,6 +30,7 @@ from geodns.store.changes import (
     read_health,
     write_tombstone,
 )
+from geodns.store.cookie_secret import CookieSecretMethods, read_cookie_secrets
 from geodns.store.core import LOCAL_ACTOR, lock_writers, read_generation
 from geodns.store.dnssec_keys import (
     NewKey,
@@ -107,9 +108,9 @@ class StoreState:
     health: dict[str, AddressHealth]
 
 
-class Store(HealthMethods, TokenMethods, SigningMethods, NodeMethods):
-    """Pools, members, rules, health, tokens, DNSSEC keys, node heartbeats, audit;
-    `await Store.open(url)`."""
+class Store(HealthMethods, TokenMethods, SigningMethods, NodeMethods, CookieSecretMethods):
+    """Pools, members, rules, health, tokens, DNSSEC keys, node heartbeats, the DNS cookie
+    secret, audit; `await Store.open(url)`."""
 
     # -- reads ------------------------------------------------------------------------
 
@@ -156,7 +157,9 @@ class Store(HealthMethods, TokenMethods, SigningMethods, NodeMethods):
                 loaded = await load_pools(conn, [], None)
                 pools = tuple(pool for pool, _ in loaded)
                 health = await read_health(conn, None)
-                return Changes(generation, True, pools, (), health, await read_signing(conn))
+                signing = await read_signing(conn)
+                cookies = await read_cookie_secrets(conn)
+                return Changes(generation, True, pools, (), health, signing, cookies)
             if since == generation:
                 return Changes(generation, False)
             signing = await read_signing(conn, since)
@@ -173,6 +176,7 @@ class Store(HealthMethods, TokenMethods, SigningMethods, NodeMethods):
                 await read_deleted(conn, since),
                 await read_health(conn, since),
                 signing or None,
+                await read_cookie_secrets(conn, since),
             )
 
     # -- pool writes ------------------------------------------------------------------

@@ -272,3 +272,17 @@ nodes = Table(
 )
 
 GENERATION_ROW_ID = 1
+
+# DNS cookies (RFC 9018): the secret every node makes and checks server cookies with, one
+# row (id 1). The previous secret is still accepted until previous_until, an hour after a
+# rotation; changed_generation tells nodes to read the row again, as for pools.
+cookie_secret = Table(
+    "cookie_secret",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("current", LargeBinary(16), nullable=False),
+    Column("previous", LargeBinary(16), nullable=True),
+    Column("previous_until", UtcDateTime, nullable=True),
+    Column("rotated_at", UtcDateTime, nullable=False),
+    Column("changed_generation", BigInteger, nullable=False),
+)
