@@ -124,6 +124,8 @@ def test_an_operator_adds_a_pool_and_a_probe_takes_a_member_out_and_back(
         ("ops", "pool.create", f"pools/{LB}"),
         ("local", "token.create", "tokens/probe-eu1"),
         ("local", "token.create", "tokens/ops"),
+        # the first geodns on a database makes the DNS cookie secret (RFC 9018 §4), audited
+        ("local", "cookies.create", "cookie secret"),
     ]
     # the reason names the probes that voted down (geodns.health.state.decide)
     assert audit["entries"][1]["after"] == {
