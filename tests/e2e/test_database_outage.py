@@ -235,8 +235,9 @@ def test_after_an_outage_a_change_through_node_a_reaches_node_b_within_a_second(
             assert time.monotonic() - returned < 10, "node B still stale 10 s after the outage"
             time.sleep(0.01)
         reached = time.monotonic() - returned
-        # the promise is 1 s (bench/db_outage.py measures it); the old backoff took ~8 s
-        assert reached < 3.0, f"write acknowledged after {written:.2f} s, on B at {reached:.2f} s"
+        # the promise is 1 s (bench/db_outage.py measures it, not this test); the bound only
+        # tells the fix from the old backoff's ~8 s, with room for a loaded CI machine
+        assert reached < 5.0, f"write acknowledged after {written:.2f} s, on B at {reached:.2f} s"
         b.wait_for_log(r"INFO .*store watch recovered")
     finally:
         for node in (a, b):
