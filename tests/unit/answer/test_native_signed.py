@@ -120,7 +120,7 @@ def kept(signed: object) -> bytes | None:
     """The second answer to one query whose first answer described this signed draw."""
     engine = _native.Engine(SEED, (1000,))
     spec = drawn_spec(signed)
-    query = b"\x12\x34" + b"q" * 20
+    query = dns.message.make_query("pool.example.", "A").to_wire()  # real: the C walks it
     engine.answer(query, "127.0.0.1", lambda data, host: (b"\x00" * 12, spec))
     second: bytes | None = engine.answer(query, "127.0.0.1", lambda data, host: (b"python", None))
     return second
@@ -161,4 +161,8 @@ def test_the_engine_refuses_a_signed_part_it_cannot_keep(signed):
     engine = _native.Engine(SEED, (1000,))
     spec = drawn_spec(signed)
     with pytest.raises((TypeError, ValueError, OverflowError)):
-        engine.answer(b"\x12\x34" + b"q" * 20, "127.0.0.1", lambda data, host: (b"\x00" * 12, spec))
+        engine.answer(
+            dns.message.make_query("pool.example.", "A").to_wire(),
+            "127.0.0.1",
+            lambda data, host: (b"\x00" * 12, spec),
+        )
