@@ -35,11 +35,13 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-import dns.edns
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+import dns.edns  # noqa: E402
 import dns.exception
 import dns.flags
 import dns.message
 import dns.rcode
+from native_fuzz import mutate  # noqa: E402  one mutator for the sanitizer run and this
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
@@ -94,29 +96,6 @@ def corpus(rng: random.Random) -> list[bytes]:
             query.id = rng.randrange(65536)
             out.append(query.to_wire())
     return out
-
-
-def mutate(rng: random.Random, packet: bytes) -> bytes:
-    out = bytearray(packet)
-    for _ in range(rng.randint(1, 6)):
-        what = rng.random()
-        if what < 0.3 and out:
-            out[rng.randrange(len(out))] = rng.randrange(256)
-        elif what < 0.5 and out:
-            out[rng.randrange(len(out))] ^= 1 << rng.randrange(8)
-        elif what < 0.6:
-            del out[rng.randrange(len(out) + 1) :]
-        elif what < 0.7:
-            out += rng.randbytes(rng.randint(1, 64))
-        elif what < 0.8 and len(out) >= 12:
-            out[rng.randrange(4, 12)] = rng.randrange(256)  # a count
-        elif what < 0.9 and len(out) >= 4:
-            at = rng.randrange(len(out) - 1)  # a length: options sit near the end
-            out[at : at + 2] = rng.randrange(65536).to_bytes(2, "big")
-        else:
-            at = rng.randrange(len(out) + 1)
-            out[at:at] = rng.randbytes(rng.randint(1, 8))
-    return bytes(out)
 
 
 def fuzzed(rng: random.Random, packets: list[bytes]) -> bytes:
