@@ -134,6 +134,7 @@ async def keep_snapshot_current(app: web.Application) -> AsyncIterator[None]:
             publisher.on_store_change,
             poll_interval_s=app[SETTINGS].poll_interval_s,
             stop=stop,
+            since=publisher.store_generation,
             connect_timeout_s=app[SETTINGS].database_connect_timeout_s,
         )
     )

@@ -96,6 +96,11 @@ class SnapshotPublisher:
         self._signing_ahead: asyncio.Task[None] | None = None
 
     @property
+    def store_generation(self) -> int:
+        """The store generation the published pools and health reflect (-1: none read)."""
+        return self._store_generation
+
+    @property
     def zones(self) -> Mapping[bytes, Zone]:
         """The zones being served (a refused file keeps its previous data here)."""
         return self._zones

@@ -44,13 +44,16 @@ async def watch_changes(
     *,
     poll_interval_s: float = 0.25,
     stop: asyncio.Event,
-    since: int | None = None,
+    since: int,
     safety_poll_s: float = SAFETY_POLL_S,
     connect_timeout_s: float = 3.0,
 ) -> None:
     """Call on_change(generation) each time the generation differs from the last one seen.
 
-    since: the generation the caller already has (None: read it first, no call for it).
+    since: the generation the caller already has (-1: none yet). It is required: a watch
+    that took its first reading as the baseline would miss every change committed between
+    the caller's read and that first reading, and, when the database was down at the
+    start, everything written before it returned (a second node stayed stale that way).
     Bursts coalesce: on_change sees the newest generation, not every step. When on_change
     raises, it is logged and called again (backing off) until it succeeds. Returns when
     stop is set.
@@ -72,13 +75,11 @@ async def watch_changes(
             wait_s = interval
             try:
                 # after a failure, read whatever SQLite says: the change is still unhandled
-                if failing.count or last is None or _moved(commits):
+                if failing.count or _moved(commits):
                     current = await store.generation()
                     if failing.count:
                         relisten.set()
-                    if last is None:
-                        last = current
-                    elif current != last:
+                    if current != last:
                         await on_change(current)
                         last = current  # only once handled: a failed on_change is retried
                 failing.over()

@@ -4,17 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import socket
-import sqlite3
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import asyncpg  # type: ignore[import-untyped]
 import pytest
-from databases import BACKENDS, POSTGRES_URL, WithStore
+from databases import WithStore
 from sqlalchemy import func, select, text
 
 from geodns.errors import ConfigError, Conflict, NotFound, StoreUnavailable
@@ -31,7 +28,6 @@ from geodns.pools.model import (
 from geodns.store import tables
 from geodns.store.migrate import ensure_schema, upgrade
 from geodns.store.repository import StaleVersion, Store, open_engine
-from geodns.store.watch import SqliteCommits, watch_changes
 
 T0 = datetime(2026, 5, 1, 12, 0, 0, tzinfo=UTC)
 
@@ -368,81 +364,6 @@ def test_plain_driver_names_get_async_drivers(tmp_path: Path) -> None:
     asyncio.run(check())
 
 
-async def _watch_until(
-    url: str,
-    change: Callable[[Store], Awaitable[Any]],
-    prepare: Callable[[], Awaitable[None]] | None = None,
-) -> float:
-    """Seconds from a change committed through a second Store to on_change seeing it."""
-    watched = await Store.open(url)
-    writer = await Store.open(url)
-    seen: asyncio.Queue[tuple[int, float]] = asyncio.Queue()
-    stop = asyncio.Event()
-
-    async def on_change(generation: int) -> None:
-        await seen.put((generation, time.monotonic()))
-
-    since = await watched.generation()
-    task = asyncio.create_task(watch_changes(watched, url, on_change, stop=stop, since=since))
-    try:
-        if prepare is not None:
-            await prepare()
-        started = time.monotonic()
-        await change(writer)
-        generation, at = await asyncio.wait_for(seen.get(), timeout=5)
-        assert generation == since + 1
-        return at - started
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, timeout=5)
-        await writer.close()
-        await watched.close()
-
-
-async def _create(store: Store) -> None:
-    await store.create_pool(www())
-
-
-def test_watch_sees_a_change_from_another_store_within_1s(database_url: str) -> None:
-    assert asyncio.run(_watch_until(database_url, _create)) < 1.0
-
-
-# LISTEN is PostgreSQL's: this test exists where PostgreSQL is configured (CI sets
-# GEODNS_TEST_POSTGRES_URL), rather than showing up as skipped everywhere else.
-if POSTGRES_URL:
-
-    @pytest.mark.parametrize("backend", [p for p in BACKENDS if p.id == "postgresql"])
-    def test_watch_listens_again_after_its_connection_is_killed(database_url: str) -> None:
-        admin_dsn = database_url.replace("postgresql+asyncpg://", "postgresql://")
-        listeners = (
-            "SELECT count(*) FROM pg_stat_activity "
-            "WHERE application_name = 'geodns-watch' AND datname = current_database()"
-        )
-
-        async def until_listening(connection: Any) -> None:
-            deadline = time.monotonic() + 3
-            while await connection.fetchval(listeners) != 1:
-                assert time.monotonic() < deadline, "the watcher never listened"
-                await asyncio.sleep(0.02)
-            await asyncio.sleep(0.1)  # connected is not yet LISTENing: give it a moment
-
-        async def kill_listener() -> None:
-            connection = await asyncpg.connect(admin_dsn)
-            try:
-                await until_listening(connection)
-                killed = await connection.fetchval(
-                    listeners.replace("count(*)", "count(pg_terminate_backend(pid))")
-                )
-                assert killed == 1
-                await asyncio.sleep(0.1)
-                await until_listening(connection)
-            finally:
-                await connection.close()
-
-        # the safety poll is 5 s away: seeing the change within 1 s means LISTEN is back
-        assert asyncio.run(_watch_until(database_url, _create, kill_listener)) < 1.0
-
-
 def test_schema_tables_use_utc_aware_datetimes(with_store: WithStore, database_url: str) -> None:
     async def check(store: Store) -> None:
         await store.create_pool(www())
@@ -456,103 +377,3 @@ def test_schema_tables_use_utc_aware_datetimes(with_store: WithStore, database_u
         assert row.created_at.tzinfo is UTC and raw == 1
 
     with_store(check)
-
-
-def test_watch_retries_a_failed_on_change(database_url: str) -> None:
-    async def scenario() -> list[int]:
-        store = await Store.open(database_url)
-        calls: list[int] = []
-        handled = asyncio.Event()
-        stop = asyncio.Event()
-
-        async def on_change(generation: int) -> None:
-            calls.append(generation)
-            if len(calls) == 1:
-                raise RuntimeError("snapshot build failed")
-            handled.set()
-
-        task = asyncio.create_task(
-            watch_changes(store, database_url, on_change, stop=stop, since=0, poll_interval_s=0.05)
-        )
-        try:
-            await store.create_pool(www())
-            await asyncio.wait_for(handled.wait(), timeout=5)
-        finally:
-            stop.set()
-            await asyncio.wait_for(task, timeout=5)
-            await store.close()
-        return calls
-
-    assert asyncio.run(scenario()) == [1, 1]
-
-
-class CountingStore(Store):
-    """The real store, counting how often the watch reads the generation."""
-
-    reads = 0
-
-    async def generation(self) -> int:
-        self.reads += 1
-        return await super().generation()
-
-
-@pytest.mark.parametrize("backend", [p for p in BACKENDS if p.id == "sqlite"])
-def test_an_idle_sqlite_watch_reads_the_generation_only_when_something_was_committed(
-    database_url: str,
-) -> None:
-    """PRAGMA data_version answers "anything committed?" without the store: an idle
-    database costs the DNS event loop no query, a commit is still seen at once."""
-
-    async def scenario() -> tuple[int, int, list[int]]:
-        store = await CountingStore.open(database_url)
-        writer = await Store.open(database_url)
-        seen: list[int] = []
-        changed = asyncio.Event()
-        stop = asyncio.Event()
-
-        async def on_change(generation: int) -> None:
-            seen.append(generation)
-            changed.set()
-
-        task = asyncio.create_task(
-            watch_changes(store, database_url, on_change, stop=stop, poll_interval_s=0.02)
-        )
-        try:
-            await asyncio.sleep(0.5)  # some 25 polls of an idle database
-            idle_reads = store.reads
-            await writer.create_pool(www())
-            await asyncio.wait_for(changed.wait(), timeout=5)
-            return idle_reads, store.reads, seen
-        finally:
-            stop.set()
-            await asyncio.wait_for(task, timeout=5)
-            await writer.close()
-            await store.close()
-
-    idle_reads, reads, seen = asyncio.run(scenario())
-    assert idle_reads <= 2  # the first read, and one for the probe's own first answer
-    assert reads > idle_reads and seen == [1]
-
-
-def test_sqlite_commits_tells_a_commit_from_a_read(tmp_path: Path) -> None:
-    path = tmp_path / "watched.db"
-    other = sqlite3.connect(path, isolation_level=None)
-    other.execute("PRAGMA journal_mode=WAL")
-    other.execute("CREATE TABLE t (x)")
-    commits = SqliteCommits.open(f"sqlite+aiosqlite:///{path}")
-    assert commits is not None
-    try:
-        assert commits.moved() is True  # the first answer: it cannot know
-        assert commits.moved() is False
-        other.execute("SELECT * FROM t").fetchall()
-        other.execute("BEGIN IMMEDIATE")
-        other.execute("COMMIT")
-        assert commits.moved() is False  # reads and empty transactions commit nothing
-        other.execute("INSERT INTO t VALUES (1)")
-        assert commits.moved() is True
-        assert commits.moved() is False
-    finally:
-        commits.close()
-        other.close()
-    assert SqliteCommits.open("sqlite+aiosqlite:///:memory:") is None
-    assert SqliteCommits.open(f"sqlite+aiosqlite:///{tmp_path / 'absent.db'}") is None
