@@ -16,16 +16,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import re
 import resource
 import shutil
 import socket
 import statistics
-import subprocess
 import sys
 import tempfile
-import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -34,61 +30,22 @@ import dns.message
 import dns.query
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))  # the tests' harness starts and stops the server
+
+from harness import SERVE_ZONES, GeodnsProcess, start_geodns  # noqa: E402
+
 HALF_SENT = b"GET /healthz HTTP/1.1\r\nHost: bench\r\nX-Slow: "
-LISTEN_DNS = re.compile(r"listening dns=([\d.]+):(\d+) ")
-LISTEN_API = re.compile(r"listening api=(https?://\S+)")
 
 
-def start(tree: Path, nofile: str, workdir: Path) -> tuple[subprocess.Popen[str], str, int, str]:
-    """geodns serve from tree; (process, dns host, dns port, api url) once both listen."""
+def start(tree: Path, nofile: str, workdir: Path) -> GeodnsProcess:
+    """geodns serve from tree under prlimit, once it answers DNS and its API listens."""
     zones = workdir / "zones"
-    shutil.copytree(ROOT / "tests" / "data" / "serve", zones)
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("GEODNS_")}
-    environ["PYTHONPATH"] = str(tree)
-    command = [
-        "prlimit",
-        f"--nofile={nofile}",
-        sys.executable,
-        "-m",
-        "geodns",
-        "serve",
-        "--dns",
-        "127.0.0.1:0",
-        "--api",
-        "127.0.0.1:0",
-        "--zones",
-        str(zones),
-        "--database",
-        f"sqlite+aiosqlite:///{workdir / 'geodns.db'}",
-        "--no-geoip",
-        "--data-plane",
-        "python",
-    ]
-    process = subprocess.Popen(
-        command, cwd=tree, env=environ, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True
-    )
-    lines: list[str] = []
-    assert process.stderr is not None
-    stderr = process.stderr
-
-    def drain() -> None:
-        for line in stderr:
-            lines.append(line)
-
-    threading.Thread(target=drain, daemon=True).start()
-    deadline = time.monotonic() + 60
-    dns_at = api = None
-    while time.monotonic() < deadline and (dns_at is None or api is None):
-        text = "".join(lines)
-        dns_at = LISTEN_DNS.search(text)
-        api = LISTEN_API.search(text)
-        if process.poll() is not None:
-            break
-        time.sleep(0.05)
-    if dns_at is None or api is None:
-        process.kill()
-        raise SystemExit("geodns did not start:\n" + "".join(lines))
-    return process, dns_at.group(1), int(dns_at.group(2)), api.group(1)
+    shutil.copytree(SERVE_ZONES, zones)
+    args = ["--dns", "127.0.0.1:0", "--api", "127.0.0.1:0", "--zones", str(zones)]
+    args += ["--database", f"sqlite+aiosqlite:///{workdir / 'geodns.db'}", "--no-geoip"]
+    args += ["--data-plane", "python"]
+    launcher = ["prlimit", f"--nofile={nofile}", sys.executable, "-m", "geodns"]
+    return start_geodns(args, env={"PYTHONPATH": str(tree)}, cwd=tree, launcher=launcher)
 
 
 def latencies(api: str, count: int) -> tuple[list[float], int]:
@@ -157,7 +114,8 @@ def main() -> None:
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # this side holds them all
     with tempfile.TemporaryDirectory() as workdir:
-        process, dns_host, dns_port, api = start(args.tree, args.nofile, Path(workdir))
+        server = start(args.tree, args.nofile, Path(workdir))
+        dns_host, dns_port, api = server.host, server.port, server.api
         try:
             quiet = summary(*latencies(api, args.requests))
             host, port = api.removeprefix("http://").rsplit(":", 1)
@@ -168,8 +126,7 @@ def main() -> None:
             for sock in sockets:
                 sock.close()
         finally:
-            process.terminate()
-            process.wait(20)
+            server.stop(timeout=20)
     print(
         json.dumps(
             {

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import json
 import shutil
-import socket
-import threading
 import time
 import urllib.request
 from pathlib import Path
 
 import dns.rcode
 import pytest
+from dbproxy import DatabaseProxy
 from harness import (
     DATA,
     SERVE_ZONES,
@@ -100,62 +99,6 @@ def test_a_change_made_through_one_node_reaches_the_other_within_a_second(tmp_pa
             node.stop()
 
 
-class TcpProxy:
-    """A real TCP forwarder on loopback, so a test can cut a node off from PostgreSQL."""
-
-    def __init__(self, target: tuple[str, int]) -> None:
-        self.target = target
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.port = self.listener.getsockname()[1]
-        self.sockets: list[socket.socket] = []
-        self.open = True
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self) -> None:
-        while self.open:
-            try:
-                client, _ = self.listener.accept()
-            except OSError:
-                return
-            if not self.open:
-                client.close()
-                return
-            try:
-                upstream = socket.create_connection(self.target)
-            except OSError:
-                client.close()
-                continue
-            self.sockets += [client, upstream]
-            for a, b in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
-
-    @staticmethod
-    def _pipe(source: socket.socket, sink: socket.socket) -> None:
-        try:
-            while data := source.recv(65536):
-                sink.sendall(data)
-        except OSError:
-            pass
-        finally:
-            for s in (source, sink):
-                try:
-                    s.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
-
-    def cut(self) -> None:
-        """The database is gone: refuse new connections and drop the open ones."""
-        self.open = False
-        self.listener.close()
-        for s in self.sockets:
-            try:
-                s.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-            s.close()
-        self.sockets.clear()
-
-
 def test_dns_keeps_answering_from_the_last_snapshot_when_the_database_goes_away(
     backend, tmp_path, database_url
 ):
@@ -165,15 +108,14 @@ def test_dns_keeps_answering_from_the_last_snapshot_when_the_database_goes_away(
     proxy = None
     serve_url = database_url
     if backend == "postgresql":  # cut a real TCP path between the node and PostgreSQL
-        url = make_url(database_url)
-        proxy = TcpProxy((url.host or "127.0.0.1", url.port or 5432))
-        serve_url = url.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
+        proxy = DatabaseProxy.for_url(database_url)
+        serve_url = proxy.url(database_url)
     node = start_node("127.0.0.23", zones, serve_url)
     try:
         before = answers(node, "failover.example.test.")
         assert before == {"192.0.2.171"}
         if proxy is not None:
-            proxy.cut()
+            proxy.down()
         else:  # the SQLite file turns to garbage under the running node
             path = Path(make_url(database_url).database or "")
             for suffix in ("-wal", "-shm"):
@@ -186,4 +128,4 @@ def test_dns_keeps_answering_from_the_last_snapshot_when_the_database_goes_away(
     finally:
         node.stop()
         if proxy is not None:
-            proxy.cut()
+            proxy.close()

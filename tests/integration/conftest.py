@@ -12,7 +12,7 @@ pytest-asyncio is not used: tests are plain functions that run coroutines with `
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from typing import Any, TypeVar
 
 import pytest
@@ -23,6 +23,7 @@ from databases import (  # noqa: F401 (fixtures, and what store tests import fro
     database_url,
     empty_database_url,
 )
+from dbproxy import DatabaseProxy
 
 from geodns.store.repository import Store
 
@@ -49,3 +50,14 @@ def with_store(database_url: str) -> Callable[[Callable[[Store], Awaitable[T]]],
         return run(body())
 
     return use
+
+
+@pytest.fixture
+def database_proxy(database_url: str) -> Iterator[DatabaseProxy]:  # noqa: F811
+    """A proxy in front of the test's PostgreSQL, to stop or hang it for this test only
+    (tests/dbproxy.py); closed, with every connection through it, afterwards."""
+    proxy = DatabaseProxy.for_url(database_url)
+    try:
+        yield proxy
+    finally:
+        proxy.close()

@@ -2,7 +2,8 @@
 StoreTimedOut within the store's timeouts, never a stalled caller, and the same Store
 works again once the database is back. /readyz's probe asks one question at a time.
 
-PostgreSQL's hang and outage are made by a proxy of the test's own (tests/dbproxy.py),
+PostgreSQL's hang and outage are made by a proxy of the test's own (the database_proxy
+fixture, tests/dbproxy.py),
 never on the shared server; SQLite's hang is its write lock held by another connection.
 """
 
@@ -15,7 +16,7 @@ from pathlib import Path
 
 import pytest
 from databases import BACKENDS
-from dbproxy import DatabaseProxy
+from dbproxy import DatabaseProxy  # the database_proxy fixture's type
 from sqlalchemy.engine import make_url
 
 from geodns.errors import StoreTimedOut, StoreUnavailable
@@ -36,54 +37,48 @@ def pool(name: str = "www.example.test.") -> Pool:
 @pytest.mark.parametrize("backend", POSTGRES)
 def test_a_hung_postgresql_is_a_timeout_for_reads_and_writes_then_works_again(
     database_url: str,
+    database_proxy: DatabaseProxy,
 ) -> None:
-    proxy = DatabaseProxy.for_url(database_url)
 
     async def body() -> None:
-        store = await Store.open(proxy.url(database_url), timeouts=SHORT)
+        store = await Store.open(database_proxy.url(database_url), timeouts=SHORT)
         try:
             assert await store.generation() == 0
-            proxy.hang()
+            database_proxy.hang()
             for call in (store.generation, lambda: store.create_pool(pool())):
                 started = time.monotonic()
                 with pytest.raises(StoreTimedOut):
                     await call()
                 assert time.monotonic() - started < WITHIN_S
-            proxy.up()
+            database_proxy.up()
             await store.create_pool(pool())
             assert await store.generation() == 1
         finally:
             await store.close()
 
-    try:
-        asyncio.run(body())
-    finally:
-        proxy.close()
+    asyncio.run(body())
 
 
 @pytest.mark.parametrize("backend", POSTGRES)
 def test_a_stopped_postgresql_is_unavailable_at_once_and_the_pool_reconnects(
     database_url: str,
+    database_proxy: DatabaseProxy,
 ) -> None:
-    proxy = DatabaseProxy.for_url(database_url)
 
     async def body() -> None:
-        store = await Store.open(proxy.url(database_url), timeouts=SHORT)
+        store = await Store.open(database_proxy.url(database_url), timeouts=SHORT)
         try:
             await store.generation()
-            proxy.down()
+            database_proxy.down()
             with pytest.raises(StoreUnavailable) as raised:
                 await store.generation()
             assert not isinstance(raised.value, StoreTimedOut)
-            proxy.up()
+            database_proxy.up()
             assert await store.generation() == 0  # the dead pooled connection was replaced
         finally:
             await store.close()
 
-    try:
-        asyncio.run(body())
-    finally:
-        proxy.close()
+    asyncio.run(body())
 
 
 @pytest.mark.parametrize("backend", [p for p in BACKENDS if p.id == "sqlite"])
@@ -117,23 +112,23 @@ def test_a_held_sqlite_write_lock_fails_a_write_after_the_statement_timeout(
 @pytest.mark.parametrize("backend", POSTGRES)
 def test_the_readiness_probe_says_timed_out_and_never_piles_up_connections(
     database_url: str,
+    database_proxy: DatabaseProxy,
 ) -> None:
-    proxy = DatabaseProxy.for_url(database_url)
 
     async def body() -> None:
-        store = await Store.open(proxy.url(database_url), timeouts=StoreTimeouts(5.0, 5.0))
+        store = await Store.open(database_proxy.url(database_url), timeouts=StoreTimeouts(5.0, 5.0))
         probe = ReachabilityProbe(store.generation, timeout_s=0.2)
         try:
             assert (await probe.check()).reachable
-            opened = proxy.connections()
-            proxy.hang()
+            opened = database_proxy.connections()
+            database_proxy.hang()
             results = [await probe.check() for _ in range(10)]  # an orchestrator polling
             for result in results:
                 assert not result.reachable
                 assert result.reason == "database timed out: no answer within 0.2 s"
             # one question was in flight the whole time: at most one connection more
-            assert proxy.connections() <= opened + 1
-            proxy.up()
+            assert database_proxy.connections() <= opened + 1
+            database_proxy.up()
             deadline = time.monotonic() + WITHIN_S
             while not (result := await probe.check()).reachable:
                 assert time.monotonic() < deadline, result
@@ -142,21 +137,19 @@ def test_the_readiness_probe_says_timed_out_and_never_piles_up_connections(
             await probe.close()
             await store.close()
 
-    try:
-        asyncio.run(body())
-    finally:
-        proxy.close()
+    asyncio.run(body())
 
 
 @pytest.mark.parametrize("backend", POSTGRES)
-def test_the_readiness_probe_names_an_unreachable_database(database_url: str) -> None:
-    proxy = DatabaseProxy.for_url(database_url)
+def test_the_readiness_probe_names_an_unreachable_database(
+    database_url: str, database_proxy: DatabaseProxy
+) -> None:
 
     async def body() -> None:
-        store = await Store.open(proxy.url(database_url), timeouts=SHORT)
+        store = await Store.open(database_proxy.url(database_url), timeouts=SHORT)
         probe = ReachabilityProbe(store.generation, timeout_s=2.0)
         try:
-            proxy.down()
+            database_proxy.down()
             result = await probe.check()
             assert not result.reachable
             assert result.reason is not None
@@ -165,7 +158,4 @@ def test_the_readiness_probe_names_an_unreachable_database(database_url: str) ->
             await probe.close()
             await store.close()
 
-    try:
-        asyncio.run(body())
-    finally:
-        proxy.close()
+    asyncio.run(body())

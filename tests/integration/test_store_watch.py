@@ -236,13 +236,13 @@ if POSTGRES_URL:
 
     @pytest.mark.parametrize("backend", [p for p in BACKENDS if p.id == "postgresql"])
     def test_a_watch_that_starts_in_an_outage_sees_what_was_written_before_the_return(
-        database_url: str,
+        database_url: str, database_proxy: DatabaseProxy
     ) -> None:
         """Issue 12 §5, and the CI failure behind it: a node whose watch first read the
         generation after an outage took the change made meanwhile as its baseline and
         stayed stale. Here the watched store reaches the database through a proxy that is
         down when the watch starts; the change is written directly, then the proxy returns."""
-        proxy = DatabaseProxy.for_url(database_url)
+        proxy = database_proxy
 
         async def scenario() -> tuple[int, int, float]:
             watched = await Store.open(proxy.url(database_url))
@@ -271,9 +271,6 @@ if POSTGRES_URL:
                 await writer.close()
                 await watched.close()
 
-        try:
-            since, generation, after_s = asyncio.run(scenario())
-        finally:
-            proxy.close()
+        since, generation, after_s = asyncio.run(scenario())
         # RETRY_CEILING_S is 0.5: the return is noticed within that, plus one read
         assert generation == since + 1, f"seen {generation} after {after_s:.2f} s"
