@@ -312,14 +312,14 @@ async def serve_api(runner: web.AppRunner, settings: Settings, tls: ssl.SSLConte
     site = LimitedSite(runner, host, port, ApiConnections(limits), ssl_context=tls)
     await site.start()
     scheme = "https" if tls is not None else "http"
-    for bound in runner.addresses:  # the real port when 0 asked for any
-        shown = f"[{bound[0]}]" if ":" in bound[0] else bound[0]
-        log.info("listening api=%s://%s:%d", scheme, shown, bound[1])
+    bound = [(address[0], address[1]) for address in runner.addresses]  # 0 asked: the real port
+    for address, bound_port in bound:
+        log.info("listening api=%s://%s", scheme, format_endpoint((address, bound_port)))
     if tls is None and not ipaddress.ip_address(host).is_loopback:
         log.warning(
             "api listens on %s without TLS: tokens and pool data cross the network in "
             "clear text; set api_tls_cert and api_tls_key, or listen on a loopback address",
-            format_endpoint(settings.api),
+            ", ".join(format_endpoint(address) for address in bound),
         )
 
 
