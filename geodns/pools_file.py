@@ -19,6 +19,7 @@ from geodns.errors import Problem, ValidationError
 from geodns.pools.fields import show
 from geodns.pools.model import Pool, to_document
 from geodns.pools.plan import plan
+from geodns.pools.static_names import REPLACE_STATIC, static_problem
 from geodns.pools.validate import check_pool_in_zones, validate_pools_document
 from geodns.settings import Settings
 from geodns.store.migrate import ensure_schema
@@ -43,10 +44,12 @@ async def apply_file(
                 f"{generation}); --if-new seeds a new database only"
             ], False
     notes: list[Problem] = []
-    desired = load_pools_file(path, notes)
+    replacing: set[str] = set()
+    desired = load_pools_file(path, notes, replacing)
     for note in notes:  # still applied: the old spelling means what it meant
         log.warning("pools file uses a deprecated field where=%s %s", note.where, note.message)
-    origins = [zone.origin_text for zone in load_zone_dir(settings.zones).zones.values()]
+    zones = load_zone_dir(settings.zones).zones
+    origins = [zone.origin_text for zone in zones.values()]
     problems: list[Problem] = []
     for index, pool in enumerate(desired):
         for problem in check_pool_in_zones(pool, origins):
@@ -58,6 +61,15 @@ async def apply_file(
     try:
         current = await store.list_pools()
         changes = plan(current, desired)
+        # as the API's create: a new pool over a name with static A/AAAA needs its word
+        index_of = {pool.name: index for index, pool in enumerate(desired)}
+        for pool in changes.create:
+            where = f"{path}: pools[{index_of[pool.name]}].name"
+            static = static_problem(zones, pool.name, where)
+            if static is not None and pool.name not in replacing:
+                problems.append(static)
+        if problems:
+            raise ValidationError(f"pools file {path}", problems)
         lines = changes.describe() or ["no changes"]
         if dry_run or changes.empty:
             return lines, False
@@ -93,20 +105,29 @@ async def export_yaml(settings: Settings) -> str:
     return yaml.safe_dump(document, sort_keys=False, default_flow_style=None)
 
 
-def load_pools_file(path: Path, notes: list[Problem] | None = None) -> list[Pool]:
+def load_pools_file(
+    path: Path, notes: list[Problem] | None = None, replacing: set[str] | None = None
+) -> list[Pool]:
     """A YAML file with a top-level `pools:` list -> pools; ValidationError with path:line."""
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         problem = Problem(str(path), f"cannot read: {exc}")
         raise ValidationError(f"pools file {path}", [problem]) from exc
-    return parse_pools_text(text, str(path), notes)
+    return parse_pools_text(text, str(path), notes, replacing)
 
 
-def parse_pools_text(text: str, source: str, notes: list[Problem] | None = None) -> list[Pool]:
+def parse_pools_text(
+    text: str,
+    source: str,
+    notes: list[Problem] | None = None,
+    replacing: set[str] | None = None,
+) -> list[Pool]:
     """Pools file text -> pools; where is "source:line: field path" for each problem.
 
-    notes, when given, receives each deprecated spelling used, located the same way.
+    notes, when given, receives each deprecated spelling used, located the same way;
+    replacing receives the names of the pools that say `replace_static: true` (a word
+    about applying the file, never stored: the API's create takes it the same way).
     """
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
@@ -123,14 +144,38 @@ def parse_pools_text(text: str, source: str, notes: list[Problem] | None = None)
             f"pools file {source}", [Problem(source, f"YAML error: {exc}")]
         ) from exc
     noted: list[Problem] = []
-    pools, found = validate_pools_document(doc, noted)
+    doc, flagged, found = _take_replace_static(doc)
+    pools, invalid = validate_pools_document(doc, noted)
     if notes is not None:
         notes.extend(_locate(p, node, source) for p in noted)
-    problems = _duplicate_keys(node, source) + found
+    problems = _duplicate_keys(node, source) + found + invalid
     if problems:
         located = [_locate(p, node, source) for p in problems]
         raise ValidationError(f"pools file {source}", located)
+    if replacing is not None:
+        replacing.update(pools[index].name for index in flagged)
     return pools
+
+
+def _take_replace_static(doc: Any) -> tuple[Any, list[int], list[Problem]]:
+    """doc without the pools' replace_static flags, the indexes of the pools whose flag is
+    true, and a problem for each flag that is not true or false."""
+    if not isinstance(doc, dict) or not isinstance(doc.get("pools"), list):
+        return doc, [], []
+    flagged: list[int] = []
+    problems: list[Problem] = []
+    pools: list[Any] = []
+    for index, entry in enumerate(doc["pools"]):
+        if isinstance(entry, dict) and REPLACE_STATIC in entry:
+            value = entry[REPLACE_STATIC]
+            entry = {k: v for k, v in entry.items() if k != REPLACE_STATIC}
+            if value is True:
+                flagged.append(index)
+            elif value is not False:
+                where = f"pools[{index}].{REPLACE_STATIC}"
+                problems.append(Problem(where, f"must be true or false, got {value!r}"))
+        pools.append(entry)
+    return {**doc, "pools": pools}, flagged, problems
 
 
 _STEP = re.compile(r"\.?([^.\[\]]+)|\[(\d+)\]")

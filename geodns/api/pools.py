@@ -26,20 +26,19 @@ from geodns.api.http import (
     warn_deprecated,
 )
 from geodns.api.keys import PUBLISHER, SNAPSHOTS, STORE
-from geodns.dns import names, rdatatype
+from geodns.dns import names
 from geodns.dns.zone import containing_zone, placement_problem
 from geodns.errors import Problem, StaleVersion, ValidationError
 from geodns.pools.check_fields import spelled_with_units
 from geodns.pools.fields import name_problem, normalise_name
 from geodns.pools.model import Pool, to_document
+from geodns.pools.static_names import REPLACE_STATIC, static_problem
 from geodns.pools.validate import check_pool_in_zones, parse_pool
 from geodns.store.repository import Store
 
 T = TypeVar("T")
 POOLS = "/api/v1/pools"
 WRITE_ATTEMPTS = 3  # read-validate-write rounds before a writer without If-Match gives up
-REPLACE_STATIC = "replace_static"  # a create may take a name the zone file answers
-STATIC_TYPES = ((rdatatype.A, "A"), (rdatatype.AAAA, "AAAA"))
 
 
 def store_of(request: web.Request) -> Store:
@@ -163,23 +162,8 @@ def replacing_static(doc: JSON) -> tuple[JSON, bool]:
 def static_problems(request: web.Request, pool: Pool) -> list[Problem]:
     """A pool at a name whose zone file has A or AAAA records would answer instead of
     them, silently: say so unless the request says it means it (422 naming the field)."""
-    zones = request.app[PUBLISHER].zones  # the zone files' own data, without pools
-    key = names.from_text(pool.name)
-    zone = containing_zone(zones, key)
-    node = zone.nodes.get(key) if zone is not None else None
-    if zone is None or node is None:
-        return []
-    static = [text for rtype, text in STATIC_TYPES if rtype in node.rrsets]
-    if not static:
-        return []
-    return [
-        Problem(
-            "name",
-            f"{pool.name} has static {' and '.join(static)} records in {zone.source}: the "
-            f'pool would answer instead of them; send "{REPLACE_STATIC}": true to mean '
-            "that, or pick another name",
-        )
-    ]
+    problem = static_problem(request.app[PUBLISHER].zones, pool.name)  # without pools
+    return [problem] if problem is not None else []
 
 
 async def create_pool(request: web.Request) -> web.Response:

@@ -109,6 +109,61 @@ def test_pools_apply_refuses_a_pool_outside_the_served_zones_naming_file_and_fie
     assert "not inside a served zone" in result.stderr
 
 
+STATIC_POOL = (
+    "pools:\n  - name: mail.example.test\n{flag}    members:\n      - {{address: 192.0.2.9}}\n"
+)
+
+
+@pytest.mark.parametrize("flag", ["", "    replace_static: false\n"], ids=["absent", "false"])
+def test_pools_apply_refuses_a_pool_over_static_a_aaaa_as_the_api_does(tmp_path, flag):
+    """The zone file answers mail.example.test with A and AAAA: a new pool there would
+    answer instead of them, silently. Refused, with the API's message, file and field."""
+    pools = tmp_path / "pools.yaml"
+    pools.write_text(STATIC_POOL.format(flag=flag))
+    url = f"sqlite+aiosqlite:///{tmp_path / 'db'}"
+    result = geodns_command(
+        "pools", "apply", str(pools), "--database", url, "--zones", str(SERVE_ZONES)
+    )
+    assert result.returncode == 1, result.stdout
+    assert f"{pools}: pools[0].name" in result.stderr
+    assert (
+        "mail.example.test. has static A and AAAA records in "
+        f"{SERVE_ZONES / 'example.test.zone'}: the pool would answer instead of them; "
+        'send "replace_static": true to mean that, or pick another name'
+    ) in result.stderr.replace("\n", " ")
+    exported = geodns_command("pools", "export", "--database", url)
+    assert exported.stdout.strip() == "pools: []"  # nothing written
+
+
+def test_pools_apply_with_replace_static_true_creates_it_and_stores_no_flag(tmp_path):
+    pools = tmp_path / "pools.yaml"
+    pools.write_text(STATIC_POOL.format(flag="    replace_static: true\n"))
+    url = f"sqlite+aiosqlite:///{tmp_path / 'db'}"
+    result = geodns_command(
+        "pools", "apply", str(pools), "--database", url, "--zones", str(SERVE_ZONES)
+    )
+    assert result.returncode == 0, result.stderr
+    assert "+ create mail.example.test." in result.stdout
+    exported = geodns_command("pools", "export", "--database", url).stdout
+    assert "name: mail.example.test." in exported and "replace_static" not in exported
+    again = geodns_command(
+        "pools", "apply", str(pools), "--database", url, "--zones", str(SERVE_ZONES)
+    )
+    assert again.stdout.strip() == "no changes"  # the flag is about creating, not a field
+
+
+def test_pools_apply_refuses_a_replace_static_that_is_not_true_or_false(tmp_path):
+    pools = tmp_path / "pools.yaml"
+    pools.write_text(STATIC_POOL.format(flag="    replace_static: yes please\n"))
+    url = f"sqlite+aiosqlite:///{tmp_path / 'db'}"
+    result = geodns_command(
+        "pools", "apply", str(pools), "--database", url, "--zones", str(SERVE_ZONES)
+    )
+    assert result.returncode == 1
+    assert f"{pools}:3: pools[0].replace_static" in result.stderr
+    assert "must be true or false, got 'yes please'" in result.stderr
+
+
 def test_docker_compose_file_is_valid():
     binary = shutil.which("docker-compose")
     assert binary, (
