@@ -15,6 +15,21 @@ from geodns import __version__
 from geodns.api.console_schemas import CONSOLE_SCHEMAS
 from geodns.api.dnssec_schemas import DNSSEC_SCHEMAS
 from geodns.api.keys import PERMISSIONS
+from geodns.api.openapi_operations import (
+    ADDRESS,
+    BODY_ERRORS,
+    COMMON,
+    CURSOR,
+    IF_MATCH,
+    LIMIT,
+    NAME,
+    READ_ERRORS,
+    WRITE_ERRORS,
+    op,
+    path_param,
+    query_param,
+    with_headers,
+)
 from geodns.api.schemas import (
     ETAG,
     JSON,
@@ -27,82 +42,6 @@ from geodns.api.schemas import (
     obj,
     ref,
 )
-
-
-def path_param(name: str, description: str) -> JSON:
-    return {
-        "name": name,
-        "in": "path",
-        "required": True,
-        "schema": STRING,
-        "description": description,
-    }
-
-
-def query_param(name: str, schema: JSON, description: str, required: bool = False) -> JSON:
-    return {
-        "name": name,
-        "in": "query",
-        "required": required,
-        "schema": schema,
-        "description": description,
-    }
-
-
-NAME = path_param("name", "pool name, with or without the trailing dot")
-ADDRESS = path_param("address", "member address")
-LIMIT = query_param(
-    "limit", {"type": "integer", "minimum": 1, "maximum": 1000}, "page size, default 100"
-)
-CURSOR = query_param("cursor", STRING, "from the previous page's next link")
-IF_MATCH = {
-    "name": "If-Match",
-    "in": "header",
-    "required": False,
-    "schema": STRING,
-    "description": 'an ETag from a read ("3"); the write fails with 412 if it is stale',
-}
-
-COMMON = {
-    "401": error("no token, or an unknown or revoked one"),
-    "403": error("the token's role may not do this"),
-    "429": error("10 bad tokens from this address within a minute: Retry-After says when"),
-    "503": error("the database is unreachable"),
-}
-READ_ERRORS = {**COMMON, "404": error("no such pool, member or route")}
-BODY_ERRORS = {
-    "400": error("the body is not a JSON object, or nests more than 32 deep"),
-    "408": error("the body did not arrive within api_body_timeout_s of the headers"),
-    "413": error("the body is over 1 MiB"),
-    "422": error("every invalid field and why, one problem each"),
-}
-WRITE_ERRORS = {
-    **READ_ERRORS,
-    **BODY_ERRORS,
-    "409": error("the name exists, or the pool kept changing"),
-    "412": error("If-Match names a stale version"),
-}
-
-
-def op(
-    summary: str,
-    responses: JSON,
-    *,
-    params: list[JSON] | None = None,
-    body: JSON | None = None,
-    media: str = "application/json",
-) -> JSON:
-    operation: JSON = {"summary": summary, "responses": responses}
-    if params:
-        operation["parameters"] = params
-    if body is not None:
-        operation["requestBody"] = {"required": True, "content": {media: {"schema": body}}}
-    return operation
-
-
-def with_headers(response: JSON, headers: JSON) -> JSON:
-    return {**response, "headers": headers}
-
 
 ZONE = path_param("zone", "zone name, with or without the trailing dot")
 ZONE_ERRORS = {
@@ -118,6 +57,19 @@ MERGE_PATCH = {
     "type": "object",
     "description": "RFC 7396: the members given replace the document's, null removes one",
 }
+
+COOKIE_ROTATION = obj(
+    ["rotated", "previous_accepted_until", "previous_accepted_for_s"],
+    {
+        "rotated": {"type": "boolean", "enum": [True]},
+        "previous_accepted_until": {
+            "type": "string",
+            "format": "date-time",
+            "description": "until when cookies made with the previous secret still verify",
+        },
+        "previous_accepted_for_s": {"type": "integer", "minimum": 0},
+    },
+)
 
 PATHS: JSON = {
     "/healthz": {
@@ -383,6 +335,13 @@ PATHS: JSON = {
             body=ref("DnssecRollover"),
         )
     },
+    "/api/v1/cookies/rotate": {
+        "post": op(
+            "a new DNS cookie secret for every node sharing the database; cookies made with "
+            "the previous one stay valid for an hour (RFC 9018 §4.3)",
+            {"200": body_of(ref("CookieRotation")), **COMMON},
+        )
+    },
     "/api/v1/audit": {
         "get": op(
             "audit log, newest first",
@@ -416,7 +375,12 @@ DOCUMENT: JSON = {
     },
     "components": {
         "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
-        "schemas": {**SCHEMAS, **DNSSEC_SCHEMAS, **CONSOLE_SCHEMAS},
+        "schemas": {
+            **SCHEMAS,
+            **DNSSEC_SCHEMAS,
+            **CONSOLE_SCHEMAS,
+            "CookieRotation": COOKIE_ROTATION,
+        },
     },
     "security": [{"bearer": []}],
     "paths": PATHS,

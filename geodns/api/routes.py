@@ -5,7 +5,8 @@ Roles (geodns.auth.Role): admin does everything; editor changes pools and reload
 and reads everything but tokens and the audit log; prober posts health reports and reads
 pools and health (the member lists it checks); reader reads. DNSSEC: admin enables
 signing and rolls keys; every reading role reads the keys' state and DS records, which
-the zone publishes in DNS anyway. Public (no token):
+the zone publishes in DNS anyway. DNS cookies: admin rotates the secret every node shares.
+Public (no token):
 /healthz, /readyz and /metrics, because kubelets, load balancers and Prometheus carry no
 token (bind the API to an internal address to keep /metrics' pool names private), the
 OpenAPI document, which describes the API and holds no data, and the console's static
@@ -22,6 +23,7 @@ from aiohttp.typedefs import Handler
 from geodns.api import (
     audit,
     console,
+    cookies,
     dnssec,
     explain,
     health,
@@ -94,6 +96,7 @@ ROUTES = (
     Route("POST", SIGNED_ZONE, dnssec.enable_signing, ADMIN),
     Route("GET", SIGNED_ZONE + "/ds", dnssec.get_ds, READ),
     Route("POST", SIGNED_ZONE + "/rollover", dnssec.roll_key, ADMIN),
+    Route("POST", "/api/v1/cookies/rotate", cookies.rotate_cookies, ADMIN),
 )
 
 
