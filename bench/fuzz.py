@@ -40,6 +40,7 @@ import dns.edns  # noqa: E402
 import dns.exception
 import dns.flags
 import dns.message
+import dns.opcode
 import dns.rcode
 from native_fuzz import mutate  # noqa: E402  one mutator for the sanitizer run and this
 
@@ -121,6 +122,12 @@ def question_end(packet: bytes) -> int:
 def reply_is_sound(sent: bytes, data: bytes) -> bool:
     """A reply that parses and answers the packet it was sent for: its ID, and its
     question byte for byte when it has one (FORMERR may leave it out)."""
+    if len(data) >= 4 and (data[2] >> 3) & 0xF == dns.opcode.UPDATE:
+        # RFC 1035 §4.1.1: the opcode is copied into the reply, so an UPDATE (refused:
+        # NOTIMP, or FORMERR) comes back as one; dnspython reads its question section as
+        # RFC 2136's zone section, which must be of type SOA, and refuses anything else
+        # as malformed. Read such a reply as a QUERY's: the other bytes are the same.
+        data = data[:2] + bytes([data[2] & 0x87]) + data[3:]
     try:
         reply = dns.message.from_wire(data)
     except (dns.exception.DNSException, ValueError, UnicodeError):
