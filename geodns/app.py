@@ -309,7 +309,8 @@ async def serve_api(runner: web.AppRunner, settings: Settings, tls: ssl.SSLConte
     assert settings.api is not None
     host, port = settings.api
     limits = ApiLimits(settings.api_header_timeout_s, settings.api_max_connections)
-    site = LimitedSite(runner, host, port, ApiConnections(limits), ssl_context=tls)
+    connections = ApiConnections(limits, runner.app[METRICS].api_limited)
+    site = LimitedSite(runner, host, port, connections, ssl_context=tls)
     await site.start()
     scheme = "https" if tls is not None else "http"
     bound = [(address[0], address[1]) for address in runner.addresses]  # 0 asked: the real port

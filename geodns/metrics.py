@@ -54,6 +54,16 @@ LABELLED_QTYPES = frozenset(
         rdatatype.CAA,
     }
 )
+# what the API's own limits stop (geodns_api_limited_total{limit}), each shown from 0
+API_LIMITS = (
+    "header_timeout",  # a connection closed: its request head was late (api_header_timeout_s)
+    "body_timeout",  # 408: the body was late (api_body_timeout_s)
+    "connections_full",  # 503: api_max_connections open, none waiting to be closed
+    "connections_made_room",  # the connection waiting longest closed to let a new one in
+    "json_depth",  # 400: a body nesting deeper than the limit
+    "auth_lockout",  # an address reached 10 bad tokens in a minute: 429 for the window
+    "auth_throttled",  # a request answered 429 during such a window
+)
 API_BUCKETS_S = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
 
@@ -92,8 +102,20 @@ class Metrics:
             buckets=API_BUCKETS_S,
             registry=self.registry,
         )
+        self._api_limited = Counter(
+            "geodns_api_limited",
+            "Connections and requests the API's limits stopped, by limit",
+            ["limit"],
+            registry=self.registry,
+        )
+        for limit in API_LIMITS:
+            self._api_limited.labels(limit)
         if sources is not None:
             self.registry.register(ServingCollector(sources))
+
+    def api_limited(self, limit: str) -> None:
+        """Count one stop by an API limit (one of API_LIMITS)."""
+        self._api_limited.labels(limit).inc()
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

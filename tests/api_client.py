@@ -25,7 +25,7 @@ from aiohttp import web
 from harness import MAXMIND, SERVE_ZONES
 
 from geodns.api.connections import ApiConnections, ApiLimits, LimitedSite
-from geodns.api.keys import LISTENERS, STORE
+from geodns.api.keys import LISTENERS, METRICS, STORE
 from geodns.app import make_app
 from geodns.auth import issue_token
 from geodns.settings import Settings
@@ -152,7 +152,8 @@ async def serve_api(
     try:
         # the site `geodns serve` runs: its connection limits see every API test
         limits = ApiLimits(settings.api_header_timeout_s, settings.api_max_connections)
-        site = LimitedSite(runner, "127.0.0.1", 0, ApiConnections(limits))
+        connections = ApiConnections(limits, app[METRICS].api_limited)
+        site = LimitedSite(runner, "127.0.0.1", 0, connections)
         await site.start()
         host, port = runner.addresses[0][:2]
         store = app[STORE]

@@ -54,8 +54,9 @@ def busy_response(open_count: int) -> bytes:
 class ApiConnections:
     """Every open API connection, the cap, and what the limits did (for logs and tests)."""
 
-    def __init__(self, limits: ApiLimits) -> None:
+    def __init__(self, limits: ApiLimits, count: Callable[[str], None] = lambda limit: None):
         self.limits = limits
+        self._count = count  # the metrics' geodns_api_limited_total{limit}
         self._open: dict[ApiConnection, None] = {}  # insertion order: oldest first
         self.refused = 0  # turned away with 503: full, and none waiting for a request
         self.made_room = 0  # closed, waiting longest for a request, to let a new one in
@@ -75,10 +76,12 @@ class ApiConnections:
             waiting = [c for c in self._open if c.waiting_since is not None]
             if not waiting:
                 self.refused += 1
+                self._count("connections_full")
                 self._log(now, "api connection refused")
                 return False
             oldest = min(waiting, key=lambda c: cast(float, c.waiting_since))
             self.made_room += 1
+            self._count("connections_made_room")
             self._log(now, "api connection closed to make room")
             oldest.close()
             self._open.pop(oldest, None)
@@ -90,6 +93,7 @@ class ApiConnections:
 
     def head_late(self, now: float) -> None:
         self.late_heads += 1
+        self._count("header_timeout")
         self._log(now, "api connection closed: request head late")
 
     def _log(self, now: float, what: str) -> None:

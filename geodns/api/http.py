@@ -17,7 +17,7 @@ from typing import Any
 
 from aiohttp import web
 
-from geodns.api.keys import CALLER, DEPRECATIONS_LOGGED
+from geodns.api.keys import CALLER, DEPRECATIONS_LOGGED, METRICS
 from geodns.errors import GeodnsError, Problem, ValidationError
 from geodns.store.repository import Token
 
@@ -98,10 +98,12 @@ async def read_object(request: web.Request) -> JSON:
     try:
         body = json.loads(raw)
     except RecursionError:
+        request.app[METRICS].api_limited("json_depth")
         raise HttpError(400, TOO_DEEP) from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise HttpError(400, f"body is not valid JSON: {exc}") from exc
     if json_depth(body) > MAX_JSON_DEPTH:
+        request.app[METRICS].api_limited("json_depth")
         raise HttpError(400, TOO_DEEP)
     if not isinstance(body, dict):
         kind = type(body).__name__ if body is not None else "null"

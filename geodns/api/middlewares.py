@@ -166,6 +166,7 @@ async def require_token(request: web.Request, handler: Handler) -> web.StreamRes
     failures, address = request.app[AUTH_FAILURES], request.remote or ""
     now = request.app[CLOCK]().timestamp()
     if (wait_s := failures.retry_after_s(address, now)) is not None:
+        request.app[METRICS].api_limited("auth_throttled")
         raise HttpError(
             429,
             f"too many bad tokens from {address}: more than {failures.limit - 1} within "
@@ -175,6 +176,7 @@ async def require_token(request: web.Request, handler: Handler) -> web.StreamRes
     found = await authenticate(store, token.strip())
     if found is None:
         if failures.failed(address, now):  # once per address and window
+            request.app[METRICS].api_limited("auth_lockout")
             log.warning(
                 "api bad tokens address=%s failures=%d window_s=%g: 429 until the window ends",
                 address,
@@ -212,6 +214,7 @@ async def read_bodies(request: web.Request, handler: Handler) -> web.StreamRespo
             log.debug("api client left before its body arrived route=%s", request.path)
             return error_response(request, 400, "connection closed before the body arrived")
         except TimeoutError:
+            request.app[METRICS].api_limited("body_timeout")
             message = f"request body not received within {timeout_s:g} s of its headers"
             response = error_response(request, 408, message)
             response.force_close()  # the rest of the body is not worth waiting for:

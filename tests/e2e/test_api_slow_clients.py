@@ -141,6 +141,9 @@ def test_a_trickled_request_head_is_closed_at_the_deadline_by_the_served_api(tmp
             assert time.monotonic() - started < 4  # the deadline is 1 s; loaded machine
         server.wait_for_log(r"api connection closed: request head late")
         assert healthz(server) == 200
+        with urllib.request.urlopen(server.api + "/metrics", timeout=10) as response:
+            metrics = response.read().decode()
+        assert 'geodns_api_limited_total{limit="header_timeout"} 1.0' in metrics.splitlines()
     finally:
         assert server.stop() == 0
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 import time
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -71,6 +72,14 @@ async def closed_within(reader: asyncio.StreamReader, seconds: float) -> bytes |
         return b""
 
 
+async def limited(api: Api, limit: str) -> float:
+    """geodns_api_limited_total{limit} as /metrics shows it (the series exist from 0)."""
+    text = (await api.call("GET", "/metrics", token=None)).body
+    found = re.search(rf'^geodns_api_limited_total{{limit="{limit}"}} (\S+)$', text, re.M)
+    assert found, f"no geodns_api_limited_total for {limit} in /metrics"
+    return float(found.group(1))
+
+
 async def received_within(reader: asyncio.StreamReader, seconds: float) -> bytes:
     """Whatever the server sent within seconds (b"": nothing yet)."""
     try:
@@ -86,12 +95,14 @@ def test_a_body_of_100000_nested_brackets_is_400_naming_the_depth_limit(settings
         created = await api.call("POST", "/api/v1/pools", POOL)
         assert created.status == 201
         json_type = {"Content-Type": "application/json"}
+        assert await limited(api, "json_depth") == 0
         brackets = "[" * 100_000 + "]" * 100_000  # beyond Python's own parser's recursion
         reply = await api.call(method, path, data=brackets, headers=json_type)
         assert (reply.status, reply.body) == (400, error_body(TOO_DEEP))
         just_over = json.dumps({"members": nested(MAX_JSON_DEPTH)})  # the object makes 33
         reply = await api.call(method, path, data=just_over, headers=json_type)
         assert (reply.status, reply.body) == (400, error_body(TOO_DEEP))
+        assert await limited(api, "json_depth") == 2  # both refusals counted
         after = await api.call("GET", "/api/v1/pools/lb.example.test.")
         assert after.body == created.body  # nothing was written
 
@@ -122,6 +133,7 @@ def test_a_request_head_trickled_in_is_closed_at_its_deadline(settings):
         writer.close()
         # a whole request on a new connection is answered as usual
         assert (await api.call("GET", "/healthz", token=None)).status == 200
+        assert await limited(api, "header_timeout") == 1
 
     run_api(replace(settings, api_header_timeout_s=1.0), body)
 
@@ -148,6 +160,7 @@ def test_a_body_trickled_in_is_408_at_its_deadline_and_the_connection_closes(set
         assert await closed_within(reader, 2) is not None  # the rest is not waited for
         writer.close()
         assert (await api.call("GET", "/api/v1/pools")).body["pools"] == []
+        assert await limited(api, "body_timeout") == 1
 
     run_api(replace(settings, api_body_timeout_s=1.0), body)
 
@@ -164,6 +177,8 @@ def test_a_full_api_closes_the_connection_waiting_longest_for_a_new_one(settings
         assert await closed_within(oldest_reader, 2) == b""
         for _, writer in held:
             writer.close()
+        assert await limited(api, "connections_made_room") >= 1  # the scrape may make room too
+        assert await limited(api, "connections_full") == 0
 
     run_api(replace(settings, api_max_connections=4, api_header_timeout_s=30.0), body)
 
@@ -192,6 +207,8 @@ def test_a_full_api_whose_connections_are_all_busy_answers_503_with_the_error_bo
         writer.close()
         for _, other in busy:
             other.close()
+        await asyncio.sleep(0.1)  # room again for the scrape
+        assert await limited(api, "connections_full") == 1
 
     run_api(replace(settings, api_max_connections=3, api_body_timeout_s=30.0), body)
 
@@ -234,6 +251,8 @@ def test_ten_bad_tokens_from_one_address_earn_429_for_the_window_others_unaffect
         clock.now += timedelta(seconds=40)  # the window is over
         assert (await api.call("GET", "/api/v1/pools", token="admin")).status == 200
         assert (await api.call("GET", "/api/v1/pools", token="gdns_guess")).status == 401
+        assert await limited(api, "auth_lockout") == 1  # one address, one window
+        assert await limited(api, "auth_throttled") == 2  # the guess and the good token
 
     with caplog.at_level(logging.WARNING, logger="geodns.api.middlewares"):
         run_api(settings, body, configure)
