@@ -817,6 +817,14 @@ static PyObject *host_text(const struct sockaddr *sa) {
 
 enum { DROP = 0, RENDERED = 1, FROM_PYTHON = 2 };
 
+/* Whether sa gives a source, read into s the first time it is asked (*state -1: not yet):
+ * a static answer with no access list and RRL off never reads it. */
+static inline int read_source(const struct sockaddr *sa, Source *s, int *state) {
+    if (*state < 0)
+        *state = source_of(sa, s) == 0;
+    return *state;
+}
+
 /* Answer one query: DROP, RENDERED (out holds *out_len bytes) or FROM_PYTHON (*held is the
  * reply, a new reference). strict: propagate what Python raised instead of counting it. */
 static int handle(Engine *e, const unsigned char *query, size_t len, const struct sockaddr *sa,
@@ -824,8 +832,9 @@ static int handle(Engine *e, const unsigned char *query, size_t len, const struc
                   int strict) {
     uint64_t hash = 0;
     Source source;
-    int have_source = source_of(sa, &source) == 0, denied = 0;
-    if (e->access != NULL && have_source && !access_permits(e->access, &source)) {
+    int have_source = -1, denied = 0;  /* the source is read only when something needs it */
+    if (e->access != NULL && read_source(sa, &source, &have_source) &&
+        !access_permits(e->access, &source)) {
         /* before anything is read, as packet.py: dropped, or REFUSED + EDE 18 built here
          * when the query has the plain shape; any other shape is the Python path's */
         if (e->access->drop) {
@@ -863,8 +872,8 @@ static int handle(Engine *e, const unsigned char *query, size_t len, const struc
             hash = hash_bytes(e->hash_seed, query + 2, len - 2);
             Entry *x = table_get(e->table, hash, query + 2, len - 2);
             if (x != NULL && x->kind == E_CLIENTS)
-                x = have_source ? clients_get(e, x, &source) : NULL;
-            if (x != NULL && e->rrl != NULL && have_source) {
+                x = read_source(sa, &source, &have_source) ? clients_get(e, x, &source) : NULL;
+            if (x != NULL && e->rrl != NULL && read_source(sa, &source, &have_source)) {
                 int verdict = rrl_check(e->rrl, &source, x->rrl_key, x->rrl_category, e->now);
                 if (verdict == RRL_DROP || (verdict == RRL_SLIP && !x->has_slip))
                     return DROP;
