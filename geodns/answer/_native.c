@@ -12,7 +12,9 @@
  * This module never decodes DNS: Python decides every answer, C only copies bytes and
  * draws (it walks a query's lengths once, to never keep a reply that gets per-client
  * options at send time: asks_send_time_options). Every length is checked against its buffer; the table is bounded in entries and
- * in bytes, so a flood of random names cannot grow it; a hit allocates nothing.
+ * in bytes, so a flood of random names cannot grow it; a hit allocates nothing, except that
+ * a per-client query's index of source addresses (Exact) may grow, within its bound and the
+ * table's byte budget, when a hit from a new address is remembered.
  */
 #include "_native_defences.h"
 
@@ -40,6 +42,8 @@
 #define MAX_BUCKETS 32
 #define LATENCY_EVERY 64            /* one query in 64 is timed, as QueryStats does */
 #define CLIENT_KEY 18               /* family, scope, 16 bytes of network */
+#define EXACT_INITIAL 8
+#define EXACT_MAX_CAPACITY 8192     /* source addresses per query: cache.MAX_NETWORKS x 2 */
 #define REFUSED_QTYPES 256          /* qtypes counted one by one; the rest together */
 
 enum { E_FIXED = 0, E_DRAWN = 1, E_CLIENTS = 2 };
@@ -49,6 +53,8 @@ typedef struct Table Table;
 
 typedef struct Entry {
     uint64_t hash;
+    uint64_t serial;            /* unique for the engine's life: names this entry, never a
+                                   later one in the same memory (an Exact's check) */
     size_t size;                /* bytes this entry holds (its child table counts itself) */
     uint32_t key_len;
     uint8_t kind;
@@ -75,11 +81,26 @@ typedef struct Entry {
     uint64_t blob[];            /* weights, members, then key, head, records, tail, data, slip */
 } Entry;
 
+/* A source address remembered under the entry its scope walk found (cache.py PerClient's
+ * by_source), so that the next query from it is one hash and one probe. It names the
+ * entry by the slot of the clients table holding it and the entry's serial, not by a
+ * pointer: it is only believed while that slot still holds that entry, so it dies with
+ * the entry however the entry goes (replaced, evicted, dropped when the table grew), and
+ * with the table itself (snapshot reset, the parent evicted). */
+typedef struct {
+    uint64_t hi, lo;            /* the address (IPv4: lo only) */
+    uint64_t serial;            /* the entry's; 0: a free slot (never freed again) */
+    uint32_t index;             /* the slot of the clients table holding it */
+    uint32_t family;
+} Exact;
+
 struct Table {
     Entry **slots;
     size_t mask;
     size_t used;
     size_t max_capacity;
+    Exact *exact;               /* a clients table's source addresses; NULL until one */
+    size_t exact_mask, exact_used;
 };
 
 typedef struct {
@@ -96,6 +117,7 @@ typedef struct {
     size_t n_member_slots;
     uint64_t hits, misses, dropped_short, dropped_response, send_errors, recv_errors;
     uint64_t failures, rejected, resets, evictions;
+    uint64_t serials;           /* the last serial given to an entry */
     Access *access;             /* dns_allow / dns_deny; NULL: everyone may ask */
     Rrl *rrl;                   /* response rate limiting; NULL: off */
     int64_t now;                /* whole seconds, as the Python side's clock gave them */
@@ -183,6 +205,9 @@ static void table_free(Engine *e, Table *t) {
         if (t->slots[i] != NULL)
             entry_free(e, t->slots[i]);
     e->bytes -= sizeof(Table) + (t->mask + 1) * sizeof(Entry *);
+    if (t->exact != NULL)
+        e->bytes -= (t->exact_mask + 1) * sizeof(Exact);
+    PyMem_Free(t->exact);
     PyMem_Free(t->slots);
     PyMem_Free(t);
 }
@@ -191,16 +216,23 @@ static inline int same_key(const Entry *x, uint64_t hash, const unsigned char *k
     return x->hash == hash && x->key_len == len && memcmp(x->key, key, len) == 0;
 }
 
-/* Entries are only ever replaced, never removed, so a free slot ends every probe. */
-static Entry *table_get(const Table *t, uint64_t hash, const unsigned char *key, size_t len) {
+/* Entries are only ever replaced, never removed, so a free slot ends every probe.
+ * The slot holding the entry of this key, or NULL. */
+static Entry **table_slot(const Table *t, uint64_t hash, const unsigned char *key, size_t len) {
     for (size_t i = 0; i < WINDOW; i++) {
-        Entry *x = t->slots[(hash + i) & t->mask];
-        if (x == NULL)
+        Entry **slot = &t->slots[(hash + i) & t->mask];
+        if (*slot == NULL)
             return NULL;
-        if (same_key(x, hash, key, len))
-            return x;
+        if (same_key(*slot, hash, key, len))
+            return slot;
     }
     return NULL;
+}
+
+static inline Entry *table_get(const Table *t, uint64_t hash, const unsigned char *key,
+                               size_t len) {
+    Entry **slot = table_slot(t, hash, key, len);
+    return slot != NULL ? *slot : NULL;
 }
 
 /* Place without growing: 0 when placed, -1 when the window is full. */
@@ -288,17 +320,119 @@ static inline int scope_seen(const Entry *c, int family, int scope) {
     return (c->scopes6[scope >> 6] >> (scope & 63)) & 1;
 }
 
+/* --- source addresses: the exact-source index of a clients table (Exact) ------------- */
+
+/* Seeded, as hash_bytes: nobody outside can aim source addresses at one window. */
+static inline uint64_t exact_hash(const Engine *e, uint64_t hi, uint64_t lo, uint32_t family) {
+    return mix64(e->hash_seed ^ lo ^ mix64(hi ^ family));
+}
+
+/* In t's index, the slot of this address, else the first free one of its window; NULL
+ * when the window holds neither. Slots are only overwritten, never freed, so a free slot
+ * ends the probe. */
+static Exact *exact_slot(const Table *t, uint64_t h, uint64_t hi, uint64_t lo, uint32_t family) {
+    for (size_t i = 0; i < WINDOW; i++) {
+        Exact *x = &t->exact[(h + i) & t->exact_mask];
+        if (x->serial == 0 || (x->lo == lo && x->hi == hi && x->family == family))
+            return x;
+    }
+    return NULL;
+}
+
+/* The entry x names while the slot it names still holds that entry; else NULL. */
+static inline Entry *exact_target(const Table *t, const Exact *x) {
+    if (x->serial == 0 || x->index > t->mask)
+        return NULL;
+    Entry *found = t->slots[x->index];
+    return found != NULL && found->serial == x->serial ? found : NULL;
+}
+
+/* A bigger index (or the first) holding what the old one names still; -1 when it cannot
+ * be had (no memory, or the engine's byte budget): then t keeps the index it has. */
+static int exact_grow(Engine *e, Table *t, size_t capacity) {
+    size_t old_capacity = t->exact != NULL ? t->exact_mask + 1 : 0;
+    if (e->bytes + capacity * sizeof(Exact) > e->max_bytes)
+        return -1;  /* over budget the index stays as it is: keep() resets the table */
+    Exact *fresh = PyMem_Calloc(capacity, sizeof(Exact));
+    if (fresh == NULL)
+        return -1;
+    Exact *old = t->exact;
+    t->exact = fresh;
+    t->exact_mask = capacity - 1;
+    t->exact_used = 0;
+    e->bytes += capacity * sizeof(Exact);
+    for (size_t i = 0; i < old_capacity; i++) {
+        if (exact_target(t, &old[i]) == NULL)
+            continue;  /* its entry is gone: forgotten */
+        Exact *slot = exact_slot(t, exact_hash(e, old[i].hi, old[i].lo, old[i].family),
+                                 old[i].hi, old[i].lo, old[i].family);
+        if (slot != NULL) {  /* else its new window is full: it is only a shortcut */
+            *slot = old[i];
+            t->exact_used++;
+        }
+    }
+    if (old != NULL) {
+        e->bytes -= old_capacity * sizeof(Exact);
+        PyMem_Free(old);
+    }
+    return 0;
+}
+
+/* Remember that the source (hi, lo, family) is answered by the entry in slot index of t.
+ * Bounded as table_put: a free slot of the window, else the index grows up to its bound,
+ * else a slot whose entry is gone, else a random one of the window is overwritten. */
+static void exact_put(Engine *e, Table *t, uint64_t h, uint64_t hi, uint64_t lo, uint32_t family,
+                      const Entry *found, size_t index) {
+    if (t->exact == NULL) {
+        if (exact_grow(e, t, EXACT_INITIAL) < 0)
+            return;
+    } else if ((t->exact_used + 1) * 2 > t->exact_mask + 1 &&
+               t->exact_mask + 1 < EXACT_MAX_CAPACITY) {
+        exact_grow(e, t, (t->exact_mask + 1) * 2);  /* on failure: the index it has */
+    }
+    Exact *x = exact_slot(t, h, hi, lo, family);
+    if (x == NULL) {
+        for (size_t i = 0; i < WINDOW && x == NULL; i++) {
+            Exact *candidate = &t->exact[(h + i) & t->exact_mask];
+            if (exact_target(t, candidate) == NULL)
+                x = candidate;
+        }
+        if (x == NULL)
+            x = &t->exact[(h + (next_random(e) & (WINDOW - 1))) & t->exact_mask];
+    } else if (x->serial == 0) {
+        t->exact_used++;
+    }
+    x->hi = hi;
+    x->lo = lo;
+    x->family = family;
+    x->serial = found->serial;
+    x->index = (uint32_t)index;
+}
+
+/* The child of c for source s: by its exact address first (one hash, one probe), else by
+ * each scope seen, most specific first, as ByNetwork, and then remembered by the address. */
 static Entry *clients_get(Engine *e, const Entry *c, const Source *s) {
+    Table *t = c->clients;
+    uint64_t hi = (uint64_t)(s->address >> 64), lo = (uint64_t)s->address;
+    uint32_t family = (uint32_t)s->family;
+    uint64_t h = exact_hash(e, hi, lo, family);
+    if (t->exact != NULL) {
+        Exact *x = exact_slot(t, h, hi, lo, family);
+        Entry *found = x != NULL ? exact_target(t, x) : NULL;
+        if (found != NULL)
+            return found;
+    }
     int top = s->family == 4 ? 32 : 128;
     unsigned char key[CLIENT_KEY];
     for (int scope = top; scope >= 0; scope--) {  /* most specific first, as ByNetwork */
         if (!scope_seen(c, s->family, scope))
             continue;
         client_key(s, scope, key);
-        Entry *found = table_get(c->clients, hash_bytes(e->hash_seed, key, CLIENT_KEY), key,
-                                 CLIENT_KEY);
-        if (found != NULL)
-            return found;
+        Entry **slot = table_slot(t, hash_bytes(e->hash_seed, key, CLIENT_KEY), key, CLIENT_KEY);
+        if (slot != NULL) {
+            exact_put(e, t, h, hi, lo, family, *slot, (size_t)(slot - t->slots));
+            return *slot;
+        }
     }
     return NULL;
 }
@@ -657,6 +791,7 @@ static Entry *entry_from_spec(Engine *e, PyObject *spec, const unsigned char *ke
     }
     if (draw == DRAW_ROTATE)
         e->rotations[rotation] = start;
+    x->serial = ++e->serials;
     e->bytes += size;
     *scope_out = scope;
     return x;

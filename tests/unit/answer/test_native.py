@@ -372,3 +372,45 @@ def test_access_ranges_collapse_overlapping_and_adjacent_networks_and_c_checks_t
         with pytest.raises((ValueError, TypeError)):
             engine.set_access(bad, b"", False)
     engine.set_access(packed, b"", False)
+
+
+def per_source(host: str) -> tuple[bytes, tuple[object, ...]]:
+    """The reply and the entry of a client network of one address (scope /32): its bytes
+    name the address, so an answer meant for another client shows."""
+    data = HEAD + bytes(int(octet) for octet in host.split("."))
+    return QUERY[:2] + data, (_native.FIXED, 32, 0, data, (), *RRL)
+
+
+def test_a_source_remembered_by_its_address_never_outlives_the_entry_it_was_found_under():
+    # more client networks than a query's clients table holds (8192 slots): entries are
+    # evicted and moved by growth while their sources are remembered by address
+    engine = _native.Engine(SEED, (1000,))
+    hosts = [f"10.{i >> 8 & 255}.{i & 255}.1" for i in range(12_000)]
+    misses: list[str] = []
+
+    def miss(data: bytes, host: str) -> tuple[bytes, tuple[object, ...]]:
+        misses.append(host)
+        return per_source(host)
+
+    for host in hosts:
+        for _ in range(3):  # kept; found by the scope walk and remembered; found by address
+            assert engine.answer(QUERY, host, miss) == per_source(host)[0]
+    assert engine.counters()["evictions"] > 0
+    misses.clear()
+    for host in hosts:  # each asks again: its own answer, from C or (evicted) from Python
+        assert engine.answer(QUERY, host, miss) == per_source(host)[0], host
+    assert 0 < len(misses) < len(hosts)
+
+
+def test_clients_of_one_scope_network_at_different_addresses_share_its_entry():
+    engine = _native.Engine(SEED, (1000,))
+    data, other = HEAD + b"the /24", HEAD + b"another /24"
+    for host, reply in (("10.0.0.1", data), ("10.0.1.1", other)):
+        entry = (_native.FIXED, 24, 0, reply, (), *RRL)
+        engine.answer(QUERY, host, lambda d, h, entry=entry: (QUERY[:2] + entry[3], entry))
+    for _ in range(3):  # None: a hit never calls the miss handler
+        for host in ("10.0.0.1", "10.0.0.2", "10.0.0.254", "10.0.0.2"):
+            assert engine.answer(QUERY, host, None) == QUERY[:2] + data
+        for host in ("10.0.1.1", "10.0.1.77"):
+            assert engine.answer(QUERY, host, None) == QUERY[:2] + other
+    assert engine.counters()["hits"] == 18
