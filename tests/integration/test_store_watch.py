@@ -24,35 +24,59 @@ def a_pool() -> Pool:
     return Pool(name="www.example.com.", members=(Member("192.0.2.11"),))
 
 
+class Watch:
+    """watch_changes on one store while a second store writes: two nodes of one database.
+    Each change it reports lands in seen as (generation, when)."""
+
+    def __init__(self, watched: Store, watched_url: str, writer: Store) -> None:
+        self.watched, self.watched_url, self.writer = watched, watched_url, writer
+        self.seen: asyncio.Queue[tuple[int, float]] = asyncio.Queue()
+        self._stop = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    @classmethod
+    async def open(cls, watched_url: str, writer_url: str) -> Watch:
+        return cls(await Store.open(watched_url), watched_url, await Store.open(writer_url))
+
+    def start(self, since: int) -> None:
+        async def on_change(generation: int) -> None:
+            await self.seen.put((generation, time.monotonic()))
+
+        watching = watch_changes(
+            self.watched, self.watched_url, on_change, stop=self._stop, since=since
+        )
+        self._task = asyncio.create_task(watching)
+
+    async def next_change(self) -> tuple[int, float]:
+        return await asyncio.wait_for(self.seen.get(), timeout=5)
+
+    async def close(self) -> None:
+        self._stop.set()
+        if self._task is not None:
+            await asyncio.wait_for(self._task, timeout=5)
+        await self.writer.close()
+        await self.watched.close()
+
+
 async def _watch_until(
     url: str,
     change: Callable[[Store], Awaitable[Any]],
     prepare: Callable[[], Awaitable[None]] | None = None,
 ) -> float:
     """Seconds from a change committed through a second Store to on_change seeing it."""
-    watched = await Store.open(url)
-    writer = await Store.open(url)
-    seen: asyncio.Queue[tuple[int, float]] = asyncio.Queue()
-    stop = asyncio.Event()
-
-    async def on_change(generation: int) -> None:
-        await seen.put((generation, time.monotonic()))
-
-    since = await watched.generation()
-    task = asyncio.create_task(watch_changes(watched, url, on_change, stop=stop, since=since))
+    watch = await Watch.open(url, url)
     try:
+        since = await watch.watched.generation()
+        watch.start(since)
         if prepare is not None:
             await prepare()
         started = time.monotonic()
-        await change(writer)
-        generation, at = await asyncio.wait_for(seen.get(), timeout=5)
+        await change(watch.writer)
+        generation, at = await watch.next_change()
         assert generation == since + 1
         return at - started
     finally:
-        stop.set()
-        await asyncio.wait_for(task, timeout=5)
-        await writer.close()
-        await watched.close()
+        await watch.close()
 
 
 async def _create(store: Store) -> None:
@@ -207,26 +231,14 @@ def test_a_change_committed_before_the_watch_starts_is_seen(database_url: str) -
     first one is a change to publish, not the watch's starting point."""
 
     async def scenario() -> tuple[int, int]:
-        watched = await Store.open(database_url)
-        writer = await Store.open(database_url)
-        seen: asyncio.Queue[int] = asyncio.Queue()
-        stop = asyncio.Event()
-        since = await watched.generation()
-        await writer.create_pool(a_pool())
-
-        async def on_change(generation: int) -> None:
-            await seen.put(generation)
-
-        task = asyncio.create_task(
-            watch_changes(watched, database_url, on_change, stop=stop, since=since)
-        )
+        watch = await Watch.open(database_url, database_url)
         try:
-            return since, await asyncio.wait_for(seen.get(), timeout=5)
+            since = await watch.watched.generation()
+            await watch.writer.create_pool(a_pool())
+            watch.start(since)
+            return since, (await watch.next_change())[0]
         finally:
-            stop.set()
-            await asyncio.wait_for(task, timeout=5)
-            await writer.close()
-            await watched.close()
+            await watch.close()
 
     since, seen = asyncio.run(scenario())
     assert seen == since + 1
@@ -242,34 +254,21 @@ if POSTGRES_URL:
         generation after an outage took the change made meanwhile as its baseline and
         stayed stale. Here the watched store reaches the database through a proxy that is
         down when the watch starts; the change is written directly, then the proxy returns."""
-        proxy = database_proxy
 
         async def scenario() -> tuple[int, int, float]:
-            watched = await Store.open(proxy.url(database_url))
-            writer = await Store.open(database_url)
-            seen: asyncio.Queue[int] = asyncio.Queue()
-            stop = asyncio.Event()
-            since = await watched.generation()
-
-            async def on_change(generation: int) -> None:
-                await seen.put(generation)
-
-            proxy.down()
-            task = asyncio.create_task(
-                watch_changes(watched, proxy.url(database_url), on_change, stop=stop, since=since)
-            )
+            watch = await Watch.open(database_proxy.url(database_url), database_url)
             try:
+                since = await watch.watched.generation()
+                database_proxy.down()
+                watch.start(since)
                 await asyncio.sleep(0.5)  # the watch's first reads fail
-                await writer.create_pool(a_pool())
-                proxy.up()
+                await watch.writer.create_pool(a_pool())
+                database_proxy.up()
                 returned = time.monotonic()
-                generation = await asyncio.wait_for(seen.get(), timeout=5)
-                return since, generation, time.monotonic() - returned
+                generation, at = await watch.next_change()
+                return since, generation, at - returned
             finally:
-                stop.set()
-                await asyncio.wait_for(task, timeout=5)
-                await writer.close()
-                await watched.close()
+                await watch.close()
 
         since, generation, after_s = asyncio.run(scenario())
         # RETRY_CEILING_S is 0.5: the return is noticed within that, plus one read
