@@ -27,12 +27,14 @@ from typing import Generic, TypeVar
 
 from geodns.answer.context import ClientNetwork, QueryContext, Transport, source_network
 from geodns.answer.defences import Defences
+from geodns.answer.options import Asked
 from geodns.answer.packet import Outcome, PacketAnswerer
 from geodns.answer.reply import Reply
 from geodns.answer.resolve import NO_CLIENT, client_for
+from geodns.answer.rrl import SEND, SLIP
 from geodns.answer.stats import LATENCY_SAMPLE_EVERY, MEMBER_SAMPLE_EVERY, QueryStats
 from geodns.dns.rcode import SERVFAIL
-from geodns.dns.wire import SendTimeOptions, find_send_time_options
+from geodns.dns.wire import FormError, SendTimeOptions, decode_query, find_send_time_options
 from geodns.pools.compile import BITS, CompiledMember, CompiledPool
 from geodns.pools.draw import FIXED, Draw
 from geodns.pools.select import Prepared, prepare
@@ -279,10 +281,17 @@ class CachingAnswerer:
         out, members = render_entry(entry, data[:2], self.rng)
         proven = asked is not None and asked.server_cookie_valid  # never rate limited
         if defences.limiter is not None and transport is UDP and not proven:
-            limited = defences.limit(out, entry.rrl_key, entry.slip, source, transport)
-            if limited is None:
-                return None
-            out = limited
+            if asked is not None and asked.client_cookie is not None and entry.slip is not None:
+                verdict = defences.verdict(entry.rrl_key, source)
+                if verdict is SLIP:  # BADCOOKIE with a fresh cookie rather than TC
+                    return self._bad_cookie_slip(data, source, transport, snapshot, asked)
+                if verdict is not SEND:
+                    return None
+            else:
+                limited = defences.limit(out, entry.rrl_key, entry.slip, source, transport)
+                if limited is None:
+                    return None
+                out = limited
         stats = self.stats
         stats.answered[entry.stats_key] += 1
         if members and not stats.sample_countdown % MEMBER_SAMPLE_EVERY:
@@ -290,6 +299,15 @@ class CachingAnswerer:
         if asked is None:
             return out
         return defences.options.append(out, entry.opt_rdata, asked, source, snapshot.cookie_secrets)
+
+    def _bad_cookie_slip(
+        self, data: bytes, source: str, transport: Transport, snapshot: Snapshot, asked: Asked
+    ) -> bytes | None:
+        try:
+            query = decode_query(data)  # its key decoded before: only the ID and options differ
+        except FormError:
+            return None
+        return self.full.bad_cookie_slip(query, source, transport, snapshot, asked)
 
     def answer_entry(
         self, data: bytes, source: str, transport: Transport

@@ -7,8 +7,10 @@ CachingAnswerer (the front) call the same methods, so a reply is the same bytes 
 1. who may ask (acl.py), before anything is decoded: denied sources are dropped, or
    answered REFUSED with EDE 18;
 2. the answer is computed (or found in the cache);
-3. response rate limiting (rrl.py) on UDP: send, drop, or send the slip form instead;
-   a query with a valid server cookie (options.py) is never limited, nor is TCP;
+3. response rate limiting (rrl.py) on UDP: send, drop, or send the slip form instead:
+   TC, or for a query with a client cookie BADCOOKIE with a fresh server cookie (as BIND
+   does: the client retries over UDP with it, and is then never limited); a query with a
+   valid server cookie (options.py) is never limited, nor is TCP;
 4. the send-time options (options.py): COOKIE and NSID added to the reply's OPT.
 """
 
@@ -31,6 +33,7 @@ from geodns.answer.rrl import (
     RateLimiter,
     ResponseKey,
     RrlConfig,
+    Verdict,
     response_key,
 )
 from geodns.dns.wire import Query
@@ -64,6 +67,12 @@ class Defences:
         if verdict is SLIP and slip is not None:
             return out[:2] + slip
         return None
+
+    def verdict(self, key: bytes, source: str) -> Verdict:
+        """RRL's verdict on a UDP response to a cookie client, whose slip is not the TC
+        form but BADCOOKIE (the caller builds it). Only called with RRL on."""
+        assert self.limiter is not None
+        return self.limiter.check(source, key, int(self.clock()))
 
 
 def rrl_key(ctx: QueryContext, answer: Answer) -> ResponseKey:

@@ -25,7 +25,7 @@ from geodns.answer.reply import (
     error_reply,
 )
 from geodns.answer.resolve import PROHIBITED, Answer, PreparePool, prepare_pool, resolve
-from geodns.answer.rrl import ERROR_KEY
+from geodns.answer.rrl import ERROR_KEY, SEND, SLIP
 from geodns.answer.stats import QueryStats
 from geodns.dns.edns import ExtendedError
 from geodns.dns.rcode import BADCOOKIE, FORMERR, REFUSED, SERVFAIL
@@ -123,6 +123,18 @@ class PacketAnswerer:
             return Outcome(failed, query)
         if asked is not None and asked.server_cookie_valid:
             sent: bytes | None = out  # RFC 7873 §5.3: the address is proven, never limited
+        elif (
+            asked is not None
+            and asked.client_cookie is not None
+            and slip is not None
+            and defences.limiter is not None
+            and transport is UDP
+        ):
+            verdict = defences.verdict(key, source)
+            if verdict is SLIP:
+                bad = self.bad_cookie_slip(query, source, transport, snapshot, asked)
+                return Outcome(bad, query, answer, reply, ctx, out, key, slip, asked)
+            sent = out if verdict is SEND else None
         else:
             sent = defences.limit(out, key, slip, source, transport)
         if sent is not None:
@@ -153,6 +165,21 @@ class PacketAnswerer:
                 sent, reply.opt_rdata, asked, source, snapshot.cookie_secrets
             )
         return sent
+
+    def bad_cookie_slip(
+        self, query: Query, source: str, transport: Transport, snapshot: Snapshot, asked: Asked
+    ) -> bytes:
+        """What RRL slips to a client that sent a client cookie, instead of the TC form:
+        BADCOOKIE with a fresh server cookie (RFC 7873 §5.2.3 lets the server choose it; BIND
+        does so), as small as the TC form. The client retries over UDP with that cookie and
+        is answered in full, never limited again, where TC would cost it and us a TCP
+        connection. The limiter counted it as slipped."""
+        reply = error_reply(query, BADCOOKIE)
+        out = query.id.to_bytes(2, "big") + reply.head + reply.tail
+        self.stats.answered[(BADCOOKIE, query.qtype, transport.value, "")] += 1
+        return self.defences.options.append(
+            out, reply.opt_rdata, asked, source, snapshot.cookie_secrets
+        )
 
     def _bad_cookie(
         self, query: Query, source: str, transport: Transport, snapshot: Snapshot, asked: Asked

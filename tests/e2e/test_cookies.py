@@ -16,10 +16,13 @@ import shutil
 import socket
 import subprocess
 import time
+import urllib.request
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
 import dns.edns
+import dns.flags
 import dns.message
 import dns.query
 import dns.rcode
@@ -301,6 +304,78 @@ def test_a_valid_server_cookie_is_never_rate_limited(tmp_path, data_plane):
 
         assert burst(learned[1]) == 20
         assert burst(b"") <= 5
+    finally:
+        server.stop()
+
+
+def cookie_burst(
+    server: GeodnsProcess, name: str, count: int, client: bytes | None
+) -> tuple[Counter[str], list[bytes]]:
+    """count identical UDP queries at once from 127.0.0.1 (with client, when given, as
+    their client cookie and no server cookie), what came back within a second ('answer',
+    'badcookie', 'tc', 'drop'), and the server cookies the BADCOOKIE replies carried."""
+    seen: Counter[str] = Counter()
+    cookies: list[bytes] = []
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        options = [dns.edns.CookieOption(client, b"")] if client is not None else []
+        for n in range(count):
+            query = dns.message.make_query(name, "A", use_edns=0, options=options)
+            query.id = n
+            sock.sendto(query.to_wire(), (server.host, server.port))
+        deadline = time.monotonic() + 1.0
+        while sum(seen.values()) < count and time.monotonic() < deadline:
+            sock.settimeout(max(deadline - time.monotonic(), 0.01))
+            try:
+                reply = dns.message.from_wire(sock.recv(4096))
+            except TimeoutError:
+                break
+            if reply.flags & dns.flags.TC:
+                seen["tc"] += 1
+            elif reply.rcode() == dns.rcode.BADCOOKIE:
+                assert not reply.answer
+                got = cookie_of(reply)
+                assert got is not None and got[0] == client
+                cookies.append(got[1])
+                seen["badcookie"] += 1
+            else:
+                assert reply.rcode() == dns.rcode.NOERROR and reply.answer
+                seen["answer"] += 1
+    seen["drop"] = count - sum(seen.values())
+    return seen, cookies
+
+
+def test_rrl_slips_badcookie_with_a_fresh_cookie_to_a_cookie_client_not_tc(tmp_path, data_plane):
+    """RFC 7873 §5.2.3 lets a server answer a client cookie alone with BADCOOKIE; BIND's
+    RRL slips that instead of TC=1 to a query with a client cookie: as small, and the
+    client retries over UDP with the fresh cookie, which is never limited, rather than
+    over TCP. At 1 answer a second with every limited response slipped (rrl_slip 1): a
+    burst of 10 is 1 answer and 9 BADCOOKIE with a valid cookie; the same burst without
+    a cookie is still slipped as TC."""
+    server = serve_test_zones(
+        tmp_path,
+        *["--rrl-responses-per-second", "1", "--rrl-slip", "1", "--rrl-window-s", "1"],
+        data_plane=data_plane,
+    )
+    try:
+        seen, cookies = cookie_burst(server, "www.example.test.", 10, CLIENT)
+        assert abs(seen["answer"] - 1) <= 1 and seen["badcookie"] >= 8, seen
+        assert seen["tc"] == 0 and seen["drop"] == 0, seen
+        secret = stored_secrets(database_of(tmp_path)).current
+        for cookie in cookies:
+            timestamp = int.from_bytes(cookie[4:8], "big")
+            assert cookie == rfc9018_cookie(secret, CLIENT, "127.0.0.1", timestamp)
+        retried = ask(server, CLIENT, cookies[-1], name="www.example.test.")
+        assert retried.rcode() == dns.rcode.NOERROR and retried.answer  # proven: not limited
+        plain, _ = cookie_burst(server, "mail.example.test.", 10, None)
+        assert abs(plain["answer"] - 1) <= 1 and plain["tc"] >= 8, plain
+        assert plain["badcookie"] == 0, plain
+        with urllib.request.urlopen(server.api + "/metrics", timeout=5) as response:
+            metrics = response.read().decode()
+        slipped = re.search(
+            r'^geodns_rrl_slipped_total\{category="response"\} (\S+)$', metrics, re.M
+        )
+        assert slipped and float(slipped.group(1)) >= 16, metrics  # both kinds are slips
     finally:
         server.stop()
 
