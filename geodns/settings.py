@@ -116,7 +116,7 @@ class Settings:
     dns_deny: tuple[str, ...] = ()
     dns_deny_action: str = "refuse"  # REFUSED with EDE 18, or "drop"
     cookies: bool = True  # DNS cookies (RFC 7873, server cookies as RFC 9018)
-    require_server_cookie: bool = False  # UDP: BADCOOKIE without a valid server cookie
+    require_server_cookie: bool = False  # UDP + client cookie: BADCOOKIE unless a valid server one
     nsid: str | None = None  # RFC 5001's identifier, sent when asked; "hostname": the host name
     layers: Layers = field(default_factory=Layers, compare=False, repr=False)
     data_plane: str = "auto"  # who answers UDP: native (the C loop), python, auto: native if built

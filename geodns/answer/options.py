@@ -74,7 +74,9 @@ class ReplyOptions:
     def refuses(self, asked: Asked | None, udp: bool) -> bool:
         """RFC 7873 §5.2.3, §5.2.4: with require_server_cookie, a UDP query carrying a
         client cookie but no valid server cookie is answered BADCOOKIE (TCP never is: the
-        handshake already proves the address)."""
+        handshake already proves the address). A query without a COOKIE option is answered
+        as if cookies did not exist (§5.2.1), as BIND and Knot do: only an OPT can carry
+        BADCOOKIE, and TC or REFUSED would turn away every resolver that sends none."""
         return (
             self.require_server_cookie
             and udp

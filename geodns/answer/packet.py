@@ -21,6 +21,7 @@ from geodns.answer.options import Asked
 from geodns.answer.reply import (
     Reply,
     compile_reply,
+    cookie_only_reply,
     encode_formerr,
     error_reply,
 )
@@ -28,8 +29,16 @@ from geodns.answer.resolve import PROHIBITED, Answer, PreparePool, prepare_pool,
 from geodns.answer.rrl import ERROR_KEY, SEND, SLIP
 from geodns.answer.stats import QueryStats
 from geodns.dns.edns import ExtendedError
-from geodns.dns.rcode import BADCOOKIE, FORMERR, REFUSED, SERVFAIL
-from geodns.dns.wire import FormError, NotAQuery, Query, ShortHeader, decode_query
+from geodns.dns.rcode import BADCOOKIE, FORMERR, NOERROR, REFUSED, SERVFAIL
+from geodns.dns.wire import (
+    OPCODE_MASK,
+    FormError,
+    NoQuestion,
+    NotAQuery,
+    Query,
+    ShortHeader,
+    decode_query,
+)
 from geodns.snapshot import Snapshot, SnapshotHolder
 
 UDP = Transport.UDP
@@ -89,14 +98,10 @@ class PacketAnswerer:
         except (ShortHeader, NotAQuery) as exc:
             stats.dropped[type(exc).__name__] += 1
             return DROPPED  # no ID to answer to, or a response: never answer those
+        except NoQuestion as exc:
+            return Outcome(self._no_question(exc, source, transport, snapshot))
         except FormError as exc:
-            # RFC 1035 §4.1.1; question echoed if readable
-            formerr = encode_formerr(exc)
-            if formerr is not None:
-                formerr = defences.limit(formerr, ERROR_KEY, None, source, transport)
-            if formerr is not None:
-                stats.answered[(FORMERR, 0, transport.value, "")] += 1
-            return Outcome(formerr)
+            return Outcome(self._formerr(exc, source, transport))
         edns = query.edns
         asked = None
         if edns is not None and (edns.client_cookie is not None or edns.nsid):
@@ -145,6 +150,40 @@ class PacketAnswerer:
                     sent, reply.opt_rdata, asked, source, snapshot.cookie_secrets
                 )
         return Outcome(sent, query, answer, reply, ctx, out, key, slip, asked)
+
+    def _formerr(self, error: FormError, source: str, transport: Transport) -> bytes | None:
+        """RFC 1035 §4.1.1: FORMERR, the question echoed when it was readable."""
+        formerr = encode_formerr(error)
+        if formerr is not None:
+            formerr = self.defences.limit(formerr, ERROR_KEY, None, source, transport)
+        if formerr is not None:
+            self.stats.answered[(FORMERR, 0, transport.value, "")] += 1
+        return formerr
+
+    def _no_question(
+        self, error: NoQuestion, source: str, transport: Transport, snapshot: Snapshot
+    ) -> bytes | None:
+        """RFC 7873 §5.4: a QUERY with no question and a COOKIE asks for a server cookie:
+        NOERROR with a fresh one (BADCOOKIE, and a fresh one, when the server cookie it
+        sent is not valid), on either transport, whatever require_server_cookie says. As
+        small as any error and limited as one; without cookies (or a COOKIE): FORMERR."""
+        edns, options = error.edns, self.defences.options
+        opcode = error.header[1] & OPCODE_MASK if error.header is not None else -1
+        if edns is None or edns.client_cookie is None or opcode != 0:
+            return self._formerr(error, source, transport)
+        asked = options.asked(
+            edns.client_cookie, edns.server_cookie, edns.nsid, source, snapshot.cookie_secrets
+        )
+        if asked is None or asked.client_cookie is None:  # cookies off: as if unknown
+            return self._formerr(error, source, transport)
+        rcode = BADCOOKIE if edns.server_cookie and not asked.server_cookie_valid else NOERROR
+        out, opt_rdata = cookie_only_reply(error, rcode)
+        if not asked.server_cookie_valid:
+            limited = self.defences.limit(out, ERROR_KEY, None, source, transport)
+            if limited is None:
+                return None
+        self.stats.answered[(rcode, 0, transport.value, "")] += 1
+        return options.append(out, opt_rdata, asked, source, snapshot.cookie_secrets)
 
     def _error(
         self,

@@ -206,6 +206,16 @@ def encode_servfail(query: Query) -> bytes:
     return encode_error(query, SERVFAIL)
 
 
+def cookie_only_reply(error: FormError, rcode: int) -> tuple[bytes, int]:
+    """RFC 7873 §5.4: the reply to a query with no question and a COOKIE: no sections but
+    the OPT (the caller appends the COOKIE option), with rcode; and the OPT's RDATA size."""
+    assert error.header is not None and error.edns is not None
+    qid, query_flags = error.header
+    flags = FLAG_QR | (query_flags & COPIED_FLAGS) | (rcode & 0xF)
+    opt = encode_opt(error.edns, rcode >> 4, None)
+    return HEADER.pack(qid, flags, 0, 0, 0, 1) + opt, len(opt) - OPT_FIXED
+
+
 def encode_formerr(error: FormError) -> bytes | None:
     """FORMERR with the question echoed when it was readable; None when there is no header.
 

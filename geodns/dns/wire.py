@@ -81,6 +81,11 @@ class BadCookie(BadOpt):
     """A COOKIE option of a length RFC 7873 §5.2.2 calls malformed, or a second one."""
 
 
+class NoQuestion(FormError):
+    """QDCOUNT 0 with records after the header, all well formed: FORMERR, unless its OPT
+    holds a COOKIE (edns says), which RFC 7873 §5.4 makes a query for a server cookie."""
+
+
 class TrailingData(FormError):
     """Bytes after the last record the header counts."""
 
@@ -113,6 +118,8 @@ def decode_query(data: bytes) -> Query:
         # RFC 1035 §4.1.2 allows more in theory; no server answers them (RFC 9619)
         if qdcount == 0 and not (ancount or nscount or arcount) and len(data) == 12:
             raise FormError("no question", header)
+        if qdcount == 0:
+            raise no_question(data, header, ancount + nscount, arcount)
         raise FormError(f"QDCOUNT is {qdcount}, expected 1", header)
     try:
         qname, end = read_question_name(data, 12)
@@ -134,6 +141,24 @@ def decode_query(data: bytes) -> Query:
     if end != len(data):
         raise TrailingData(f"{len(data) - end} bytes after the last record", header, question)
     return Query(qid, flags, qname.lower(), qtype, qclass, question, qdcount, edns)
+
+
+def no_question(
+    data: bytes, header: tuple[int, int], before_additional: int, additional: int
+) -> FormError:
+    """What a QDCOUNT 0 packet with records is: NoQuestion with its OPT when every record
+    is well formed (RFC 7873 §5.4's query for a server cookie has one), else the leaf its
+    records raise."""
+    try:
+        edns, end = read_records(data, 12, before_additional, additional)
+    except FormError as exc:
+        exc.header = header
+        return exc
+    if end != len(data):
+        return TrailingData(f"{len(data) - end} bytes after the last record", header)
+    error = NoQuestion("QDCOUNT is 0, expected 1", header)
+    error.edns = edns
+    return error
 
 
 def read_question_name(data: bytes, offset: int) -> tuple[bytes, int]:

@@ -235,6 +235,65 @@ def test_a_query_without_any_cookie_is_answered_even_when_required(strict):
     assert ask(strict, None).rcode() == dns.rcode.NOERROR
 
 
+def test_a_query_without_edns_is_answered_over_udp_when_required_rfc7873_s5_2_1(strict):
+    """RFC 7873 §5.2.1: "If there is no OPT record or no COOKIE option present in the
+    request, then the server responds to the request as if the server doesn't implement
+    the COOKIE option." BADCOOKIE needs an OPT to say it in; TC would send every plain
+    resolver to TCP. Knot and BIND (require-server-cookie) answer such a query as usual."""
+    reply = strict.query("www.example.test.", "A")  # no OPT at all
+    assert reply.rcode() == dns.rcode.NOERROR and reply.answer
+    assert not reply.flags & dns.flags.TC and reply.edns == -1
+
+
+def ask_for_a_cookie(
+    server: GeodnsProcess, server_cookie: bytes = b"", *, tcp: bool = False
+) -> dns.message.Message:
+    """RFC 7873 §5.4: a QUERY with an empty question section and a COOKIE option."""
+    query = dns.message.Message()
+    query.use_edns(0, options=[dns.edns.CookieOption(CLIENT, server_cookie)])
+    send = dns.query.tcp if tcp else dns.query.udp
+    return send(query, server.host, port=server.port, timeout=3)
+
+
+def cookie_for_the_asking(server: GeodnsProcess, tcp: bool) -> None:
+    """§5.4: "Such servers will send a reply that has an empty Answer Section and has a
+    COOKIE option containing the Client Cookie and a valid Server Cookie. If such a query
+    provided just a Client Cookie and no Server Cookie, the response SHALL have the RCODE
+    NOERROR." A cached cookie sent back is confirmed with NOERROR, or answered BADCOOKIE
+    (with a fresh one) when invalid; require_server_cookie changes none of it. Before:
+    FORMERR, as from a server that knows no cookies."""
+    secret = stored_secrets(server.database).current
+    reply = ask_for_a_cookie(server, tcp=tcp)
+    assert reply.rcode() == dns.rcode.NOERROR
+    assert not (reply.question or reply.answer or reply.authority or reply.additional)
+    got = cookie_of(reply)
+    assert got is not None and got[0] == CLIENT
+    assert got[1] == rfc9018_cookie(secret, CLIENT, "127.0.0.1", int.from_bytes(got[1][4:8], "big"))
+    assert ask_for_a_cookie(server, got[1], tcp=tcp).rcode() == dns.rcode.NOERROR
+    stranger = rfc9018_cookie(os.urandom(16), CLIENT, "127.0.0.1", int(time.time()))
+    refused = ask_for_a_cookie(server, stranger, tcp=tcp)
+    assert refused.rcode() == dns.rcode.BADCOOKIE
+    fresh = cookie_of(refused)
+    assert fresh is not None and ask(server, CLIENT, fresh[1], tcp=tcp).rcode() == 0
+
+
+@pytest.mark.parametrize("tcp", [False, True], ids=["udp", "tcp"])
+def test_a_query_for_a_server_cookie_gets_one_rfc7873_s5_4(plain, tcp):
+    cookie_for_the_asking(plain, tcp)
+
+
+@pytest.mark.parametrize("tcp", [False, True], ids=["udp", "tcp"])
+def test_a_query_for_a_server_cookie_gets_one_when_required_too_rfc7873_s5_4(strict, tcp):
+    cookie_for_the_asking(strict, tcp)
+
+
+def test_no_question_and_no_cookie_is_still_formerr_rfc1035_4_1_2(plain):
+    query = dns.message.Message()
+    query.use_edns(0)
+    reply = dns.query.udp(query, plain.host, port=plain.port, timeout=3)
+    assert reply.rcode() == dns.rcode.FORMERR
+
+
 @pytest.mark.parametrize(
     ("age_s", "accepted"),
     [(3500, True), (3700, False), (-200, True), (-400, False)],

@@ -19,6 +19,7 @@ from geodns.dns.wire import (
     BadName,
     BadOpt,
     FormError,
+    NoQuestion,
     NotAQuery,
     Overrun,
     ShortHeader,
@@ -246,3 +247,18 @@ def test_a_compressed_name_counts_its_pointed_labels_toward_255_bytes_rfc1035_2_
     assert decode_query(answer_owned_by(2)).qname  # 2 x 64 + 69 = 197 bytes: a name
     with pytest.raises(BadName):
         decode_query(answer_owned_by(3))  # 3 x 64 + 69 = 261 bytes
+
+
+def test_no_question_with_a_cookie_carries_its_opt_for_rfc7873_s5_4():
+    """QDCOUNT 0 with an OPT holding a COOKIE is RFC 7873 §5.4's query for a server
+    cookie: still a FormError leaf (no question), but with the OPT it carried."""
+    cookie = struct.pack("!HH", 10, 8) + bytes(range(1, 9))
+    with pytest.raises(NoQuestion) as raised:
+        decode_query(header(qdcount=0, arcount=1) + opt(cookie))
+    assert raised.value.header == (0xABCD, 0x0100)
+    assert raised.value.edns is not None
+    assert raised.value.edns.client_cookie == bytes(range(1, 9))
+    with pytest.raises(TrailingData):
+        decode_query(header(qdcount=0, arcount=1) + opt(cookie) + b"\x00")
+    with pytest.raises(BadOpt):  # a COOKIE of a malformed length: the leaf its OPT raises
+        decode_query(header(qdcount=0, arcount=1) + opt(struct.pack("!HH", 10, 4) + b"1234"))
