@@ -7,6 +7,7 @@ import re
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from alembic import command
@@ -114,16 +115,25 @@ STATIC_POOL = (
 )
 
 
-@pytest.mark.parametrize("flag", ["", "    replace_static: false\n"], ids=["absent", "false"])
-def test_pools_apply_refuses_a_pool_over_static_a_aaaa_as_the_api_does(tmp_path, flag):
-    """The zone file answers mail.example.test with A and AAAA: a new pool there would
-    answer instead of them, silently. Refused, with the API's message, file and field."""
+def apply_static_pool(
+    tmp_path: Path, flag: str
+) -> tuple[Path, str, subprocess.CompletedProcess[str]]:
+    """`pools apply` of STATIC_POOL (a pool over mail.example.test's static A/AAAA) with
+    flag's line, on a new SQLite database: the file, the database URL, the command's result."""
     pools = tmp_path / "pools.yaml"
     pools.write_text(STATIC_POOL.format(flag=flag))
     url = f"sqlite+aiosqlite:///{tmp_path / 'db'}"
     result = geodns_command(
         "pools", "apply", str(pools), "--database", url, "--zones", str(SERVE_ZONES)
     )
+    return pools, url, result
+
+
+@pytest.mark.parametrize("flag", ["", "    replace_static: false\n"], ids=["absent", "false"])
+def test_pools_apply_refuses_a_pool_over_static_a_aaaa_as_the_api_does(tmp_path, flag):
+    """The zone file answers mail.example.test with A and AAAA: a new pool there would
+    answer instead of them, silently. Refused, with the API's message, file and field."""
+    pools, url, result = apply_static_pool(tmp_path, flag)
     assert result.returncode == 1, result.stdout
     assert f"{pools}: pools[0].name" in result.stderr
     assert (
@@ -136,12 +146,7 @@ def test_pools_apply_refuses_a_pool_over_static_a_aaaa_as_the_api_does(tmp_path,
 
 
 def test_pools_apply_with_replace_static_true_creates_it_and_stores_no_flag(tmp_path):
-    pools = tmp_path / "pools.yaml"
-    pools.write_text(STATIC_POOL.format(flag="    replace_static: true\n"))
-    url = f"sqlite+aiosqlite:///{tmp_path / 'db'}"
-    result = geodns_command(
-        "pools", "apply", str(pools), "--database", url, "--zones", str(SERVE_ZONES)
-    )
+    pools, url, result = apply_static_pool(tmp_path, "    replace_static: true\n")
     assert result.returncode == 0, result.stderr
     assert "+ create mail.example.test." in result.stdout
     exported = geodns_command("pools", "export", "--database", url).stdout
@@ -153,12 +158,7 @@ def test_pools_apply_with_replace_static_true_creates_it_and_stores_no_flag(tmp_
 
 
 def test_pools_apply_refuses_a_replace_static_that_is_not_true_or_false(tmp_path):
-    pools = tmp_path / "pools.yaml"
-    pools.write_text(STATIC_POOL.format(flag="    replace_static: yes please\n"))
-    url = f"sqlite+aiosqlite:///{tmp_path / 'db'}"
-    result = geodns_command(
-        "pools", "apply", str(pools), "--database", url, "--zones", str(SERVE_ZONES)
-    )
+    pools, url, result = apply_static_pool(tmp_path, "    replace_static: yes please\n")
     assert result.returncode == 1
     assert f"{pools}:3: pools[0].replace_static" in result.stderr
     assert "must be true or false, got 'yes please'" in result.stderr
