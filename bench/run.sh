@@ -12,7 +12,7 @@
 #            the Python one; both sign the zone (its DO cases); pdnssign is PowerDNS with the
 #            zone signed (pdnsutil secure-zone), knotsign Knot with mod-onlinesign
 # environment:
-#   HALF_PEAK="geodns knot"  targets whose cases are measured once more at a limited rate
+#   HALF_PEAK="geodns knot"  targets whose cases are measured ROUNDS more times at a limited rate
 #                       (dnsperf -Q) for p99 latency: geodns at half its own median qps, the
 #                       others at the rate geodns had (else half their own), so that Knot gives
 #                       this machine's latency floor at the same offered load; "all", or "" for none
@@ -428,11 +428,18 @@ run_target() {
       [ "$t" != geodns ] && [ -s "$work/halfpeak" ] &&
         limit=$(awk -v c="$c" '$1 == "geodns" && $2 == c {print $4}' "$work/halfpeak" | grep . || echo "$limit")
       [ "$limit" -gt 0 ] || continue
-      note_command "# $t $c at a limited rate: the same generators with -Q $limit each"
-      wait_quiet
-      row=$(measure "$c" "$limit")
+      note_command "# $t $c at a limited rate: the same generators with -Q $limit each, $rounds rounds"
+      # one round's p99 is one sample of a tail the hypervisor and the generators shape as
+      # much as the server: take ROUNDS of them and keep the round with the median p99
+      : >"$work/limited"
+      for r in $(seq "$rounds"); do
+        wait_quiet
+        row=$(measure "$c" "$limit")
+        echo "$row" >>"$work/limited"
+        printf '%-7s %-9s limited rate (-Q %s x 4) round %s: %s\n' "$t" "$c" "$limit" "$r" "$row" >&2
+      done
+      row=$(sort -k3,3g "$work/limited" | awk '{row[NR] = $0} END {print row[int((NR + 1) / 2)]}')
       echo "$t $c $qps $limit $row" >>"$work/halfpeak"
-      printf '%-7s %-9s limited rate (-Q %s x 4): %s\n' "$t" "$c" "$limit" "$row" >&2
     done
   fi
   stop_server
@@ -478,7 +485,7 @@ ratio_lines() {  # the geodns/peer ratios, one line each
     awk '{p99[$1, $2] = $7} $1 == "geodns" {row[++n] = $0}
       END {for (i = 1; i <= n; i++) {split(row[i], f, " ")
         floor = (("knot", f[2]) in p99) ? sprintf("   (knot at that rate: %s ms)", p99["knot", f[2]]) : ""
-        printf "%-8s geodns p99 at half peak (%d of %d qps): %s ms   target <= 1 ms%s\n", f[2], f[5], f[3], f[7], floor}}' "$work/halfpeak"
+        printf "%-8s geodns p99 at half peak (%d of %d qps): %s ms   target <= Knot%s\n", f[2], f[5], f[3], f[7], floor}}' "$work/halfpeak"
   fi
 }
 
@@ -550,9 +557,10 @@ write_results() {
       echo
       echo "### p99 latency at a limited rate (dnsperf -Q)"
       echo
-      echo "geodns at half its own median qps (the issue's target: p99 <= 1 ms); a peer at the"
-      echo "same offered rate as geodns in that case (else half its own peak): Knot's p99 there is"
-      echo "what this machine and the generators add whatever the server."
+      echo "geodns at half its own median qps; a peer at the same offered rate as geodns in that"
+      echo "case (else half its own peak). Issue 11's target: geodns's p99 no worse than Knot's at"
+      echo "the same offered rate, which is what this machine and the generators add whatever the"
+      echo "server. Each row is the round with the median p99 of ROUNDS rounds at that rate."
       echo
       echo "| server | case | its median qps | dnsperf -Q (x4) | qps measured | mean ms | p99 ms | lost | cpu0 % | server cpu % |"
       echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"
