@@ -16,7 +16,8 @@ import dnslib
 from dnslib.buffer import BufferError as DnslibBufferError
 from dnslib.label import DNSBuffer, DNSLabel, DNSLabelError
 
-from geodns.dns import names
+from geodns.dns import names, rdatatype
+from geodns.errors import GeodnsError
 
 MAX_TTL = 2**31 - 1  # RFC 2181 §8
 _TTL_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -37,7 +38,7 @@ _DNSLIB_ERRORS = (
 )
 
 
-class RdataError(ValueError):
+class RdataError(GeodnsError, ValueError):
     """RDATA text that cannot be built; the message says what would be right."""
 
 
@@ -84,7 +85,7 @@ def type_from_text(text: str) -> int:
         raise RdataError(
             f'unknown type "{text}": use a known type, or TYPEnnn with RFC 3597 \\# rdata'
         )
-    if not 1 <= rtype <= 65535 or rtype == 41 or 128 <= rtype <= 255:
+    if not 1 <= rtype <= 65535 or rtype == rdatatype.OPT or 128 <= rtype <= 255:
         raise RdataError(f"type {text} cannot be stored in a zone (RFC 6895 §3.1): remove it")
     return int(rtype)
 
@@ -230,20 +231,22 @@ def _caa(f: Sequence[Token], origin: bytes | None) -> Rdata:
 
 # type -> (field names, builder); None means "one or more"
 _SHAPES: dict[int, tuple[tuple[str, ...] | None, _Builder]] = {
-    1: (("address",), _a),
-    2: (("nsdname",), _single_name(dnslib.NS, True)),
-    5: (("cname",), _single_name(dnslib.CNAME, False)),
-    6: (("mname", "rname", "serial", "refresh", "retry", "expire", "minimum"), _soa),
-    12: (("ptrdname",), _single_name(dnslib.PTR, False)),
-    15: (("preference", "exchange"), _mx),
-    16: (None, _txt),
-    28: (("address",), _aaaa),
-    33: (("priority", "weight", "port", "target"), _srv),
-    39: (("target",), _single_name(dnslib.DNAME, False)),
-    99: (None, _txt),  # SPF has TXT's format (RFC 7208 §3.1)
-    257: (("flags", "tag", "value"), _caa),
+    rdatatype.A: (("address",), _a),
+    rdatatype.NS: (("nsdname",), _single_name(dnslib.NS, True)),
+    rdatatype.CNAME: (("cname",), _single_name(dnslib.CNAME, False)),
+    rdatatype.SOA: (("mname", "rname", "serial", "refresh", "retry", "expire", "minimum"), _soa),
+    rdatatype.PTR: (("ptrdname",), _single_name(dnslib.PTR, False)),
+    rdatatype.MX: (("preference", "exchange"), _mx),
+    rdatatype.TXT: (None, _txt),
+    rdatatype.AAAA: (("address",), _aaaa),
+    rdatatype.SRV: (("priority", "weight", "port", "target"), _srv),
+    rdatatype.DNAME: (("target",), _single_name(dnslib.DNAME, False)),
+    rdatatype.SPF: (None, _txt),  # SPF has TXT's format (RFC 7208 §3.1)
+    rdatatype.CAA: (("flags", "tag", "value"), _caa),
 }
-_TARGET_OFFSETS = {2: 0, 15: 2, 33: 6}  # where NS, MX, SRV rdata hold their target name
+# where NS, MX and SRV rdata hold their target name
+_TARGET_OFFSETS = {rdatatype.NS: 0, rdatatype.MX: 2, rdatatype.SRV: 6}
+_STRING_TYPES = frozenset({rdatatype.TXT, rdatatype.SPF, rdatatype.CAA})  # may be quoted
 
 
 def build_rdata(rtype: int, fields: Sequence[Token], origin: bytes | None) -> Rdata:
@@ -261,7 +264,7 @@ def build_rdata(rtype: int, fields: Sequence[Token], origin: bytes | None) -> Rd
             f"needs {len(field_names)} field{'s' if len(field_names) > 1 else ''} "
             f"({' '.join(field_names)}), got {len(fields)}"
         )
-    if rtype not in (16, 99, 257) and any(t.quoted for t in fields):
+    if rtype not in _STRING_TYPES and any(t.quoted for t in fields):
         raise RdataError("takes no quoted strings: remove the quotes")
     return build(fields, origin)
 
@@ -292,7 +295,7 @@ def _generic(rtype: int, fields: Sequence[Token]) -> Rdata:
     if len(wire) != length:
         raise RdataError(f"generic rdata has {len(wire)} bytes but says {length} (RFC 3597 §5)")
     rd_class = dnslib.RDMAP.get(type_to_text(rtype))
-    if rd_class is None or rtype == 257:
+    if rd_class is None or rtype == rdatatype.CAA:
         return Rdata(wire)
     try:  # parse as the known type and pack again: the bytes must survive unchanged
         rd = rd_class.parse(DNSBuffer(wire), len(wire))
