@@ -25,7 +25,8 @@ from geodns.answer.reply import compile_reply
 from geodns.answer.resolve import client_for, resolve
 from geodns.api.http import JSON
 from geodns.api.keys import SNAPSHOTS
-from geodns.dns import names, rcode, rdatatype
+from geodns.dns import names, rcode, rdataclass, rdatatype
+from geodns.dns.edns import OUR_UDP_PAYLOAD, ClientSubnet, Edns, encode_opt
 from geodns.dns.wire import decode_query
 from geodns.errors import Problem, ValidationError
 from geodns.pools.compile import CompiledPool
@@ -37,9 +38,7 @@ from geodns.redirect import decide as redirect
 from geodns.snapshot import Snapshot
 
 QTYPES = {"A": rdatatype.A, "AAAA": rdatatype.AAAA}
-ECS_OPTION = 8  # RFC 7871 §6
 EXPLAIN_SOURCE = "192.0.2.53"  # the packet's source when ECS names the client
-EDNS_PAYLOAD = 1232
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -87,18 +86,18 @@ def parse_params(query: Any) -> tuple[str, str, str | None, Network | None, int]
 
 
 def build_query(qname: bytes, qtype: int, ecs: Network | None) -> bytes:
-    """A query as a resolver would send it: EDNS, and the ECS option when given."""
+    """A query as a resolver would send it: EDNS, and the ECS option when given (its
+    SCOPE PREFIX-LENGTH 0, RFC 7871 §6), in the OPT record dns/edns.py writes."""
     header = struct.pack("!HHHHHH", 0, 0, 1, 0, 0, 1)
-    question = qname + struct.pack("!HH", qtype, 1)
-    options = b""
+    question = qname + struct.pack("!HH", qtype, rdataclass.IN)
+    subnet = None
     if ecs is not None:
         family = 1 if ecs.version == 4 else 2
         prefix = ecs.prefixlen
         address = ecs.network_address.packed[: math.ceil(prefix / 8)]
-        body = struct.pack("!HBB", family, prefix, 0) + address
-        options = struct.pack("!HH", ECS_OPTION, len(body)) + body
-    opt = b"\x00" + struct.pack("!HHIH", rdatatype.OPT, EDNS_PAYLOAD, 0, len(options)) + options
-    return header + question + opt
+        subnet = ClientSubnet(family, prefix, 0, address)
+    edns = Edns(OUR_UDP_PAYLOAD, 0, False, 0, subnet)
+    return header + question + encode_opt(edns, 0, None)
 
 
 def records(section: Any) -> list[JSON]:

@@ -12,9 +12,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-TYPE_NSEC = 47
-TYPE_RRSIG = 46
-TYPE_NXNAME = 128  # RFC 9824 §2: in the bitmap of a name that does not exist
+from geodns.dns import rdatatype
+
 MAX_NAME = 255  # RFC 1035 §2.3.4, in wire octets
 MAX_LABEL = 63
 _UPPER_A, _UPPER_Z = 0x41, 0x5A
@@ -36,15 +35,15 @@ def type_bitmap(types: Iterable[int]) -> bytes:
 
 def nsec_rdata(next_name: bytes, types: Iterable[int]) -> bytes:
     """An NSEC rdata; RRSIG and NSEC themselves are always in the bitmap (RFC 4034 §4.1.2)."""
-    return next_name + type_bitmap({*types, TYPE_RRSIG, TYPE_NSEC})
+    return next_name + type_bitmap({*types, rdatatype.RRSIG, rdatatype.NSEC})
 
 
 def compact_denial(types: Iterable[int], *, exists: bool) -> frozenset[int]:
     """The types the NSEC at the query name lists (RFC 9824 §3): the name's own for NODATA
     (none for an empty non-terminal), NXNAME for a name that does not exist."""
-    listed = {*types, TYPE_RRSIG, TYPE_NSEC}
+    listed = {*types, rdatatype.RRSIG, rdatatype.NSEC}
     if not exists:
-        listed.add(TYPE_NXNAME)
+        listed.add(rdatatype.NXNAME)  # RFC 9824 §2: the name does not exist
     return frozenset(listed)
 
 

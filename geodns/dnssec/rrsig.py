@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from geodns.dnssec.canonical import canonical_rdatas, label_count, lower_name, rrset_wire
 from geodns.dnssec.keys import SigningKey
 
-TYPE_RRSIG = 46
 DAY_S = 86400
 WEEK_S = 7 * DAY_S
 MONDAY_S = 4 * DAY_S  # 1970-01-01 was a Thursday: weeks start on Mondays, 00:00 UTC

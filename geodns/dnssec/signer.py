@@ -13,12 +13,10 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from geodns.dns import rdatatype
 from geodns.dnssec.keys import SigningKey
 from geodns.dnssec.rrsig import Validity, sign_rrset, validity_at
 
-TYPE_DNSKEY = 48
-TYPE_CDS = 59
-TYPE_CDNSKEY = 60
 DEFAULT_MAX_ENTRIES = 200_000
 
 CacheKey = tuple[int, bytes, int, int, tuple[bytes, ...], int]
@@ -121,7 +119,7 @@ class ZoneSigner:
         signer's own unless another is given) or made now and kept there."""
         cache = cache if cache is not None else self.cache
         validity = validity_at(now_s)
-        keys = self.keys.all_signing if rtype == TYPE_DNSKEY else self.keys.signing
+        keys = self.keys.all_signing if rtype == rdatatype.DNSKEY else self.keys.signing
         # the keys' identity in cache keys: two signers with the same keys share entries
         key: CacheKey = (
             cache.key_set_id(keys),

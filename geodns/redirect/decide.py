@@ -15,20 +15,17 @@ import re
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from geodns.dns import names
+from geodns.dns import names, rdatatype
 from geodns.geo import Location
-from geodns.pools.compile import CompiledMember, CompiledPool
+from geodns.pools.compile import BITS, QTYPE_FAMILY, CompiledMember, CompiledPool
 from geodns.pools.explain import Explanation
 from geodns.pools.model import Client
 from geodns.pools.select import Prepared, prepare, select
 from geodns.snapshot import Snapshot
 
-TYPE_A, TYPE_AAAA = 1, 28
-BITS = {4: 32, 6: 128}
 # the client's own family first: a dual-stack pool sends an IPv6 client to an IPv6
 # member, as its AAAA answer would; the other family when the first has nothing
-FAMILY_ORDER = {4: (TYPE_A, TYPE_AAAA), 6: (TYPE_AAAA, TYPE_A)}
-QTYPE_FAMILY = {TYPE_A: 4, TYPE_AAAA: 6}
+FAMILY_ORDER = {4: (rdatatype.A, rdatatype.AAAA), 6: (rdatatype.AAAA, rdatatype.A)}
 
 FOUND, NOT_FOUND, UNAVAILABLE = 302, 404, 503
 # bytes a Location may carry as they are; the rest of a request target is percent-encoded

@@ -80,3 +80,27 @@ def test_pool_documents_are_checked_without_yaml_or_files():
         or FILE_READING.search(p.read_text())
     ]
     assert wrong == []
+
+
+# issue 15: one module per RFC noun. A module that names an RR type, an RCODE or an EDNS
+# option by its own constant repeats dns/rdatatype.py, dns/rcode.py or dns/edns.py.
+OWN_NUMBERS = {
+    re.compile(
+        r"^_?(Q|RR?)?TYPE_[A-Z0-9]+(\s*,\s*\w+)*\s*(:[^=]+)?=\s*\d", re.MULTILINE
+    ): "geodns/dns/rdatatype.py",
+    re.compile(r"^_?RCODE_[A-Z]+\s*(:[^=]+)?=\s*\d", re.MULTILINE): "geodns/dns/rcode.py",
+    re.compile(r"^_?(OPTION_[A-Z]+|[A-Z]+_OPTION)\s*(:[^=]+)?=\s*\d", re.MULTILINE): (
+        "geodns/dns/edns.py"
+    ),
+}
+
+
+def test_rr_types_rcodes_and_edns_options_are_numbered_in_one_module_each():
+    repeated = sorted(
+        f"{shown(p)}: {m.group(0)}"
+        for p in package_modules()
+        for pattern, home in OWN_NUMBERS.items()
+        if shown(p) != home
+        for m in pattern.finditer(p.read_text())
+    )
+    assert repeated == []

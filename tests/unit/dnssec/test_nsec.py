@@ -11,9 +11,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from geodns.dns import names
+from geodns.dns import names, rdatatype
 from geodns.dnssec.nsec import (
-    TYPE_NXNAME,
     compact_denial,
     nsec_rdata,
     predecessor,
@@ -52,7 +51,7 @@ def test_an_empty_bitmap_is_empty() -> None:
 
 
 def test_compact_denial_lists_nxname_only_for_a_name_that_does_not_exist_rfc9824_s3() -> None:
-    assert compact_denial([], exists=False) == {46, 47, TYPE_NXNAME}
+    assert compact_denial([], exists=False) == {46, 47, rdatatype.NXNAME}
     assert compact_denial([1, 28], exists=True) == {1, 28, 46, 47}
     assert compact_denial([], exists=True) == {46, 47}  # an empty non-terminal
 
