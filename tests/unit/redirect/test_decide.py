@@ -143,6 +143,32 @@ def test_sticky_keeps_a_slash_24_on_one_member_and_moves_only_a_failed_members_c
         assert now == member if member != failed else now != failed
 
 
+AS1 = Member("192.0.2.31", region="asia", url="https://as1.example.test")
+
+
+@pytest.mark.parametrize(
+    ("client", "member"),
+    [
+        ("198.51.100.7", "192.0.2.31"),  # the CIDR rule: not in the GeoIP data at all
+        ("81.2.69.142", "192.0.2.21"),  # GB: the country rule beats Europe's continent rule
+        ("89.160.20.112", "192.0.2.31"),  # SE: Europe's continent rule
+        ("175.16.199.1", "192.0.2.11"),  # CN: no rule, the default order (us first)
+    ],
+    ids=["cidr", "country", "continent", "default"],
+)
+def test_cidr_country_and_continent_rules_apply_to_the_http_client_s_address(
+    geo: GeoReader, client: str, member: str
+) -> None:
+    rules = (
+        Rule(MatchKind.CIDR, "198.51.100.0/24", ("asia", "us")),
+        Rule(MatchKind.COUNTRY, "GB", ("eu", "us")),
+        Rule(MatchKind.CONTINENT, "EU", ("asia", "us")),
+    )
+    pool = replace(POOL, members=(US1, EU1, AS1), rules=rules, max_answers=1)
+    decision = ask(snapshot_of(pool, geo), client)
+    assert (decision.status, decision.member) == (302, member)
+
+
 def test_a_region_below_its_healthy_fraction_sends_its_clients_to_the_next(
     geo: GeoReader,
 ) -> None:
