@@ -29,8 +29,8 @@ class ApiError extends Error {
 
 function describe(status, body) {
   if (body && typeof body === "object") {
-    const items = body.errors || body.problems || [];
-    const details = items.map((p) => `${p.field ?? p.where}: ${p.message}`);
+    // the API's one error body: {"error", "problems": [{"where", "message"}], "request_id"}
+    const details = (body.problems || []).map((p) => `${p.where}: ${p.message}`);
     return [body.error || `HTTP ${status}`, ...details].join("; ");
   }
   return `HTTP ${status}${body ? `: ${body}` : ""}`;

@@ -139,8 +139,12 @@ def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrowserContext
 
 
 def sign_in(browser: BrowserContext, console: Console, role: str) -> Page:
-    """A new tab (its own sessionStorage) signed in with role's token."""
+    """A new tab (its own sessionStorage) signed in with role's token; every URL it asks
+    for is kept in page.fetched."""
     page = browser.new_page()
+    fetched: list[str] = []
+    page.on("request", lambda request: fetched.append(request.url))
+    page.fetched = fetched  # type: ignore[attr-defined]
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
     page.on(
@@ -158,6 +162,19 @@ def row(page: Page, address: str) -> Any:
     return page.locator(f'tr[data-address="{address}"]')
 
 
+def assert_only_its_own_origin(page: Page, console: Console) -> None:
+    """Nothing from a CDN or anywhere else: the console works offline."""
+    fetched = page.fetched  # type: ignore[attr-defined]
+    elsewhere = [u for u in fetched if not u.startswith((console.server.api + "/", "data:"))]
+    assert fetched and elsewhere == []
+
+
+def assert_fits_the_width(page: Page) -> None:
+    """No sideways scrolling of the page at the current viewport."""
+    width = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+    assert width[0] <= width[1], f"page {width[0]} px wide in a {width[1]} px viewport"
+
+
 def test_sign_in_see_the_pool_and_a_member_reported_down_within_the_refresh_period(
     browser, console
 ):
@@ -166,10 +183,16 @@ def test_sign_in_see_the_pool_and_a_member_reported_down_within_the_refresh_peri
     expect(pool_row).to_contain_text("weighted")
     expect(pool_row.locator('[data-count="up"]')).to_contain_text("3")
     expect(page.locator("tr[data-node] >> text=current")).to_be_visible()
+    zone = page.locator("tr", has=page.locator("td", has_text="2026112201"))  # the serial
+    expect(zone).to_contain_text("example.test.")
+    expect(zone).to_contain_text("\u2714 loaded")
+    assert_fits_the_width(page)  # 1280x800
     page.screenshot(path=str(console.shots / "overview.png"), full_page=True)
     pool_row.locator("a").click()
     expect(row(page, "192.0.2.62").locator("[data-state]")).to_have_attribute("data-state", "up")
     expect(page.get_by_role("button", name="Drain")).to_have_count(3)  # an editor may change
+    assert_fits_the_width(page)
+    page.evaluate("window.loadedOnce = true")  # gone if the page were loaded again
 
     console.api(
         "POST",
@@ -190,6 +213,9 @@ def test_sign_in_see_the_pool_and_a_member_reported_down_within_the_refresh_peri
     state = row(page, "192.0.2.62").locator("[data-state]")
     expect(state).to_have_attribute("data-state", "down", timeout=(REFRESH_S + 2) * 1000)
     assert time.monotonic() - reported < REFRESH_S + 1.5  # one refresh, plus a request
+    assert page.evaluate("window.loadedOnce") is True  # refreshed in place, not reloaded
+    expect(state).to_have_text("\u2716 down")  # an icon and a word, not a colour alone
+    expect(row(page, "192.0.2.61").locator("[data-state]")).to_have_text("\u2714 up")
     expect(row(page, "192.0.2.62")).to_contain_text("http 503 on /health")  # the reason, in words
     expect(row(page, "192.0.2.62")).to_contain_text("prober-1: down")  # which probe says so
     page.screenshot(path=str(console.shots / "pool.png"), full_page=True)
@@ -201,6 +227,8 @@ def test_sign_in_see_the_pool_and_a_member_reported_down_within_the_refresh_peri
     )
     expect(state).to_have_attribute("data-state", "up", timeout=(REFRESH_S + 2) * 1000)
     assert page.errors == []  # type: ignore[attr-defined]
+    assert_only_its_own_origin(page, console)
+    assert sorted(p.name for p in console.shots.iterdir()) == ["overview.png", "pool.png"]
     page.close()
 
 
@@ -212,6 +240,7 @@ def test_a_drain_from_the_console_takes_the_member_out_of_dig_answers(browser, c
     expect(row(page, "192.0.2.63").locator("[data-state]")).to_have_attribute(
         "data-state", "drained"
     )
+    expect(row(page, "192.0.2.63").locator("[data-state]")).to_contain_text("drained")
     expect(page.locator("#status")).to_contain_text("Drained 192.0.2.63")
     for _ in range(10):  # the API answered after the snapshot was rebuilt: at once
         assert console.dig() == {"192.0.2.61", "192.0.2.62"}
@@ -264,7 +293,11 @@ def test_a_reader_may_look_explain_and_use_a_phone_width_screen(browser, console
     expect(page.locator("button[data-action]")).to_have_count(0)
     page.set_viewport_size({"width": 390, "height": 844})
     expect(row(page, "192.0.2.61").locator('td[data-label="State"]')).to_be_visible()
+    assert_fits_the_width(page)
     page.screenshot(path=str(console.shots / "pool-phone.png"))
+    page.goto(console.server.api + "/ui/#/")
+    expect(page.locator(f'tr[data-pool="{POOL}"]')).to_be_visible()
+    assert_fits_the_width(page)
     page.set_viewport_size({"width": 1280, "height": 800})
     page.goto(console.server.api + "/ui/#/explain")
     page.fill("#ex-name", POOL)
@@ -274,15 +307,50 @@ def test_a_reader_may_look_explain_and_use_a_phone_width_screen(browser, console
     expect(answer).to_be_visible()
     shown = answer.get_attribute("data-answer") or ""
     assert sorted(shown.split()) == ["192.0.2.61", "192.0.2.62", "192.0.2.63"]  # weighted order
+    expect(page.locator("#explain-answer")).to_contain_text("no ECS in the query")
     page.screenshot(path=str(console.shots / "explain.png"), full_page=True)
+    page.fill("#ex-client", "198.51.100.0/24")  # an ECS prefix instead of an address
+    page.click("#explain-form button[type=submit]")
+    expect(page.locator("#explain-answer dd").first).to_have_text("198.51.100.0/24")
+    expect(page.locator("#explain-answer")).not_to_contain_text("no ECS in the query")
+    assert_only_its_own_origin(page, console)
     page.close()
 
 
-def test_an_admin_sees_the_audit_trail_filtered_by_pool_and_token(browser, console):
+def test_an_editor_sees_neither_the_audit_trail_nor_the_tokens(browser, console):
+    page = sign_in(browser, console, "editor")
+    expect(page.locator('#nav a[data-view="overview"]')).to_be_visible()
+    expect(page.locator('#nav a[data-view="audit"]')).to_be_hidden()
+    expect(page.locator('#nav a[data-view="tokens"]')).to_be_hidden()
+    page.goto(console.server.api + "/ui/#/tokens")  # asked for by hand: the overview instead
+    expect(page.locator(f'tr[data-pool="{POOL}"]')).to_be_visible()
+    page.close()
+
+
+def test_an_admin_sees_the_audit_trail_newest_first_filtered_by_pool_and_token(browser, console):
+    other = "second.example.test."
+    # entries each filter must leave out: editor-1 on another pool, admin-1 on this one
+    console.api("POST", "/api/v1/pools", {"name": other, "members": [{"address": "192.0.2.70"}]})
+    console.api("PATCH", f"/api/v1/pools/{POOL}/members/192.0.2.62", {"weight": 90}, role="admin")
     page = sign_in(browser, console, "admin")
     page.goto(console.server.api + f"/ui/#/audit?pool={POOL}&token=editor-1")
     entries = page.locator("tr[data-audit]")
     expect(entries.first).to_contain_text("editor-1")
-    for text in entries.all_inner_texts():
-        assert "editor-1" in text and f"pools/{POOL}" in text
+    texts = entries.all_inner_texts()
+    assert len(texts) >= 3  # the drain, the undrain and the weight changes above
+    for text in texts:
+        assert "editor-1" in text and f"pools/{POOL}" in text and other not in text
+    ids = [int(i or 0) for i in entries.evaluate_all("rows => rows.map(r => r.dataset.audit)")]
+    assert ids == sorted(ids, reverse=True)  # newest first
+    page.fill("#au-pool", other)  # the form filters too
+    page.click("#view form.inline button[type=submit]")
+    expect(entries.first).to_contain_text(f"pools/{other}")
+    assert len(entries.all_inner_texts()) == 1
+    page.fill("#au-pool", POOL)
+    page.fill("#au-token", "admin-1")
+    page.click("#view form.inline button[type=submit]")
+    expect(entries.first).to_contain_text("admin-1")
+    assert len(entries.all_inner_texts()) == 1
+    page.goto(console.server.api + "/ui/#/tokens")
+    expect(page.locator("td", has_text="reader-1")).to_be_visible()  # an admin's Tokens page
     page.close()

@@ -434,6 +434,14 @@ def test_adaptive_gives_the_faster_member_more_answers_within_the_weight_floor_i
     configured, effective = shown[slow]
     assert configured == 100 and 20 <= effective <= 30, shown  # floor: 0.2 x configured
     assert shares[fast] / 400 >= 0.65, f"answers {dict(shares)} for weights {shown}"
+    # the console's pool page: configured and effective weight, the last check's latency
+    code, state = health.api("GET", f"/api/v1/pools/{name}/state")
+    assert code == 200, state
+    members = {m["address"]: m for m in state["members"]}
+    assert (members[fast]["weight"], members[fast]["effective_weight"]) == (100, 100)
+    assert members[slow]["weight"] == 100 and 20 <= members[slow]["effective_weight"] <= 30
+    assert members[slow]["latency_ms"] >= 100  # the backend answers after 0.1 s
+    assert 0 < members[fast]["latency_ms"] < members[slow]["latency_ms"]
 
 
 # -- 7. drained and disabled members are still checked (issue 5 §6) ----------------------

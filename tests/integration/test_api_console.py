@@ -84,6 +84,20 @@ def test_overview_counts_members_up_down_held_and_drained(serve):
                 "redirects_per_s": None,
             }
         ]
+        # the pool page says the same per member, the hold with its end
+        state = await api.call("GET", f"/api/v1/pools/{POOL}/state", token="reader")
+        members = {m["address"]: m for m in state.body["members"]}
+        assert {a: m["state"] for a, m in members.items()} == {
+            "192.0.2.11": "up",
+            "192.0.2.12": "down",
+            "192.0.2.13": "held",
+            "192.0.2.14": "drained",
+        }
+        held = members["192.0.2.13"]
+        assert held["detail"] == "held down by flap damping" and held["health"] == "down"
+        assert datetime.fromisoformat(held["held_until"]) > datetime.now(UTC)
+        assert [members[a]["held_until"] for a in ("192.0.2.11", "192.0.2.12")] == [None, None]
+        assert [m["effective_weight"] for m in members.values()] == [None] * 4  # not adaptive
         node = overview.body["node"]
         assert node["generation"] == api.app[SNAPSHOTS].current.generation
         assert node["database_reachable"] is True
