@@ -11,7 +11,6 @@ import asyncio
 import errno
 import json
 import shutil
-import time
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +22,7 @@ import dns.edns
 import dns.message
 from aiohttp import web
 from harness import MAXMIND, SERVE_ZONES
+from polling import until_async
 
 from geodns.api.connections import ApiConnections, ApiLimits, LimitedSite
 from geodns.api.keys import LISTENERS, METRICS, STORE
@@ -98,13 +98,7 @@ class Api:
         self, check: Callable[[], Awaitable[bool]], within_s: float = 1.0
     ) -> float:
         """Poll check until true; the seconds it took, AssertionError after within_s."""
-        started = time.monotonic()
-        while True:
-            if await check():
-                return time.monotonic() - started
-            if time.monotonic() - started > within_s:
-                raise AssertionError(f"not true within {within_s} s")
-            await asyncio.sleep(0.01)
+        return await until_async(check, within_s, poll_s=0.01)
 
 
 def error_body(

@@ -20,13 +20,16 @@ async def until(
 
 async def until_async(
     condition: Callable[[], Awaitable[bool]], timeout_s: float = 5.0, poll_s: float = 0.02
-) -> None:
-    """Poll an awaitable condition (a store read) until it holds; fail at the deadline."""
+) -> float:
+    """Poll an awaitable condition (a store read, an API call) until it holds; the seconds
+    it took, AssertionError at the deadline."""
     loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout_s
+    started = loop.time()
     while not await condition():
-        assert loop.time() < deadline, "condition not met before the deadline"
+        if loop.time() - started > timeout_s:
+            raise AssertionError(f"condition not met within {timeout_s} s")
         await asyncio.sleep(poll_s)
+    return loop.time() - started
 
 
 def within(

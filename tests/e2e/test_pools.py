@@ -6,7 +6,6 @@ import asyncio
 import collections
 import shutil
 import signal
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,6 +17,7 @@ import dns.rcode
 import dns.rdatatype
 import pytest
 from harness import DATA, MAXMIND, SERVE_ZONES, GeodnsProcess, apply_pools, start_geodns
+from polling import within
 
 from geodns.store.repository import Store
 
@@ -65,14 +65,11 @@ class PoolServer:
         self, qname: str, expected: set[str], ecs: str | None = None, timeout: float = 1.0
     ) -> float:
         """Seconds until the answer became expected; fails after timeout (the 1 s promise)."""
-        started = time.monotonic()
-        while True:
-            got = self.addresses(qname, ecs=ecs)
-            if got == expected:
-                return time.monotonic() - started
-            if time.monotonic() - started > timeout:
-                raise AssertionError(f"{qname} still answers {got}, wanted {expected}")
-            time.sleep(0.02)
+        return within(
+            timeout,
+            lambda: self.addresses(qname, ecs=ecs) == expected,
+            f"{qname} never answered {expected}",
+        )
 
 
 def ecs_scope(reply: dns.message.Message) -> tuple[int, int] | None:
@@ -226,9 +223,7 @@ def test_every_member_down_fails_open_by_default(pools):
             set_health(pools.database, address, True)
         set_health(pools.database, "192.0.2.131", True)
         # fail_open false: NODATA with the SOA, so resolvers cache the negative answer briefly
-        deadline = time.monotonic() + 1.0
-        while pools.ask("closed.example.test.").answer and time.monotonic() < deadline:
-            time.sleep(0.02)
+        within(1.0, lambda: not pools.ask("closed.example.test.").answer, "closed still answers")
         closed = pools.ask("closed.example.test.")
         assert closed.rcode() == dns.rcode.NOERROR and closed.answer == []
         assert closed.authority[0].rdtype == dns.rdatatype.SOA
@@ -309,10 +304,7 @@ def test_zone_reload_that_orphans_a_pool_keeps_it_and_serves_it_again_later(tmp_
         assert server.query("www.example.test.", "A").rcode() == dns.rcode.REFUSED
         zone.write_bytes(saved)
         server.process.send_signal(signal.SIGHUP)
-        deadline = time.monotonic() + 5
-        while server.query("www.example.test.", "A").rcode() != dns.rcode.NOERROR:
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
+        within(5, lambda: server.query("www.example.test.", "A").rcode() == dns.rcode.NOERROR)
         reply = server.query("www.example.test.", "A")
         assert {r.to_text() for r in reply.answer[0]} == {"192.0.2.191"}
     finally:
