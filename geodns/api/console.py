@@ -12,13 +12,12 @@ from datetime import datetime
 
 from aiohttp import web
 
-from geodns.api.http import JSON, PageParams, caller, encode_cursor, etag, next_link
+from geodns.api.http import JSON, caller, etag, next_link
 from geodns.api.keys import CHECKER, CLOCK, HEARTBEAT, PUBLISHER, RATES, SNAPSHOTS
-from geodns.api.pools import pool_name, store_of
+from geodns.api.pools import fetch_pool_page, pool_name, store_of
 from geodns.dns import names
 from geodns.health.damping import hold_end
 from geodns.heartbeat import node_flags
-from geodns.pools.fields import name_problem
 from geodns.pools.model import Member, Policy, member_to_document
 from geodns.rates import Rates
 from geodns.store.repository import AddressState, Report
@@ -54,16 +53,8 @@ def _rates(request: web.Request) -> Rates:
 
 async def get_overview(request: web.Request) -> web.Response:
     """This node and a page of pools with their member counts by state and their rates."""
-    store = store_of(request)
-    params = PageParams(request)
-    zone = request.query.get("zone")
-    if zone is not None and (why := name_problem(zone)) is not None:
-        params.add("zone", why)
-    params.done()
-    pools = await store.list_pools(zone, params.limit + 1, params.cursor)
-    shown = pools[: params.limit]
-    cursor = encode_cursor(shown[-1].name) if len(pools) > params.limit and shown else None
-    states, _ = await store.address_states(m.address for p in shown for m in p.members)
+    shown, cursor = await fetch_pool_page(request)
+    states, _ = await store_of(request).address_states(m.address for p in shown for m in p.members)
     now = request.app[CLOCK]()
     snapshot = request.app[SNAPSHOTS].current
     rates = _rates(request)

@@ -134,16 +134,22 @@ async def write_pool(
     raise HttpError(409, f"pool {name} kept changing during this write: retry")
 
 
-async def list_pools(request: web.Request) -> web.Response:
-    store = store_of(request)
+async def fetch_pool_page(request: web.Request) -> tuple[list[Pool], str | None]:
+    """The page of pools ?zone=, ?limit= and ?cursor= ask for, and the next page's cursor
+    (None on the last page); a bad parameter is a 422 naming it."""
     params = PageParams(request)
     zone = request.query.get("zone")
     if zone is not None and (why := name_problem(zone)) is not None:
         params.add("zone", why)
     params.done()
-    pools = await store.list_pools(zone, params.limit + 1, params.cursor)
+    pools = await store_of(request).list_pools(zone, params.limit + 1, params.cursor)
     shown = pools[: params.limit]
     cursor = encode_cursor(shown[-1].name) if len(pools) > params.limit and shown else None
+    return shown, cursor
+
+
+async def list_pools(request: web.Request) -> web.Response:
+    shown, cursor = await fetch_pool_page(request)
     return page(request, "pools", [to_document(p) for p in shown], cursor)
 
 
