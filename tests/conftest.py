@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from harness import DATA_PLANES, SERVE_ZONES, GeodnsProcess, start_geodns
+from harness import DATA_PLANES, SERVE_ZONES, GeodnsProcess, loopback_args, start_geodns
 
 
 @pytest.fixture(scope="module", params=DATA_PLANES)
@@ -30,14 +30,7 @@ def serve_test_zones(workdir: Path, *extra: str, data_plane: str = "auto") -> Ge
     shutil.copytree(SERVE_ZONES, zones)
     return start_geodns(
         [
-            "--dns",
-            "127.0.0.1:0",
-            "--api",
-            "127.0.0.1:0",
-            "--zones",
-            str(zones),
-            "--database",
-            f"sqlite+aiosqlite:///{workdir / 'geodns.db'}",
+            *loopback_args(zones, f"sqlite+aiosqlite:///{workdir / 'geodns.db'}"),
             "--no-geoip",
             "--tcp-idle-timeout-s",
             "2",

@@ -87,6 +87,12 @@ class GeodnsProcess:
         return self.process.returncode
 
 
+def loopback_args(zones: Path | str, database: str, *, api: str = "127.0.0.1:0") -> list[str]:
+    """The `geodns serve` flags every test process starts with: DNS (and, unless api is
+    "off", the API) on free loopback ports, serving zones from database."""
+    return ["--dns", "127.0.0.1:0", "--api", api, "--zones", str(zones), "--database", database]
+
+
 def start_geodns(
     args: list[str],
     *,

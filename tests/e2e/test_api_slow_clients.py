@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from harness import SERVE_ZONES, GeodnsProcess, start_geodns
+from harness import SERVE_ZONES, GeodnsProcess, loopback_args, start_geodns
 
 pytestmark = pytest.mark.e2e
 SLOW_CLIENTS = 2500
@@ -31,14 +31,7 @@ def serve_with_limit(tmp_path: Path, nofile: str, *extra: str) -> GeodnsProcess:
         shutil.copytree(SERVE_ZONES, zones)
     return start_geodns(
         [
-            "--dns",
-            "127.0.0.1:0",
-            "--api",
-            "127.0.0.1:0",
-            "--zones",
-            str(zones),
-            "--database",
-            f"sqlite+aiosqlite:///{tmp_path / 'geodns.db'}",
+            *loopback_args(zones, f"sqlite+aiosqlite:///{tmp_path / 'geodns.db'}"),
             "--no-geoip",
             "--data-plane",
             "python",

@@ -18,7 +18,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
-from harness import SERVE_ZONES, GeodnsProcess, geodns_command, start_geodns
+from harness import SERVE_ZONES, GeodnsProcess, geodns_command, loopback_args, start_geodns
 
 pytestmark = pytest.mark.e2e
 NO_TLS_WARNING = "without TLS: tokens and pool data cross the network in clear text"
@@ -61,14 +61,7 @@ def serve(tmp_path: Path, api: str, *extra: str) -> GeodnsProcess:
         shutil.copytree(SERVE_ZONES, zones)
     return start_geodns(
         [
-            "--dns",
-            "127.0.0.1:0",
-            "--api",
-            api,
-            "--zones",
-            str(zones),
-            "--database",
-            f"sqlite+aiosqlite:///{tmp_path / 'geodns.db'}",
+            *loopback_args(zones, f"sqlite+aiosqlite:///{tmp_path / 'geodns.db'}", api=api),
             "--no-geoip",
             *extra,
         ]

@@ -15,7 +15,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from harness import ROOT, SERVE_ZONES, GeodnsProcess, apply_pools, clean_environ, start_geodns
+from harness import (
+    ROOT,
+    SERVE_ZONES,
+    GeodnsProcess,
+    apply_pools,
+    clean_environ,
+    loopback_args,
+    start_geodns,
+)
 from playwright.sync_api import BrowserContext, Page, expect, sync_playwright
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -99,14 +107,7 @@ def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
     }
     server = start_geodns(
         [
-            "--dns",
-            "127.0.0.1:0",
-            "--api",
-            "127.0.0.1:0",
-            "--zones",
-            str(zones),
-            "--database",
-            database,
+            *loopback_args(zones, database),
             "--no-geoip",
         ]
     )

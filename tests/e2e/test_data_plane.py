@@ -15,7 +15,7 @@ import dns.message
 import dns.query
 import pytest
 from conftest import serve_test_zones
-from harness import ROOT, SERVE_ZONES, clean_environ, start_geodns
+from harness import ROOT, SERVE_ZONES, clean_environ, loopback_args, start_geodns
 
 pytestmark = pytest.mark.e2e
 
@@ -31,14 +31,7 @@ def serve_args(workdir: Path, *extra: str) -> list[str]:
     shutil.copytree(SERVE_ZONES, zones)
     return [
         "serve",
-        "--dns",
-        "127.0.0.1:0",
-        "--api",
-        "127.0.0.1:0",
-        "--zones",
-        str(zones),
-        "--database",
-        f"sqlite+aiosqlite:///{workdir / 'geodns.db'}",
+        *loopback_args(zones, f"sqlite+aiosqlite:///{workdir / 'geodns.db'}"),
         "--no-geoip",
         *extra,
     ]

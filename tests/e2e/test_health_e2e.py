@@ -23,7 +23,7 @@ from typing import Any
 import dns.message
 import dns.query
 import pytest
-from harness import SERVE_ZONES, GeodnsProcess, geodns_command, start_geodns
+from harness import SERVE_ZONES, GeodnsProcess, geodns_command, loopback_args, start_geodns
 from integration.health_backends import BackendLoop, HttpBackend, TcpBackend
 from polling import within
 
@@ -102,14 +102,7 @@ def health(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HealthServer]:
     assert created.returncode == 0, created.stderr
     server = start_geodns(
         [
-            "--dns",
-            "127.0.0.1:0",
-            "--api",
-            "127.0.0.1:0",
-            "--zones",
-            str(zones),
-            "--database",
-            database,
+            *loopback_args(zones, database),
             "--no-geoip",
             "--node-name",
             NODE,

@@ -18,6 +18,7 @@ from harness import (
     clean_environ,
     drain_member,
     geodns_command,
+    loopback_args,
 )
 
 from geodns.store.migrate import alembic_config
@@ -50,14 +51,7 @@ def test_serve_refuses_a_database_behind_the_code_and_says_what_to_run(tmp_path)
             "-m",
             "geodns",
             "serve",
-            "--dns",
-            "127.0.0.1:0",
-            "--api",
-            "off",
-            "--zones",
-            str(SERVE_ZONES),
-            "--database",
-            url,
+            *loopback_args(str(SERVE_ZONES), url, api="off"),
             "--no-geoip",
         ],
         capture_output=True,

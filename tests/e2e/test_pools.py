@@ -16,7 +16,15 @@ import dns.query
 import dns.rcode
 import dns.rdatatype
 import pytest
-from harness import DATA, MAXMIND, SERVE_ZONES, GeodnsProcess, apply_pools, start_geodns
+from harness import (
+    DATA,
+    MAXMIND,
+    SERVE_ZONES,
+    GeodnsProcess,
+    apply_pools,
+    loopback_args,
+    start_geodns,
+)
 from polling import within
 
 from geodns.store.repository import Store
@@ -88,14 +96,7 @@ def pools(tmp_path_factory: pytest.TempPathFactory, data_plane: str) -> Iterator
     apply_pools(database, zones, POOLS_FILE)
     server = start_geodns(
         [
-            "--dns",
-            "127.0.0.1:0",
-            "--api",
-            "off",
-            "--zones",
-            str(zones),
-            "--database",
-            database,
+            *loopback_args(zones, database, api="off"),
             "--geoip-db",
             str(MAXMIND / "GeoIP2-City-Test.mmdb"),
             "--poll-interval-s",
@@ -284,14 +285,7 @@ def test_zone_reload_that_orphans_a_pool_keeps_it_and_serves_it_again_later(tmp_
     apply_pools(database, zones, POOLS_FILE)
     server = start_geodns(
         [
-            "--dns",
-            "127.0.0.1:0",
-            "--api",
-            "off",
-            "--zones",
-            str(zones),
-            "--database",
-            database,
+            *loopback_args(zones, database, api="off"),
             "--no-geoip",
         ]
     )

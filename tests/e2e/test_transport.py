@@ -13,7 +13,7 @@ import dns.message
 import dns.query
 import dns.rcode
 import pytest
-from harness import SERVE_ZONES, start_geodns
+from harness import SERVE_ZONES, loopback_args, start_geodns
 
 pytestmark = pytest.mark.e2e
 
@@ -180,14 +180,7 @@ def test_query_log_writes_one_line_per_query_when_asked(tmp_path):
     shutil.copytree(SERVE_ZONES, zones)
     server = start_geodns(
         [
-            "--dns",
-            "127.0.0.1:0",
-            "--api",
-            "off",
-            "--zones",
-            str(zones),
-            "--database",
-            f"sqlite+aiosqlite:///{tmp_path / 'db'}",
+            *loopback_args(zones, f"sqlite+aiosqlite:///{tmp_path / 'db'}", api="off"),
             "--no-geoip",
             "--query-log",
         ]
