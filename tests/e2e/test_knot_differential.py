@@ -22,6 +22,7 @@ import pytest
 from harness import GeodnsProcess, start_geodns
 from knot_judge import (
     KNOT_ZONES,
+    SIZE_RATIO,
     Ask,
     Difference,
     Knot,
@@ -251,6 +252,28 @@ def test_geodns_answers_as_knot_does_but_for_the_differences_listed(
     assert {d.name for d in ALLOWED} <= set(verdicts), verdicts
     # ... and together they explain the few differences, not the bulk of the answers
     assert verdicts["identical"] >= 0.85 * len(asks), verdicts
+
+
+MEASURED = [  # issue 10 item 1's figures: where Knot answered over UDP, so must geodns
+    (Ask("mx13.fidelity.test.", "MX", False, False, 512, False), 512),  # RFC 1035 §4.2.1
+    (Ask("a.wide.fidelity.test.", "A", True, False, 1232, False), 1232),  # RFC 6891 §7
+]
+
+
+@pytest.mark.parametrize(("ask", "limit"), MEASURED, ids=["13-mx-no-edns", "14-ns-referral-1232"])
+def test_what_knot_answers_whole_over_udp_geodns_does_in_as_few_bytes(
+    geodns: GeodnsProcess, knot_replies: list[Seen], ask: Ask, limit: int
+) -> None:
+    """The 13 MX records without EDNS (Knot: 506 bytes) and the referral to 14 name
+    servers with glue at EDNS 1232 (Knot: 1,148 bytes) come back whole over UDP, no larger
+    than 1.05x Knot's reply, each record of the answer and authority the same as Knot's."""
+    [ours] = seen_all([ask], geodns.host, geodns.port)
+    theirs = knot_replies[ALWAYS.index(ask)]
+    assert not theirs.flags & dns.flags.TC and theirs.size <= limit, theirs  # the premise
+    assert not ours.flags & dns.flags.TC, ours
+    assert ours.size <= min(limit, SIZE_RATIO * theirs.size), (ours.size, theirs.size)
+    assert (ours.answer, ours.authority) == (theirs.answer, theirs.authority)
+    assert len(ours.answer | ours.authority) >= 13
 
 
 def test_a_planted_difference_fails_the_judge(
