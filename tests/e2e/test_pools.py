@@ -143,6 +143,20 @@ def test_ecs_source_prefix_over_the_cap_is_used_only_to_the_cap_rfc7871_11_1(poo
     assert ecs_scope(reply) == (32, 24)  # source echoed as sent; decided at /24
 
 
+def test_ecs_host_address_is_decided_and_scoped_on_its_capped_24_rfc7871_7_2_1(pools):
+    # issue 10 item 6: 81.2.69.142 is GB in the GeoIP test data, its /24's first address
+    # 81.2.69.0 is in no network; the decision is made on the /24, so the answer is the
+    # default order's, and its SCOPE may claim no more than that /24 (not the /31 or /25
+    # the uncapped host address would have been looked up in)
+    host = pools.ask("geo.example.test.", ecs="81.2.69.142/32")
+    net = pools.ask("geo.example.test.", ecs="81.2.69.0/24")
+    assert {r.to_text() for r in host.answer[0]} == {"192.0.2.11", "192.0.2.12"}  # not eu
+    assert {r.to_text() for r in net.answer[0]} == {"192.0.2.11", "192.0.2.12"}
+    scope = ecs_scope(host)
+    assert scope is not None and scope[0] == 32 and scope[1] <= 24, scope
+    assert ecs_scope(net) == (24, scope[1])
+
+
 def test_ecs_source_prefix_zero_means_no_client_information_rfc7871_7_1_2(pools):
     reply = pools.ask("geo.example.test.", ecs="0.0.0.0/0")
     assert {r.to_text() for r in reply.answer[0]} == {"192.0.2.11", "192.0.2.12"}  # default order
