@@ -3,15 +3,20 @@ tests/data/dnssec with a key `geodns dnssec enable` put in the database; delv an
 Unbound resolver (in front of geodns, ECS on) validate its answers with the zone's key as
 trust anchor, dnsviz finds no error, ldns-verify-zone checks the static signatures; two
 nodes on one database sign byte for byte alike; a rollover runs its steps while
-validators keep validating; a node without the secret fails DO queries and says why."""
+validators keep validating; a node without the secret fails DO queries and says why; on
+each data plane, signed replies over real UDP and TCP validate with dns.dnssec.validate:
+truncated and whole, with and without the CO flag, and after a health change; an Ed25519
+zone validates with delv."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,11 +24,15 @@ from pathlib import Path
 import dns.edns
 import dns.flags
 import dns.message
+import dns.name
 import dns.query
 import dns.rcode
 import dns.rdatatype
+import dns.rrset
 import pytest
-from harness import DATA, MAXMIND, ROOT, GeodnsProcess, clean_environ, start_geodns
+from dnssec_checks import validate_message
+from harness import DATA, MAXMIND, ROOT, GeodnsProcess, clean_environ, create_token, start_geodns
+from polling import within
 
 pytestmark = pytest.mark.e2e
 ZONES = DATA / "dnssec"
@@ -87,20 +96,28 @@ class Signed:
 
 
 def start_node(
-    signed_zones: Path, database: str, address: str = "127.0.0.1", **env: str
+    signed_zones: Path,
+    database: str,
+    address: str = "127.0.0.1",
+    *,
+    api: str = "off",
+    data_plane: str = "auto",
+    **env: str,
 ) -> GeodnsProcess:
     return start_geodns(
         [
             "--dns",
             f"{address}:0",
             "--api",
-            "off",
+            api,
             "--zones",
             str(signed_zones),
             "--database",
             database,
             "--geoip-db",
             str(MAXMIND / "GeoIP2-City-Test.mmdb"),
+            "--data-plane",
+            data_plane,
         ],
         env={"GEODNS_DNSSEC_KEY_SECRET": SECRET, **env},
         ready_name=ZONE,
@@ -442,5 +459,132 @@ def test_a_rollover_keeps_validating_through_every_step(tmp_path: Path) -> None:
         assert "; negative response, fully validated" in node.delv(
             "nowhere.signed.test.", "A", [new]
         )
+    finally:
+        server.stop()
+
+
+# -- signed answers on the wire, on each data plane, judged by dnspython -----------------
+
+
+def served_dnskeys(server: GeodnsProcess) -> dict[dns.name.Name, dns.rrset.RRset]:
+    """The zone's DNSKEY RRset as the node serves it: what dns.dnssec.validate trusts."""
+    reply = server.query(ZONE, "DNSKEY", want_dnssec=True)
+    [keys] = [r for r in reply.answer if r.rdtype == dns.rdatatype.DNSKEY]
+    return {keys.name: keys}
+
+
+def validated(server: GeodnsProcess, reply: dns.message.Message) -> list[tuple[str, str]]:
+    """Every RRset of reply validated with dns.dnssec.validate (ValidationFailure if one
+    does not); a reply with an RRset left unsigned fails."""
+    good, unsigned = validate_message(reply, served_dnskeys(server), time.time())
+    assert unsigned == [], reply
+    return good
+
+
+@pytest.fixture(scope="module")
+def signed_node(
+    tmp_path_factory: pytest.TempPathFactory, data_plane: str
+) -> Iterator[GeodnsProcess]:
+    """A signed node answering UDP on data_plane (the C loop, or Python)."""
+    workdir = tmp_path_factory.mktemp("signed-node")
+    database = f"sqlite+aiosqlite:///{workdir / 'geodns.db'}"
+    server = start_node(prepare(workdir, database), database, data_plane=data_plane)
+    yield server
+    server.stop()
+
+
+def test_a_signed_answer_over_the_udp_payload_is_tc_and_whole_over_tcp_rfc6891_7(
+    signed_node: GeodnsProcess,
+) -> None:
+    # big.signed.test TXT with its RRSIG is about 560 octets: over 512, within 1232
+    udp = signed_node.query("big.signed.test.", "TXT", want_dnssec=True, payload=512)
+    assert udp.flags & dns.flags.TC and not udp.answer  # RFC 2181 §9: ask again over TCP
+    assert udp.edns == 0 and udp.ednsflags & dns.flags.DO
+    for reply in (
+        signed_node.query("big.signed.test.", "TXT", want_dnssec=True, payload=512, tcp=True),
+        signed_node.query("big.signed.test.", "TXT", want_dnssec=True, payload=1232),
+    ):
+        assert not reply.flags & dns.flags.TC
+        assert validated(signed_node, reply) == [("big.signed.test.", "TXT")]
+
+
+@pytest.mark.parametrize("tcp", [False, True], ids=["udp", "tcp"])
+def test_nxdomain_only_for_the_co_flag_and_either_way_validated_rfc9824_s3_s4(
+    signed_node: GeodnsProcess, tcp: bool
+) -> None:
+    for co, rcode in [(False, dns.rcode.NOERROR), (True, dns.rcode.NXDOMAIN)]:
+        reply = signed_node.query(
+            "nowhere.signed.test.",
+            "A",
+            tcp=tcp,
+            want_dnssec=True,
+            ednsflags=dns.flags.EDNSFlag.CO if co else 0,
+        )
+        assert reply.rcode() == rcode, reply
+        [nsec] = [r for r in reply.authority if r.rdtype == dns.rdatatype.NSEC]
+        assert nsec.name == dns.name.from_text("nowhere.signed.test.")
+        assert "NXNAME" in nsec[0].to_text().split()[1:]
+        assert validated(signed_node, reply) == [
+            ("signed.test.", "SOA"),
+            ("nowhere.signed.test.", "NSEC"),
+        ]
+
+
+def report_health(server: GeodnsProcess, token: str, status: str, *addresses: str) -> None:
+    """A prober's report through the REST API, as an external probe sends it."""
+    body = {"reports": [{"address": a, "status": status, "ttl": 120} for a in addresses]}
+    request = urllib.request.Request(
+        server.api + "/api/v1/health/reports",
+        method="POST",
+        data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        assert response.status == 200
+
+
+@pytest.mark.slow
+def test_after_a_health_change_every_signed_pool_answer_still_validates(
+    tmp_path: Path, data_plane: str
+) -> None:
+    database = f"sqlite+aiosqlite:///{tmp_path / 'geodns.db'}"
+    zones = prepare(tmp_path, database)
+    token = create_token(database, "prober", "probe-a")
+    server = start_node(zones, database, api="127.0.0.1:0", data_plane=data_plane)
+
+    def drawn(name: str) -> set[str]:
+        """The addresses of one signed answer, which must validate (each poll too)."""
+        reply = server.query(name, "A", want_dnssec=True)
+        assert validated(server, reply) == [(name, "A")]
+        return {r.to_text() for a in reply.answer if a.rdtype == dns.rdatatype.A for r in a}
+
+    try:
+        assert drawn("failover.signed.test.") == {"192.0.2.51"}
+        report_health(server, token, "down", "192.0.2.51", "192.0.2.11", "192.0.2.12")
+        within(5, lambda: drawn("failover.signed.test.") == {"192.0.2.52"}, "failover")
+        within(5, lambda: drawn("weighted.signed.test.") == {"192.0.2.13"}, "weighted")
+        for _ in range(20):  # whichever path answers (C loop or Python), the same signed set
+            assert drawn("weighted.signed.test.") == {"192.0.2.13"}
+        report_health(server, token, "up", "192.0.2.51", "192.0.2.11", "192.0.2.12")
+        within(5, lambda: drawn("failover.signed.test.") == {"192.0.2.51"}, "failover back")
+        within(5, lambda: len(drawn("weighted.signed.test.")) == 2, "weighted back")
+        assert SECRET not in server.log()  # issue 13 §1: the key secret is never logged
+    finally:
+        server.stop()
+
+
+@pytest.mark.slow
+def test_an_ed25519_zone_validates_with_delv_rfc8080(tmp_path: Path) -> None:
+    database = f"sqlite+aiosqlite:///{tmp_path / 'geodns.db'}"
+    zones = prepare(tmp_path, database, "--algorithm", "15")
+    server = start_node(zones, database)
+    node = Signed(server, database, zones, tmp_path)
+    try:
+        [dnskey] = node.dnskeys()
+        assert dnskey.split()[:3] == ["257", "3", "15"]
+        for name, rdtype in [("www.signed.test.", "A"), ("weighted.signed.test.", "A")]:
+            assert "; fully validated" in node.delv(name, rdtype), (name, rdtype)
+        out = node.delv("nowhere.signed.test.", "A")
+        assert "; negative response, fully validated" in out, out
     finally:
         server.stop()
