@@ -28,7 +28,7 @@ import dns.query
 import dns.rcode
 import pytest
 from conftest import serve_test_zones
-from harness import SERVE_ZONES, GeodnsProcess, geodns_command, start_geodns
+from harness import SERVE_ZONES, GeodnsProcess, geodns_command, loopback_args, start_geodns
 from siphash24 import siphash24
 
 from geodns.dns.cookie import CookieSecrets
@@ -115,8 +115,7 @@ def strict(tmp_path_factory: pytest.TempPathFactory, data_plane: str) -> Iterato
     shutil.copytree(SERVE_ZONES, zones)
     database = database_of(workdir)
     server = start_geodns(
-        ["--dns", "127.0.0.1:0", "--api", "off", "--zones", str(zones), "--database", database]
-        + ["--no-geoip", "--data-plane", data_plane],
+        [*loopback_args(zones, database, api="off"), "--no-geoip", "--data-plane", data_plane],
         env={"GEODNS_REQUIRE_SERVER_COOKIE": "true"},
     )
     server.database = database  # type: ignore[attr-defined]

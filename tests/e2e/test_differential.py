@@ -59,6 +59,7 @@ from harness import (
     GeodnsProcess,
     apply_pools,
     clean_environ,
+    loopback_args,
     start_geodns,
 )
 
@@ -319,14 +320,7 @@ def start_pair(
             apply_pools(database, zones, pools)
             started[plane] = start_geodns(
                 [
-                    "--dns",
-                    "127.0.0.1:0",
-                    "--api",
-                    "127.0.0.1:0",
-                    "--zones",
-                    str(zones),
-                    "--database",
-                    database,
+                    *loopback_args(zones, database),
                     "--geoip-db",
                     str(MAXMIND / "GeoIP2-City-Test.mmdb"),
                     "--data-plane",
@@ -491,8 +485,8 @@ def signed_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[st
         for plane in ("native", "python"):
             started[plane] = start_geodns(
                 [
-                    *("--dns", "127.0.0.1:0", "--api", "127.0.0.1:0", "--zones", str(zones)),
-                    *("--database", database, "--data-plane", plane),
+                    *loopback_args(zones, database),
+                    *("--data-plane", plane),
                     *("--geoip-db", str(MAXMIND / "GeoIP2-City-Test.mmdb")),
                 ],
                 env={"GEODNS_DNSSEC_KEY_SECRET": SIGNED_SECRET},

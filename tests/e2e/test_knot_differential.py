@@ -19,7 +19,7 @@ from dataclasses import replace
 import dns.flags
 import dns.rcode
 import pytest
-from harness import GeodnsProcess, start_geodns
+from harness import GeodnsProcess, loopback_args, start_geodns
 from knot_judge import (
     KNOT_ZONES,
     SIZE_RATIO,
@@ -221,14 +221,7 @@ def geodns(tmp_path_factory: pytest.TempPathFactory, data_plane: str) -> Iterato
     shutil.copytree(KNOT_ZONES, zones)
     server = start_geodns(
         [
-            "--dns",
-            "127.0.0.1:0",
-            "--api",
-            "127.0.0.1:0",
-            "--zones",
-            str(zones),
-            "--database",
-            f"sqlite+aiosqlite:///{workdir / 'geodns.db'}",
+            *loopback_args(zones, f"sqlite+aiosqlite:///{workdir / 'geodns.db'}"),
             "--no-geoip",
             "--data-plane",
             data_plane,

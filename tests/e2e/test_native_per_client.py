@@ -18,7 +18,7 @@ from pathlib import Path
 import dns.message
 import dns.query
 import pytest
-from harness import DATA, SERVE_ZONES, GeodnsProcess, apply_pools, start_geodns
+from harness import DATA, SERVE_ZONES, GeodnsProcess, apply_pools, loopback_args, start_geodns
 
 pytestmark = pytest.mark.e2e
 
@@ -76,8 +76,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     apply_pools(database, workdir / "zones", workdir / "pools.yaml")
     process = start_geodns(
         [
-            *("--dns", "127.0.0.1:0", "--api", "127.0.0.1:0"),
-            *("--zones", str(workdir / "zones"), "--database", database),
+            *loopback_args(workdir / "zones", database),
             *("--geoip-db", str(DATA / "loopback-geo.mmdb")),
             *("--poll-interval-s", "0.1", "--data-plane", "native"),
         ]
