@@ -8,7 +8,6 @@ from __future__ import annotations
 import re
 import signal
 import socket
-import time
 import urllib.request
 from pathlib import Path
 
@@ -20,6 +19,7 @@ import dns.rcode
 import pytest
 from conftest import serve_test_zones
 from harness import GeodnsProcess
+from polling import within
 
 pytestmark = pytest.mark.e2e
 
@@ -86,15 +86,6 @@ def write_config(path: Path, deny: list[str], action: str = "refuse") -> None:
     path.write_text(f'dns_deny = [{listed}]\ndns_deny_action = "{action}"\n')
 
 
-def wait_until(check, timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(0.1)
-    return False
-
-
 def test_sighup_reads_the_lists_again_from_the_config_file(tmp_path: Path, data_plane: str):
     config = tmp_path / "geodns.toml"
     write_config(config, ["127.0.0.2"])
@@ -130,10 +121,10 @@ def test_every_worker_process_reads_the_lists_again_on_sighup(tmp_path: Path, da
             replies = [ask(server, "127.0.0.2") for _ in range(24)]
             return all(refused(r) is expect_refused for r in replies)
 
-        assert wait_until(lambda: answered_by_all(False))
+        within(10.0, lambda: answered_by_all(False), "both workers answer 127.0.0.2")
         write_config(config, ["127.0.0.2"])
         server.process.send_signal(signal.SIGHUP)
-        assert wait_until(lambda: answered_by_all(True))
+        within(10.0, lambda: answered_by_all(True), "both workers refuse 127.0.0.2")
     finally:
         server.stop()
 
