@@ -19,6 +19,7 @@ import dns.rcode
 import pytest
 from conftest import serve_test_zones
 from harness import GeodnsProcess
+from polling import within
 
 pytestmark = pytest.mark.e2e
 
@@ -52,12 +53,11 @@ def answered(server: GeodnsProcess, source: str) -> bool:
 
 def wait_for_connections(server: GeodnsProcess, count: int) -> None:
     """The server accepts asynchronously: wait until /metrics counts them all."""
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline:
-        if re.search(rf"^geodns_tcp_connections {count}\.0$", metrics(server), re.M):
-            return
-        time.sleep(0.05)
-    raise AssertionError(metrics(server))
+    counted = re.compile(rf"^geodns_tcp_connections {count}\.0$", re.M)
+    try:
+        within(5.0, lambda: counted.search(metrics(server)) is not None, f"{count} connections")
+    except AssertionError as exc:
+        raise AssertionError(metrics(server)) from exc  # what it counted instead
 
 
 def metrics(server: GeodnsProcess) -> str:
