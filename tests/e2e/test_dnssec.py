@@ -229,15 +229,16 @@ stub-zone:
         query = dns.message.make_query(name, rdtype, want_dnssec=True, options=options)
         return dns.query.udp(query, "127.0.0.1", port=port, timeout=5)
 
+    def answering() -> bool:
+        try:
+            ask(ZONE, "SOA")
+        except (OSError, dns.exception.Timeout):
+            assert process.poll() is None, "unbound died"
+            return False
+        return True
+
     try:
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                ask(ZONE, "SOA")
-                break
-            except (OSError, dns.exception.Timeout):
-                assert process.poll() is None and time.monotonic() < deadline, "unbound died"
-                time.sleep(0.1)
+        within(10.0, answering, "unbound answers")
         yield ask
     finally:
         process.terminate()
@@ -428,33 +429,29 @@ def test_a_rollover_keeps_validating_through_every_step(tmp_path: Path) -> None:
         geodns(database_url, "dnssec", "rollover", ZONE)
 
         def step(name: str, within_s: float = 15) -> None:
-            deadline = time.monotonic() + within_s
-            while name not in geodns(database_url, "dnssec", "status", ZONE).stdout:
-                assert time.monotonic() < deadline, f"no step {name}"
-                time.sleep(0.2)
+            def reached() -> bool:
+                return name in geodns(database_url, "dnssec", "status", ZONE).stdout
+
+            within(within_s, reached, f"no step {name}")
 
         # pre-publish: both keys served; validators with the old key as anchor still validate
-        deadline = time.monotonic() + 10
-        while len(node.dnskeys()) < 2:
-            assert time.monotonic() < deadline, "the new key was not published"
-            time.sleep(0.1)
+        within(10.0, lambda: len(node.dnskeys()) >= 2, "the new key was not published")
         [new] = [k for k in node.dnskeys() if k != old]
         assert "; fully validated" in node.delv("weighted.signed.test.", "A", [old])
         # switched (by itself, after DNSKEY TTL + propagation): the new key signs the data,
         # the old one still signs the DNSKEY RRset, so either anchor validates
         step("step: switched")
-        deadline = time.monotonic() + 10
-        while [r.to_text() for a in server.query(ZONE, "CDNSKEY").answer for r in a] != [new]:
-            assert time.monotonic() < deadline, "CDNSKEY does not offer the new key"
-            time.sleep(0.1)
+
+        def offered() -> bool:
+            cdnskeys = [r.to_text() for a in server.query(ZONE, "CDNSKEY").answer for r in a]
+            return cdnskeys == [new]
+
+        within(10.0, offered, "CDNSKEY does not offer the new key")
         for anchor in (old, new):
             assert "; fully validated" in node.delv("www.signed.test.", "A", [anchor])
         geodns(database_url, "dnssec", "rollover", ZONE, "--ds-replaced")
         step("step: signed")
-        deadline = time.monotonic() + 10
-        while node.dnskeys() != [new]:
-            assert time.monotonic() < deadline, "the old key did not leave"
-            time.sleep(0.1)
+        within(10.0, lambda: node.dnskeys() == [new], "the old key did not leave")
         assert "; fully validated" in node.delv("weighted.signed.test.", "A", [new])
         assert "; negative response, fully validated" in node.delv(
             "nowhere.signed.test.", "A", [new]
