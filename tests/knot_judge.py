@@ -13,7 +13,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +27,7 @@ import dns.rcode
 import dns.rdatatype
 import dns.rrset
 import dns.zone
+from polling import within
 
 KNOT_ZONES = Path(__file__).resolve().parent / "data" / "knot"
 SIZE_RATIO = 1.05  # issue 10 item 1: no reply larger than 1.05x Knot's for the same content
@@ -171,9 +171,9 @@ class Knot:
     def _wait_ready(self, origins: list[str], timeout_s: float = 60.0) -> None:
         """Until knotd answers every zone's SOA: it has bound the port and loaded them all
         (a zone it refused to load would answer REFUSED, and fail the comparison)."""
-        deadline = time.monotonic() + timeout_s
         waiting = list(origins)
-        while time.monotonic() < deadline:
+
+        def answered_all() -> bool:
             if self.process.poll() is not None:
                 raise RuntimeError(f"knotd exited: {self.log_path.read_text()}")
             try:
@@ -183,16 +183,17 @@ class Knot:
                     port=self.port,
                     timeout=0.5,
                 )
-                if reply.rcode() == dns.rcode.NOERROR and reply.answer:
-                    waiting.pop(0)
-                    if not waiting:
-                        return
-                    continue
             except (dns.exception.Timeout, OSError):
-                pass
-            time.sleep(0.1)
-        self.stop()
-        raise RuntimeError(f"knotd did not answer: {self.log_path.read_text()}")
+                return False
+            if reply.rcode() == dns.rcode.NOERROR and reply.answer:
+                waiting.pop(0)
+            return not waiting
+
+        try:
+            within(timeout_s, answered_all, "knotd answers every zone's SOA")
+        except AssertionError:
+            self.stop()
+            raise RuntimeError(f"knotd did not answer: {self.log_path.read_text()}") from None
 
     def stop(self) -> None:
         if self.process.poll() is None:
