@@ -33,10 +33,15 @@ async def until_async(
 
 
 def within(
-    seconds: float, check: Callable[[], bool], what: str = "", started: float | None = None
+    seconds: float,
+    check: Callable[[], bool],
+    what: str = "",
+    started: float | None = None,
+    poll_s: float = 0.01,
 ) -> float:
     """Poll check() from a blocking test until it holds; the seconds it took since started
-    (default: now), AssertionError naming what past the deadline.
+    (default: now), AssertionError naming what past the deadline. A check that starts a
+    process wants a longer poll_s than one that reads a socket.
 
     Deadlines are generous (the machine is shared): a test asserts the bound it promises
     on the returned measurement, so a slow run fails with the number.
@@ -45,5 +50,5 @@ def within(
     while not check():
         if time.monotonic() - started > seconds:
             raise AssertionError(f"not within {seconds} s" + (f": {what}" if what else ""))
-        time.sleep(0.01)
+        time.sleep(poll_s)
     return time.monotonic() - started

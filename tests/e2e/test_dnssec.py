@@ -432,7 +432,8 @@ def test_a_rollover_keeps_validating_through_every_step(tmp_path: Path) -> None:
             def reached() -> bool:
                 return name in geodns(database_url, "dnssec", "status", ZONE).stdout
 
-            within(within_s, reached, f"no step {name}")
+            # each check runs `geodns dnssec status`, a process start: as before, 0.2 s apart
+            within(within_s, reached, f"no step {name}", poll_s=0.2)
 
         # pre-publish: both keys served; validators with the old key as anchor still validate
         within(10.0, lambda: len(node.dnskeys()) >= 2, "the new key was not published")
